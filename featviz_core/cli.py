@@ -1,0 +1,164 @@
+"""Command line: ``python -m featviz_core layers|models|render ...``.
+
+Errors a user can fix are printed as one line on stderr and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from featviz_core.errors import FeatvizError
+
+
+def _bar(done: int, total: int, elapsed: float, width: int = 30) -> str:
+    filled = int(width * done / total) if total else width
+    rate = done / elapsed if elapsed > 0 else 0.0
+    remaining = (total - done) / rate if rate > 0 else float("nan")
+    eta = f"{remaining:5.0f}s left" if remaining == remaining else "   ...   "
+    return f"\r[{'#' * filled}{'.' * (width - filled)}] step {done}/{total}  {elapsed:6.1f}s  {eta}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m featviz_core", description="Feature visualization of CNN channels.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    layers = sub.add_parser("layers", help="list the layers of a model: name channels HxW")
+    layers.add_argument("--model", default="auto", help="model name (default: InceptionV1 if its weights are here, else efficientnet-lite0)")
+    layers.add_argument("--size", type=int, default=224, help="model input size in pixels for the spatial sizes (default 224)")
+    layers.add_argument("--featured", action="store_true", help="only the main layers")
+
+    sub.add_parser("models", help="list the models and whether their weights are available")
+
+    weights = sub.add_parser("fetch-weights", help="download and verify a model's weights into the cache")
+    weights.add_argument("--model", required=True)
+    weights.add_argument("--timeout", type=float, default=60.0, help="seconds a stalled connection is given")
+
+    render = sub.add_parser("render", help="render channels of a layer and write a grid, PNGs and render.json")
+    render.add_argument("--model", default="auto")
+    render.add_argument("--layer", default="", help="layer name, e.g. mixed4a or _blocks.10 (default: the model's)")
+    render.add_argument("--channels", default="0-9", help="ranges and lists: 0-9, 3,7,12, 0-4,8 (default 0-9)")
+    render.add_argument("--objective", default="channel", choices=["channel", "neuron", "layer"],
+                        help="channel mean (default), centre neuron, or whole layer (DeepDream)")
+    render.add_argument("--expression", default="", help="custom objective, e.g. 'mixed4a:3 - 0.5*mixed4b:7' (one image)")
+    render.add_argument("--negate", action="store_true", help="minimize instead of maximize")
+    render.add_argument("--steps", type=int, default=512)
+    render.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
+    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
+    render.add_argument("--tv", type=float, default=0.0, help="total-variation weight (default 0)")
+    render.add_argument("--l2", type=float, default=0.0, help="L2 weight (default 0)")
+    render.add_argument("--fft", action=argparse.BooleanOptionalAction, default=True, help="Fourier parameterization (default on)")
+    render.add_argument("--decorrelate", action=argparse.BooleanOptionalAction, default=True, help="color decorrelation (default on)")
+    render.add_argument("--transforms", default="standard", help="standard (Lucid), distill, or none")
+    render.add_argument("--upsample", action=argparse.BooleanOptionalAction, default=True,
+                        help="upsample to the model's native size as Lucent does (default on); --no-upsample feeds the image as is")
+    render.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: FEATVIZ_DEVICE or auto)")
+    render.add_argument("--batch-size", type=int, default=None, help="images per forward pass (default: 2 on CPU, 64 on CUDA)")
+    render.add_argument("--snapshot-every", type=int, default=16, help="progress update interval in steps")
+    render.add_argument("--columns", type=int, default=5, help="images per grid row (default 5)")
+    render.add_argument("--out", required=True, help="output folder (created)")
+    render.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    from featviz_core.models import default_model_name, get_spec, layer_table
+
+    name = default_model_name() if args.model == "auto" else args.model
+    spec = get_spec(name)
+    if not 16 <= args.size <= 4096:
+        raise FeatvizError(f"--size must be between 16 and 4096 pixels, got {args.size}")
+    for info in layer_table(name, args.size):
+        if args.featured and info.name not in spec.featured_layers:
+            continue
+        print(f"{info.name} {info.channels} {info.height}x{info.width}")
+    return 0
+
+
+def _cmd_models(_args: argparse.Namespace) -> int:
+    from featviz_core.models import REGISTRY, default_model_name, model_status
+
+    default = default_model_name()
+    for name in REGISTRY:
+        status = model_status(name)
+        mark = "available" if status.available else "unavailable"
+        flag = " (default)" if name == default else ""
+        print(f"{name}{flag}: {mark}. {status.message}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from featviz_core.models import get_spec, resolve_weights
+
+    path = resolve_weights(get_spec(args.model), timeout_s=args.timeout)
+    print(path)
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from featviz_core.device import resolve_device
+    from featviz_core.export import render_metadata, result_files
+    from featviz_core.models import load_model
+    from featviz_core.render import render
+    from featviz_core.request import RenderRequest
+
+    started = time.perf_counter()
+    request = RenderRequest.from_mapping({
+        "model": args.model, "layer": args.layer, "channels": args.channels, "objective": args.objective,
+        "expression": args.expression, "negate": args.negate, "steps": args.steps, "size": args.size,
+        "seed": args.seed, "lr": args.lr, "tv": args.tv, "l2": args.l2, "fft": args.fft,
+        "decorrelate": args.decorrelate, "transforms": args.transforms, "upsample": args.upsample,
+    })
+    if args.batch_size is not None and args.batch_size < 1:
+        raise FeatvizError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.snapshot_every < 1:
+        raise FeatvizError(f"--snapshot-every must be at least 1, got {args.snapshot_every}")
+    if args.columns < 1:
+        raise FeatvizError(f"--columns must be at least 1, got {args.columns}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FeatvizError(f"--out {out} exists and is not a folder")
+    device = resolve_device(args.device)
+    model = load_model(request.model, device)
+    show = not args.quiet
+
+    def progress(snapshot) -> None:
+        if show:
+            sys.stderr.write(_bar(snapshot.step, snapshot.steps, snapshot.elapsed_s))
+            sys.stderr.flush()
+
+    try:
+        result = render(request, model=model, device=device, on_snapshot=progress,
+                        snapshot_every=args.snapshot_every, batch_size=args.batch_size)
+    finally:
+        if show:
+            sys.stderr.write("\n")
+    wall = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in result_files(result, wall_time_s=wall, columns=args.columns).items():
+        (out / name).write_bytes(data)
+    meta = render_metadata(result, wall)
+    if show:
+        sys.stderr.write(f"wrote {out / 'grid.png'}, {len(result.images)} PNGs and render.json in {wall:.1f} s "
+                         f"(mean objective {sum(meta['final_objective'].values()) / len(result.images):.3f})\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    commands = {"layers": _cmd_layers, "models": _cmd_models, "render": _cmd_render, "fetch-weights": _cmd_fetch}
+    try:
+        return commands[args.command](args)
+    except FeatvizError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+

@@ -1,0 +1,95 @@
+"""Limits and settings read from environment variables, with documented defaults.
+
+| variable | default | meaning |
+| --- | --- | --- |
+| FEATVIZ_CACHE_DIR | ~/.cache/featviz | weights and finished renders live under this folder |
+| FEATVIZ_MAX_STEPS | 4096 | most optimization steps one render may ask for |
+| FEATVIZ_MIN_SIZE / FEATVIZ_MAX_SIZE | 16 / 1024 | allowed image side in pixels |
+| FEATVIZ_MAX_CHANNELS | 512 | most images (channels) one render may ask for |
+| FEATVIZ_WORKERS | 1 on CPU, 2 on CUDA | renders that run at the same time |
+| FEATVIZ_QUEUE_LENGTH | 16 | renders that may wait; more get a "busy" answer |
+| FEATVIZ_DEADLINE_S | 600 | a render running longer stops and keeps its partial result |
+| FEATVIZ_CACHE_ENTRIES / FEATVIZ_CACHE_MB | 200 / 500 | bounds of the on-disk render cache |
+| FEATVIZ_DEVICE | auto | "cpu", "cuda", "cuda:1", ... (auto: CUDA when available) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
+
+
+def cache_dir() -> Path:
+    """Root folder for downloaded weights and cached renders."""
+    raw = os.environ.get("FEATVIZ_CACHE_DIR")
+    if raw:
+        return Path(raw).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "featviz"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds a render request is validated against."""
+
+    max_steps: int = 4096
+    min_size: int = 16
+    max_size: int = 1024
+    max_channels: int = 512
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        return cls(
+            max_steps=_env_int("FEATVIZ_MAX_STEPS", cls.max_steps),
+            min_size=_env_int("FEATVIZ_MIN_SIZE", cls.min_size),
+            max_size=_env_int("FEATVIZ_MAX_SIZE", cls.max_size),
+            max_channels=_env_int("FEATVIZ_MAX_CHANNELS", cls.max_channels),
+        )
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Settings of the shared render service (job queue and cache)."""
+
+    workers: int
+    queue_length: int
+    deadline_s: float
+    cache_entries: int
+    cache_bytes: int
+    cache_path: Path
+
+    @classmethod
+    def from_env(cls) -> "ServiceSettings":
+        from featviz_core.device import default_device
+
+        default_workers = 2 if default_device().type == "cuda" else 1
+        return cls(
+            workers=max(1, _env_int("FEATVIZ_WORKERS", default_workers)),
+            queue_length=max(0, _env_int("FEATVIZ_QUEUE_LENGTH", 16)),
+            deadline_s=_env_float("FEATVIZ_DEADLINE_S", 600.0),
+            cache_entries=max(1, _env_int("FEATVIZ_CACHE_ENTRIES", 200)),
+            cache_bytes=int(max(1.0, _env_float("FEATVIZ_CACHE_MB", 500.0)) * 1024 * 1024),
+            cache_path=cache_dir() / "renders",
+        )

@@ -1,0 +1,265 @@
+"""A process-wide render queue: a few worker threads, fair order, cancel, deadlines, progress.
+
+Pages (or any client) ``submit`` a request and poll the returned :class:`Job`; workers call no UI code.
+A job is shared by every client that asks for the same request while it runs (a lecture hall pressing
+Render on the same settings costs one render). Clients prove they are still there with ``touch``; a job
+nobody has touched for ``idle_timeout_s`` is cancelled (the tab was closed) and leaves the queue.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from featviz_core.cache import RenderCache
+from featviz_core.config import ServiceSettings
+from featviz_core.device import resolve_device
+from featviz_core.errors import FeatvizError, QueueFull
+from featviz_core.models import load_model
+from featviz_core.render import RenderResult, Snapshot, render_iter, result_from_snapshot
+from featviz_core.request import RenderRequest
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+
+
+@dataclass(eq=False)
+class Job:
+    id: str
+    request: RenderRequest
+    snapshot_every: int
+    state: str = QUEUED
+    snapshot: Snapshot | None = None
+    result: RenderResult | None = None
+    error: str = ""
+    created: float = field(default_factory=time.monotonic)
+    started: float | None = None
+    finished: float | None = None
+    clients: dict[str, float] = field(default_factory=dict)
+    stop_reason: str = ""
+    service: "RenderService | None" = field(default=None, repr=False)
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.state == DONE
+
+    @property
+    def active(self) -> bool:
+        return self.state in (QUEUED, RUNNING)
+
+    def position(self) -> int:
+        """How many queued jobs are ahead of this one (0 when running or finished)."""
+        return self.service.position(self) if self.service is not None and self.state == QUEUED else 0
+
+    def touch(self, client: str) -> None:
+        """A client is still watching (call it from every poll)."""
+        self.clients[client] = time.monotonic()
+
+    def release(self, client: str, reason: str = "stopped by user") -> None:
+        """A client stops watching; with nobody left, the job stops and keeps its partial result."""
+        self.clients.pop(client, None)
+        if not self.clients and self.active:
+            self.stop_reason = reason
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self.stop_reason = reason
+
+
+class RenderService:
+    """Owns the queue, the workers and the render cache."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings | None = None,
+        *,
+        device: str | torch.device | None = None,
+        cache: RenderCache | None = None,
+        model_loader: Callable[[str, torch.device], torch.nn.Module] = load_model,
+        idle_timeout_s: float = 20.0,
+        batch_size: int | None = None,
+    ) -> None:
+        self.settings = settings or ServiceSettings.from_env()
+        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
+        self.cache = cache if cache is not None else RenderCache(
+            self.settings.cache_path, max_entries=self.settings.cache_entries, max_bytes=self.settings.cache_bytes
+        )
+        self.model_loader = model_loader
+        self.idle_timeout_s = idle_timeout_s
+        self.batch_size = batch_size
+        self._pending: deque[Job] = deque()
+        self._jobs: dict[str, Job] = {}
+        self._by_key: dict[str, Job] = {}
+        self._cond = threading.Condition()
+        self._ids = itertools.count(1)
+        self._running = 0
+        self._closed = False
+        self.counters = {"submitted": 0, "completed": 0, "failed": 0, "cancelled": 0, "rejected": 0,
+                         "cache_hits": 0, "peak_running": 0, "shared": 0}
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"featviz-render-{i}", daemon=True)
+            for i in range(self.settings.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # ----- clients ----------------------------------------------------------------------------------------
+    def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16) -> Job:
+        """Queue ``request`` for ``client``; a cached or identical running request is reused.
+
+        Raises:
+            QueueFull: more than ``queue_length`` renders are waiting.
+        """
+        key = request.key()
+        cached = self.cache.get(key)
+        with self._cond:
+            if cached is not None:
+                self.counters["cache_hits"] += 1
+                job = self._new_job(request, snapshot_every)
+                job.state, job.result, job.finished = DONE, cached, time.monotonic()
+                job.touch(client)
+                return job
+            shared = self._by_key.get(key)
+            if shared is not None and shared.active and not shared.stop_reason:
+                shared.touch(client)
+                self.counters["shared"] += 1
+                return shared
+            if len(self._pending) >= self.settings.queue_length:
+                self.counters["rejected"] += 1
+                raise QueueFull(
+                    f"featviz is busy: {len(self._pending)} renders are waiting (the limit is "
+                    f"{self.settings.queue_length}). Try again in a moment."
+                )
+            job = self._new_job(request, snapshot_every)
+            job.touch(client)
+            self._by_key[key] = job
+            self._pending.append(job)
+            self.counters["submitted"] += 1
+            self._cond.notify()
+            return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._cond:
+            return self._jobs.get(job_id)
+
+    def position(self, job: Job) -> int:
+        with self._cond:
+            try:
+                return self._pending.index(job)
+            except ValueError:
+                return 0
+
+    def stats(self) -> dict[str, int]:
+        with self._cond:
+            return {**self.counters, "running": self._running, "queued": len(self._pending),
+                    "workers": len(self._threads)}
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        with self._cond:
+            self._closed = True
+            for job in list(self._pending) + [j for j in self._jobs.values() if j.state == RUNNING]:
+                job.cancel("server shutting down")
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    # ----- internals --------------------------------------------------------------------------------------
+    def _new_job(self, request: RenderRequest, snapshot_every: int) -> Job:
+        job = Job(id=f"job-{next(self._ids)}", request=request, snapshot_every=snapshot_every, service=self)
+        self._jobs[job.id] = job
+        # Keep the registry bounded: forget finished jobs beyond the newest 256.
+        if len(self._jobs) > 512:
+            for old_id in [j.id for j in self._jobs.values() if not j.active][:-256]:
+                self._jobs.pop(old_id, None)
+        return job
+
+    def _abandoned(self, job: Job) -> bool:
+        now = time.monotonic()
+        return not any(now - seen < self.idle_timeout_s for seen in job.clients.values())
+
+    def _stop_reason(self, job: Job) -> str:
+        if job.stop_reason:
+            return job.stop_reason
+        if job.started is not None and time.monotonic() - job.started > self.settings.deadline_s:
+            return f"stopped at the {self.settings.deadline_s:g} s deadline"
+        if self._abandoned(job):
+            return "cancelled: nobody is watching"
+        return ""
+
+    def _worker(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                job = self._pending.popleft()
+                reason = self._stop_reason(job)
+                if reason:  # cancelled while waiting: it leaves the queue without running
+                    self._finish(job, CANCELLED, error=reason)
+                    continue
+                job.state, job.started = RUNNING, time.monotonic()
+                self._running += 1
+                self.counters["peak_running"] = max(self.counters["peak_running"], self._running)
+            try:
+                self._run(job)
+            finally:
+                with self._cond:
+                    self._running -= 1
+
+    def _run(self, job: Job) -> None:
+        try:
+            model = self.model_loader(job.request.model, self.device)
+            for snapshot in render_iter(job.request, model=model, device=self.device,
+                                        snapshot_every=job.snapshot_every, batch_size=self.batch_size,
+                                        should_stop=lambda: self._stop_reason(job)):
+                job.snapshot = snapshot
+            last = job.snapshot
+            assert last is not None
+            job.result = result_from_snapshot(job.request, last, model, self.device)
+            if not last.stopped:
+                self.cache.put(job.result)
+            with self._cond:
+                self._finish(job, DONE if not last.stopped else CANCELLED, error=last.stopped)
+        except FeatvizError as exc:
+            with self._cond:
+                self._finish(job, FAILED, error=str(exc))
+        except Exception as exc:  # the worker must survive anything a render does
+            log.exception("render %s failed", job.id)
+            with self._cond:
+                self._finish(job, FAILED, error=f"internal error while rendering ({type(exc).__name__}: {exc})")
+
+    def _finish(self, job: Job, state: str, *, error: str = "") -> None:
+        job.state, job.error, job.finished = state, error, time.monotonic()
+        if job.result is not None and state == CANCELLED:
+            # A stopped render keeps its partial result; it is shown, not treated as a failure.
+            job.state = DONE
+        key = job.request.key()
+        if self._by_key.get(key) is job:
+            del self._by_key[key]
+        if job.state == DONE:
+            self.counters["completed"] += 1
+        elif job.state == FAILED:
+            self.counters["failed"] += 1
+        else:
+            self.counters["cancelled"] += 1
+
+
+_service: RenderService | None = None
+_service_lock = threading.Lock()
+
+
+def get_service() -> RenderService:
+    """The process-wide render service (created on first use from environment settings)."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            _service = RenderService()
+        return _service

