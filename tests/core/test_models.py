@@ -1,0 +1,65 @@
+import torch
+
+from featviz_core.models import REGISTRY, default_model_name, get_spec, layer_table, load_model, model_status
+
+SEED_LAYERS = ["conv2d0", "conv2d1", "conv2d2", "mixed3a", "mixed3b", "mixed4a", "mixed4b", "mixed4c",
+               "mixed4d", "mixed4e", "mixed5a", "mixed5b"]
+
+
+def test_inceptionv1_layers_and_channel_counts():
+    table = {info.name: info for info in layer_table("inceptionv1", 224)}
+    assert all(name in table for name in SEED_LAYERS)
+    counts = {name: table[name].channels for name in SEED_LAYERS}
+    assert counts == {"conv2d0": 64, "conv2d1": 64, "conv2d2": 192, "mixed3a": 256, "mixed3b": 480,
+                      "mixed4a": 508, "mixed4b": 512, "mixed4c": 512, "mixed4d": 528, "mixed4e": 832,
+                      "mixed5a": 832, "mixed5b": 1024}
+    assert (table["mixed4a"].height, table["mixed4a"].width) == (14, 14)
+    assert (table["mixed5b"].height, table["mixed5b"].width) == (7, 7)
+    assert "mixed4a_3x3_pre_relu_conv" in table  # branches are targetable too
+    order = [info.name for info in layer_table("inceptionv1", 224)]
+    assert order.index("mixed3a") < order.index("mixed4a") < order.index("mixed5b")
+
+
+def test_inceptionv1_random_weights_forward(inception_random):
+    with torch.no_grad():
+        out = inception_random(torch.zeros(1, 3, 224, 224))
+    assert out.shape == (1, 1008)  # inception5h has 1008 classes
+
+
+def test_spatial_size_follows_the_input_size():
+    small = {i.name: i for i in layer_table("efficientnet-lite0", 128)}
+    assert (small["_blocks.10"].channels, small["_blocks.10"].height) == (112, 8)
+    big = {i.name: i for i in layer_table("efficientnet-lite0", 224)}
+    assert big["_blocks.10"].height == 14
+
+
+def test_modules_called_more_than_once_are_not_targets():
+    names = {i.name for i in layer_table("efficientnet-lite0", 224)}
+    assert "_swish" not in names and "_blocks.10._swish" not in names  # ReLU6 modules run several times
+    assert "_blocks.10._project_conv" in names
+
+
+def test_preprocessing_is_data():
+    inc, eff = get_spec("inceptionv1").preprocess, get_spec("efficientnet-lite0").preprocess
+    x = torch.tensor([0.0, 0.5, 1.0]).view(1, 3, 1, 1)
+    assert inc.apply(x).flatten().tolist() == [-117.0, 10.5, 138.0]
+    assert eff.apply(x).flatten().tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_efficientnet_real_weights_are_available_offline_and_the_default():
+    status = model_status("efficientnet-lite0")
+    assert status.available and "efficientnet-lite0-57934424.pth" in status.message
+    assert not model_status("inceptionv1").available  # no network here, nothing cached
+    assert default_model_name() == "efficientnet-lite0"
+    model = load_model("efficientnet-lite0", "cpu")
+    assert model is load_model("efficientnet-lite0", "cpu")  # loaded once per process
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    # Real ImageNet weights: batch-norm statistics are learned, not the initial 0 / 1.
+    assert model._bn0.running_var.mean().item() != 1.0
+
+
+def test_registry_specs_are_complete():
+    for name, spec in REGISTRY.items():
+        assert spec.name == name and spec.default_layer in spec.featured_layers
+        table = {i.name for i in layer_table(name, spec.native_size)}
+        assert set(spec.featured_layers) <= table
