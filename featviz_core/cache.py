@@ -1,8 +1,9 @@
 """Content-addressed store of finished renders: request key -> PNGs + JSON, in memory and on disk.
 
-Bounded by entry count and bytes (least recently used go first). Entries are written to a temporary
-folder and renamed into place, so a reader never sees half an entry; an entry that fails to load
-(corrupt or truncated file) is deleted and treated as a miss.
+Bounded by entry count and bytes (least recently used go first), on disk and in memory. Entries are
+written to a temporary folder and renamed into place, so a reader never sees half an entry; an entry that
+fails to load (corrupt or truncated file, images of the wrong shape) is deleted and treated as a miss.
+Temporary folders left behind by a crashed process are removed after an hour.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import shutil
 import threading
-
+import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
@@ -26,14 +27,24 @@ from featviz_core.request import RenderRequest
 
 log = logging.getLogger(__name__)
 
+STALE_TMP_S = 3600.0
+
 
 class RenderCache:
     def __init__(self, path: Path | None, *, max_entries: int = 200, max_bytes: int = 500 * 1024**2,
-                 memory_entries: int = 32) -> None:
+                 memory_entries: int = 32, memory_bytes: int | None = None) -> None:
+        """
+        Args:
+            path: folder of the on-disk store (None: memory only).
+            max_entries / max_bytes: bounds of the on-disk store.
+            memory_entries / memory_bytes: bounds of the in-memory copies (bytes of the uint8 images;
+                default: a quarter of ``max_bytes``, at most 256 MiB).
+        """
         self.path = Path(path) if path is not None else None
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.memory_entries = memory_entries
+        self.memory_bytes = memory_bytes if memory_bytes is not None else min(max_bytes // 4, 256 * 1024**2)
         self._memory: OrderedDict[str, RenderResult] = OrderedDict()
         self._lock = threading.Lock()
         if self.path is not None:
@@ -60,7 +71,7 @@ class RenderCache:
             try:
                 self._write(key, result)
                 self._evict()
-            except OSError as exc:  # a full or read-only disk must not fail the render
+            except Exception as exc:  # a full or read-only disk (or a bad image) must not fail the render
                 log.warning("could not write render cache entry %s: %s", key, exc)
 
     def clear_memory(self) -> None:
@@ -68,12 +79,22 @@ class RenderCache:
             self._memory.clear()
 
     # ----- internals --------------------------------------------------------------------------------------
+    def memory_usage(self) -> tuple[int, int]:
+        """(entries, bytes of images) held in memory."""
+        with self._lock:
+            return len(self._memory), sum(r.images.nbytes for r in self._memory.values())
+
     def _remember(self, key: str, result: RenderResult) -> None:
         with self._lock:
+            if result.images.nbytes > self.memory_bytes:  # too big to keep in memory; disk still has it
+                self._memory.pop(key, None)
+                return
             self._memory[key] = result
             self._memory.move_to_end(key)
-            while len(self._memory) > self.memory_entries:
-                self._memory.popitem(last=False)
+            total = sum(r.images.nbytes for r in self._memory.values())
+            while len(self._memory) > self.memory_entries or total > self.memory_bytes:
+                _, dropped = self._memory.popitem(last=False)
+                total -= dropped.images.nbytes
 
     def _entry(self, key: str) -> Path:
         if not key.isalnum():
@@ -142,6 +163,8 @@ class RenderCache:
             )
             if len(result.labels) != len(images) or result.scores.shape != (len(images),):
                 raise ValueError("entry is inconsistent")
+            if result.images.shape != (len(request.objectives()), request.size, request.size, 3):
+                raise ValueError(f"images are {result.images.shape}, not what the request renders")
             os.utime(entry / "meta.json")
             return result
         except Exception as exc:  # corrupt entry: drop it and render again
@@ -153,7 +176,14 @@ class RenderCache:
         assert self.path is not None
         entries = []
         for entry in self.path.iterdir():
-            if entry.name.startswith(".tmp-") or not entry.is_dir():
+            if entry.name.startswith(".tmp-"):
+                try:
+                    if time.time() - entry.stat().st_mtime > STALE_TMP_S:  # left by a crashed writer
+                        shutil.rmtree(entry, ignore_errors=True)
+                except OSError:
+                    pass
+                continue
+            if not entry.is_dir():
                 continue
             try:
                 size = sum(f.stat().st_size for f in entry.iterdir())

@@ -9,8 +9,13 @@
 | FEATVIZ_WORKERS | 1 on CPU, 2 on CUDA | renders that run at the same time |
 | FEATVIZ_QUEUE_LENGTH | 16 | renders that may wait; more get a "busy" answer |
 | FEATVIZ_DEADLINE_S | 600 | a render running longer stops and keeps its partial result |
+| FEATVIZ_IDLE_TIMEOUT_S | 20 | a render nobody has polled for this long (its tab was closed) is cancelled |
 | FEATVIZ_CACHE_ENTRIES / FEATVIZ_CACHE_MB | 200 / 500 | bounds of the on-disk render cache |
 | FEATVIZ_DEVICE | auto | "cpu", "cuda", "cuda:1", ... (auto: CUDA when available) |
+| FEATVIZ_MAX_UPLOAD_MB / FEATVIZ_MAX_UPLOAD_SIDE | 10 / 4096 | largest photo upload: file size and width or height |
+| FEATVIZ_STATS_FILE | unset | when set, the render service keeps its counters in this JSON file (monitoring, load tests) |
+| FEATVIZ_INCEPTIONV1_WEIGHTS / FEATVIZ_EFFICIENTNET_LITE0_WEIGHTS | unset | use this local weight file instead |
+| FEATVIZ_INCEPTIONV1_SHA256 | unset | SHA-256 the InceptionV1 weight file must have (no digest is published upstream) |
 """
 
 from __future__ import annotations
@@ -79,17 +84,25 @@ class ServiceSettings:
     cache_entries: int
     cache_bytes: int
     cache_path: Path
+    idle_timeout_s: float = 20.0
 
     @classmethod
     def from_env(cls) -> "ServiceSettings":
         from featviz_core.device import default_device
 
         default_workers = 2 if default_device().type == "cuda" else 1
+        deadline_s = _env_float("FEATVIZ_DEADLINE_S", 600.0)
+        if not deadline_s > 0:
+            raise ValueError(f"environment variable FEATVIZ_DEADLINE_S must be above 0 seconds, got {deadline_s:g}")
+        idle_timeout_s = _env_float("FEATVIZ_IDLE_TIMEOUT_S", 20.0)
+        if not idle_timeout_s > 0:
+            raise ValueError(f"environment variable FEATVIZ_IDLE_TIMEOUT_S must be above 0 seconds, got {idle_timeout_s:g}")
         return cls(
             workers=max(1, _env_int("FEATVIZ_WORKERS", default_workers)),
             queue_length=max(0, _env_int("FEATVIZ_QUEUE_LENGTH", 16)),
-            deadline_s=_env_float("FEATVIZ_DEADLINE_S", 600.0),
+            deadline_s=deadline_s,
             cache_entries=max(1, _env_int("FEATVIZ_CACHE_ENTRIES", 200)),
             cache_bytes=int(max(1.0, _env_float("FEATVIZ_CACHE_MB", 500.0)) * 1024 * 1024),
             cache_path=cache_dir() / "renders",
+            idle_timeout_s=idle_timeout_s,
         )

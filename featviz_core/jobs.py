@@ -4,16 +4,23 @@ Pages (or any client) ``submit`` a request and poll the returned :class:`Job`; w
 A job is shared by every client that asks for the same request while it runs (a lecture hall pressing
 Render on the same settings costs one render). Clients prove they are still there with ``touch``; a job
 nobody has touched for ``idle_timeout_s`` is cancelled (the tab was closed) and leaves the queue.
+
+With ``FEATVIZ_STATS_FILE`` set, the service rewrites that JSON file (atomically) whenever a render is
+queued, starts, finishes or is turned away, so a monitor or a load test in another process can read the
+counters, among them ``peak_running``: the most renders that ever ran at the same time.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -46,6 +53,8 @@ class Job:
     clients: dict[str, float] = field(default_factory=dict)
     stop_reason: str = ""
     service: "RenderService | None" = field(default=None, repr=False)
+    # Clients touch from their own threads while a worker reads the times: guard the dict.
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def finished_ok(self) -> bool:
@@ -61,16 +70,30 @@ class Job:
 
     def touch(self, client: str) -> None:
         """A client is still watching (call it from every poll)."""
-        self.clients[client] = time.monotonic()
+        with self._clients_lock:
+            self.clients[client] = time.monotonic()
 
     def release(self, client: str, reason: str = "stopped by user") -> None:
-        """A client stops watching; with nobody left, the job stops and keeps its partial result."""
-        self.clients.pop(client, None)
-        if not self.clients and self.active:
+        """A client stops watching; with nobody left, the job stops and keeps its partial result
+        (a job still waiting in the queue leaves it)."""
+        with self._clients_lock:
+            self.clients.pop(client, None)
+            nobody = not self.clients
+        if nobody and self.active:
             self.stop_reason = reason
+            if self.service is not None:
+                self.service._prune()
 
     def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the job for every client: a running render keeps its partial result, a queued one leaves."""
         self.stop_reason = reason
+        if self.service is not None:
+            self.service._prune()
+
+    def last_seen(self) -> float:
+        """When a client last touched the job (time.monotonic), or -inf when nobody ever did."""
+        with self._clients_lock:
+            return max(self.clients.values(), default=float("-inf"))
 
 
 class RenderService:
@@ -83,17 +106,31 @@ class RenderService:
         device: str | torch.device | None = None,
         cache: RenderCache | None = None,
         model_loader: Callable[[str, torch.device], torch.nn.Module] = load_model,
-        idle_timeout_s: float = 20.0,
+        idle_timeout_s: float | None = None,
         batch_size: int | None = None,
+        stats_file: str | Path | None = None,
     ) -> None:
+        """
+        Args:
+            settings: workers, queue length, deadline, cache bounds (default: from the environment).
+            device: where renders run (default: FEATVIZ_DEVICE, else CUDA when available).
+            cache: the finished-render store (default: on disk under the settings' cache path).
+            model_loader: ``(model name, device) -> eval-mode model``; the default shares one per process.
+            idle_timeout_s: a job no client touched for this long is cancelled (default: the settings').
+            batch_size: images per forward pass (default: :func:`featviz_core.render.default_batch_size`).
+            stats_file: JSON file kept up to date with :meth:`stats` (default: FEATVIZ_STATS_FILE, if set).
+        """
         self.settings = settings or ServiceSettings.from_env()
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         self.cache = cache if cache is not None else RenderCache(
             self.settings.cache_path, max_entries=self.settings.cache_entries, max_bytes=self.settings.cache_bytes
         )
         self.model_loader = model_loader
-        self.idle_timeout_s = idle_timeout_s
+        self.idle_timeout_s = self.settings.idle_timeout_s if idle_timeout_s is None else idle_timeout_s
         self.batch_size = batch_size
+        stats_file = stats_file if stats_file is not None else os.environ.get("FEATVIZ_STATS_FILE") or None
+        self.stats_file = Path(stats_file) if stats_file else None
+        self._stats_lock = threading.Lock()
         self._pending: deque[Job] = deque()
         self._jobs: dict[str, Job] = {}
         self._by_key: dict[str, Job] = {}
@@ -109,41 +146,55 @@ class RenderService:
         ]
         for thread in self._threads:
             thread.start()
+        self._write_stats()
 
     # ----- clients ----------------------------------------------------------------------------------------
     def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16) -> Job:
         """Queue ``request`` for ``client``; a cached or identical running request is reused.
 
         Raises:
-            QueueFull: more than ``queue_length`` renders are waiting.
+            QueueFull: ``queue_length`` renders are already waiting for a free worker (or the service is
+                shutting down).
         """
+        if not isinstance(request, RenderRequest):
+            raise TypeError("submit() takes a RenderRequest")
         key = request.key()
         cached = self.cache.get(key)
-        with self._cond:
-            if cached is not None:
-                self.counters["cache_hits"] += 1
+        try:
+            with self._cond:
+                if self._closed:
+                    self.counters["rejected"] += 1
+                    raise QueueFull("featviz is restarting; try again in a moment.")
+                if cached is not None:
+                    self.counters["cache_hits"] += 1
+                    job = self._new_job(request, snapshot_every)
+                    job.state, job.result, job.finished = DONE, cached, time.monotonic()
+                    job.touch(client)
+                    return job
+                shared = self._by_key.get(key)
+                if shared is not None and shared.active and not shared.stop_reason:
+                    shared.touch(client)
+                    self.counters["shared"] += 1
+                    return shared
+                self._prune_locked()
+                # Jobs a free worker is about to take do not wait; only the rest count against the limit.
+                free = max(0, len(self._threads) - self._running)
+                waiting = max(0, len(self._pending) + 1 - free)
+                if waiting > self.settings.queue_length:
+                    self.counters["rejected"] += 1
+                    raise QueueFull(
+                        f"featviz is busy: {self._running} render(s) running and {len(self._pending)} waiting "
+                        f"(at most {self.settings.queue_length} may wait). Try again in a moment."
+                    )
                 job = self._new_job(request, snapshot_every)
-                job.state, job.result, job.finished = DONE, cached, time.monotonic()
                 job.touch(client)
+                self._by_key[key] = job
+                self._pending.append(job)
+                self.counters["submitted"] += 1
+                self._cond.notify()
                 return job
-            shared = self._by_key.get(key)
-            if shared is not None and shared.active and not shared.stop_reason:
-                shared.touch(client)
-                self.counters["shared"] += 1
-                return shared
-            if len(self._pending) >= self.settings.queue_length:
-                self.counters["rejected"] += 1
-                raise QueueFull(
-                    f"featviz is busy: {len(self._pending)} renders are waiting (the limit is "
-                    f"{self.settings.queue_length}). Try again in a moment."
-                )
-            job = self._new_job(request, snapshot_every)
-            job.touch(client)
-            self._by_key[key] = job
-            self._pending.append(job)
-            self.counters["submitted"] += 1
-            self._cond.notify()
-            return job
+        finally:
+            self._write_stats()
 
     def get(self, job_id: str) -> Job | None:
         with self._cond:
@@ -151,38 +202,75 @@ class RenderService:
 
     def position(self, job: Job) -> int:
         with self._cond:
+            self._prune_locked()
             try:
                 return self._pending.index(job)
             except ValueError:
                 return 0
 
     def stats(self) -> dict[str, int]:
+        """Counters since start (submitted, completed, failed, cancelled, rejected, cache_hits, shared,
+        peak_running) and the present state (running, queued, workers, workers_alive)."""
         with self._cond:
+            self._prune_locked()
             return {**self.counters, "running": self._running, "queued": len(self._pending),
-                    "workers": len(self._threads)}
+                    "workers": len(self._threads), "workers_alive": sum(t.is_alive() for t in self._threads)}
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Stop accepting work, cancel queued jobs, stop running ones (keeping partial results), join."""
         with self._cond:
             self._closed = True
-            for job in list(self._pending) + [j for j in self._jobs.values() if j.state == RUNNING]:
-                job.cancel("server shutting down")
+            for job in [j for j in self._jobs.values() if j.state == RUNNING]:
+                job.stop_reason = "server shutting down"
+            while self._pending:
+                job = self._pending.popleft()
+                job.stop_reason = "server shutting down"
+                self._finish(job, CANCELLED, error=job.stop_reason)
             self._cond.notify_all()
         for thread in self._threads:
             thread.join(timeout_s)
+        self._write_stats()
 
     # ----- internals --------------------------------------------------------------------------------------
     def _new_job(self, request: RenderRequest, snapshot_every: int) -> Job:
         job = Job(id=f"job-{next(self._ids)}", request=request, snapshot_every=snapshot_every, service=self)
         self._jobs[job.id] = job
-        # Keep the registry bounded: forget finished jobs beyond the newest 256.
-        if len(self._jobs) > 512:
-            for old_id in [j.id for j in self._jobs.values() if not j.active][:-256]:
-                self._jobs.pop(old_id, None)
+        # Keep the registry bounded (finished jobs hold their images): forget all but the newest 64.
+        finished = [j.id for j in self._jobs.values() if not j.active]
+        for old_id in finished[:-64]:
+            self._jobs.pop(old_id, None)
         return job
 
     def _abandoned(self, job: Job) -> bool:
-        now = time.monotonic()
-        return not any(now - seen < self.idle_timeout_s for seen in job.clients.values())
+        return time.monotonic() - job.last_seen() >= self.idle_timeout_s
+
+    def _prune(self) -> None:
+        with self._cond:
+            pruned = self._prune_locked()
+        if pruned:
+            self._write_stats()
+
+    def _prune_locked(self) -> int:
+        """Queued jobs that were cancelled or whose clients are gone leave the queue now (so they neither
+        count against its length nor stand ahead of anyone). Caller holds ``_cond``."""
+        gone = [job for job in self._pending if self._stop_reason(job)]
+        for job in gone:
+            self._pending.remove(job)
+            self._finish(job, CANCELLED, error=self._stop_reason(job))
+        return len(gone)
+
+    def _write_stats(self) -> None:
+        if self.stats_file is None:
+            return
+        with self._stats_lock:  # one writer at a time, so the file never goes back to older counters
+            data = {**self.stats(), "pid": os.getpid(), "time": time.time()}
+            tmp = self.stats_file.with_name(f".{self.stats_file.name}.{os.getpid()}.tmp")
+            try:
+                self.stats_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(json.dumps(data))
+                os.replace(tmp, self.stats_file)
+            except OSError as exc:  # monitoring must never break rendering
+                log.warning("could not write service stats to %s: %s", self.stats_file, exc)
 
     def _stop_reason(self, job: Job) -> str:
         if job.stop_reason:
@@ -208,11 +296,17 @@ class RenderService:
                 job.state, job.started = RUNNING, time.monotonic()
                 self._running += 1
                 self.counters["peak_running"] = max(self.counters["peak_running"], self._running)
+            self._write_stats()
             try:
                 self._run(job)
+            except BaseException:  # pragma: no cover - _run catches everything a render raises
+                log.exception("render worker error on %s", job.id)
             finally:
                 with self._cond:
                     self._running -= 1
+                    if job.active:  # never leave a job looking alive after its worker let go of it
+                        self._finish(job, FAILED, error="internal error: the render ended unexpectedly")
+                self._write_stats()
 
     def _run(self, job: Job) -> None:
         try:
@@ -223,7 +317,7 @@ class RenderService:
                 job.snapshot = snapshot
             last = job.snapshot
             assert last is not None
-            job.result = result_from_snapshot(job.request, last, model, self.device)
+            job.result = result_from_snapshot(job.request, last, model, self.device, batch_size=self.batch_size)
             if not last.stopped:
                 self.cache.put(job.result)
             with self._cond:

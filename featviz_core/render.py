@@ -108,11 +108,40 @@ def _is_oom(exc: BaseException) -> bool:
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, request: RenderRequest, images: torch.Tensor, objectives: list[Objective] | None = None
+    model: torch.nn.Module,
+    request: RenderRequest,
+    images: torch.Tensor,
+    objectives: list[Objective] | None = None,
+    *,
+    batch_size: int | None = None,
 ) -> np.ndarray:
-    """Objective of each image without random transforms (resized to the model's input size): (B,)."""
-    spec = get_spec(request.model)
+    """Objective of each image without random transforms (resized to the model's input size): (B,).
+
+    Images are scored ``batch_size`` at a time (default as for rendering), halving on out-of-memory, so a
+    render that only fitted in small chunks can still be scored.
+    """
     objectives = objectives if objectives is not None else request.objectives()
+    chunk = max(1, batch_size or default_batch_size(images.device))
+    while True:
+        try:
+            parts = [_evaluate_chunk(model, request, images[i:i + chunk], objectives[i:i + chunk])
+                     for i in range(0, len(objectives), chunk)]
+            return np.concatenate(parts)
+        except RuntimeError as exc:
+            if not _is_oom(exc):
+                raise
+            if chunk == 1:
+                raise RenderError(
+                    f"out of {images.device.type.upper()} memory scoring one image; try a smaller image size"
+                ) from None
+        if images.device.type == "cuda":
+            torch.cuda.empty_cache()
+        chunk = max(1, chunk // 2)
+
+
+def _evaluate_chunk(model: torch.nn.Module, request: RenderRequest, images: torch.Tensor,
+                    objectives: list[Objective]) -> np.ndarray:
+    spec = get_spec(request.model)
     side = request.model_input_size if request.upsample else images.shape[-1]
     x = images
     if x.shape[-1] != side:
@@ -164,17 +193,19 @@ def render_iter(
         except RenderError:
             raise
         except RuntimeError as exc:
-            if not _is_oom(exc) or chunk == 1:
-                if _is_oom(exc):
-                    raise RenderError(
-                        f"out of {dev.type.upper()} memory even with one image per batch; "
-                        "try a smaller image size or fewer steps at once"
-                    ) from None
+            if not _is_oom(exc):
                 raise
-            if dev.type == "cuda":
-                torch.cuda.empty_cache()
-            chunk = max(1, chunk // 2)
-            note = f"memory was short; continued with {chunk} image(s) per batch"
+            if chunk == 1:
+                raise RenderError(
+                    f"out of {dev.type.upper()} memory even with one image per batch; try a smaller image "
+                    "size or an earlier layer, or try again when fewer renders are running"
+                ) from None
+        # Outside the except block: the traceback, whose frames hold the failed step's tensors, is gone,
+        # so emptying the CUDA cache can actually return that memory.
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        chunk = max(1, chunk // 2)
+        note = f"memory was short; continued with {chunk} image(s) per batch"
 
 
 def _render_chunks(
@@ -279,11 +310,12 @@ def render(
         if on_snapshot is not None:
             on_snapshot(snapshot)
     assert last is not None
-    return result_from_snapshot(request, last, model, dev)
+    return result_from_snapshot(request, last, model, dev, batch_size=options.get("batch_size"))
 
 
-def result_from_snapshot(request: RenderRequest, last: Snapshot, model: torch.nn.Module, dev: torch.device) -> RenderResult:
-    scores = evaluate(model, request, final_images(last).to(dev))
+def result_from_snapshot(request: RenderRequest, last: Snapshot, model: torch.nn.Module, dev: torch.device,
+                         *, batch_size: int | None = None) -> RenderResult:
+    scores = evaluate(model, request, final_images(last).to(dev), batch_size=batch_size)
     return RenderResult(
         request=request,
         images=last.images,

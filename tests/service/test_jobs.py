@@ -1,0 +1,328 @@
+"""The shared render service under a crowd and under faults: limits, queue, cancel, deadline, OOM, NaN."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from featviz_core.errors import NonFiniteError, QueueFull, RenderError
+from featviz_core.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
+from featviz_core.render import render, render_iter
+
+from service_helpers import tiny, wait_for
+
+LONG = dict(steps=4000, snapshot_every=1)
+
+
+def long_request(seed: int = 0, channels=(0,)):
+    return tiny(seed=seed, channels=channels, steps=LONG["steps"])
+
+
+def finished(job):
+    return lambda: not job.active
+
+
+class Toucher:
+    """A client that keeps polling its jobs (an open browser tab)."""
+
+    def __init__(self, *jobs_and_clients):
+        self.pairs = list(jobs_and_clients)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop.wait(0.05):
+            for job, client in self.pairs:
+                job.touch(client)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+
+# ----- limits and queue -------------------------------------------------------------------------------------
+def test_one_worker_runs_one_render_at_a_time_and_queues_the_rest_in_order(make_service):
+    service = make_service(workers=1, queue_length=3)
+    jobs = [service.submit(tiny(seed=s), f"client-{s}", snapshot_every=4) for s in range(4)]
+    with Toucher(*[(job, f"client-{i}") for i, job in enumerate(jobs)]):
+        positions = [job.position() for job in jobs]
+        assert positions[0] == 0
+        # While the first runs (or is about to), the others wait in submission order.
+        assert positions[1:] == sorted(positions[1:])
+        for job in jobs:
+            wait_for(finished(job), what=f"{job.id} to finish")
+    assert [job.state for job in jobs] == [DONE] * 4
+    stats = service.stats()
+    assert stats["peak_running"] == 1
+    assert stats["completed"] == 4 and stats["running"] == 0 and stats["queued"] == 0
+
+
+def test_full_queue_answers_busy_and_a_cancelled_job_leaves_the_queue(make_service):
+    service = make_service(workers=1, queue_length=2)
+    running = service.submit(long_request(seed=1), "a", snapshot_every=1)
+    wait_for(lambda: running.state == RUNNING, what="the first render to start")
+    second = service.submit(long_request(seed=2), "b")
+    third = service.submit(long_request(seed=3), "c")
+    assert (second.state, third.state) == (QUEUED, QUEUED)
+    assert (second.position(), third.position()) == (0, 1)
+    with pytest.raises(QueueFull, match="busy.*at most 2 may wait.*Try again"):
+        service.submit(long_request(seed=4), "d")
+    assert service.stats()["rejected"] == 1
+
+    second.cancel("stopped by user")
+    # It leaves the queue at once: the one behind moves up and there is room again.
+    assert second.state == CANCELLED and second.result is None
+    assert third.position() == 0
+    fourth = service.submit(long_request(seed=4), "d")
+    assert fourth.position() == 1
+    for job in (running, third, fourth):
+        job.cancel()
+    for job in (running, third, fourth):
+        wait_for(finished(job))
+
+
+def test_no_waiting_room_still_runs_on_an_idle_worker(make_service):
+    service = make_service(workers=1, queue_length=0)
+    job = service.submit(tiny(seed=5), "a")
+    with Toucher((job, "a")):
+        wait_for(finished(job))
+    assert job.state == DONE
+    blocker = service.submit(long_request(seed=6), "b")
+    wait_for(lambda: blocker.state == RUNNING)
+    with pytest.raises(QueueFull):
+        service.submit(tiny(seed=7), "c")
+    blocker.cancel()
+    wait_for(finished(blocker))
+
+
+def test_same_request_from_two_clients_is_rendered_once_then_served_from_the_cache(make_service):
+    service = make_service(workers=1)
+    first = service.submit(tiny(seed=8), "a")
+    second = service.submit(tiny(seed=8), "b")
+    assert second is first
+    with Toucher((first, "a")):
+        wait_for(finished(first))
+    again = service.submit(tiny(seed=8), "c")
+    assert again.state == DONE and again.result is first.result  # from memory
+    service.cache.clear_memory()
+    from_disk = service.submit(tiny(seed=8), "d")
+    assert from_disk.state == DONE and from_disk.result.extra == {"from_cache": True}
+    np.testing.assert_array_equal(from_disk.result.images, first.result.images)
+    stats = service.stats()
+    assert (stats["submitted"], stats["shared"], stats["cache_hits"]) == (1, 1, 2)
+
+
+# ----- cancel, closed tabs, deadline ------------------------------------------------------------------------
+def test_cancel_mid_render_keeps_the_partial_result_and_does_not_cache_it(make_service):
+    service = make_service(workers=1)
+    job = service.submit(long_request(seed=9), "a", snapshot_every=1)
+    with Toucher((job, "a")):
+        wait_for(lambda: job.snapshot is not None and job.snapshot.step >= 2, what="two steps")
+        job.cancel("stopped by user")
+        wait_for(finished(job))
+    assert job.state == DONE
+    assert job.result.stopped == "stopped by user"
+    assert 2 <= job.result.steps_done < LONG["steps"]
+    assert job.result.images.shape == (1, 32, 32, 3)
+    assert service.cache.get(job.request.key()) is None
+
+
+def test_closed_tab_cancels_its_running_and_its_queued_render(make_service):
+    service = make_service(workers=1, queue_length=4, idle_timeout_s=0.6)
+    running = service.submit(long_request(seed=10), "tab-1", snapshot_every=1)
+    queued = service.submit(long_request(seed=11), "tab-2")
+    watched = service.submit(tiny(seed=12), "tab-3")
+    # Only tab 3 stays open; tabs 1 and 2 never poll again.
+    with Toucher((watched, "tab-3")):
+        wait_for(finished(running), timeout_s=30, what="the abandoned render to stop")
+        wait_for(finished(queued), timeout_s=30, what="the abandoned queued render to leave")
+        wait_for(finished(watched), timeout_s=60, what="the watched render")
+    assert running.state == DONE and "nobody is watching" in running.result.stopped
+    assert queued.state == CANCELLED and queued.result is None and "nobody is watching" in queued.error
+    assert watched.state == DONE and watched.result.stopped == ""
+    assert service.stats()["queued"] == 0
+
+
+def test_release_by_the_last_client_stops_the_render(make_service):
+    service = make_service(workers=1)
+    job = service.submit(long_request(seed=13), "a", snapshot_every=1)
+    service.submit(long_request(seed=13), "b")  # a second tab on the same settings shares the job
+    with Toucher((job, "a"), (job, "b")):
+        wait_for(lambda: job.state == RUNNING)
+        job.release("a")
+        assert job.stop_reason == ""  # b still watches
+        job.release("b", "the tab was closed")
+        wait_for(finished(job))
+    assert job.result.stopped == "the tab was closed"
+
+
+def test_deadline_stops_a_render_and_keeps_its_partial_result(make_service):
+    service = make_service(workers=1, deadline_s=0.5)
+    job = service.submit(long_request(seed=14), "a", snapshot_every=1)
+    with Toucher((job, "a")):
+        wait_for(finished(job), timeout_s=60)
+    assert job.state == DONE
+    assert job.result.stopped == "stopped at the 0.5 s deadline"
+    assert 1 <= job.result.steps_done < LONG["steps"]
+    assert job.finished - job.started < 20
+    assert service.cache.get(job.request.key()) is None
+
+
+def test_deadline_is_read_from_the_environment(monkeypatch, tmp_path):
+    from featviz_core.config import ServiceSettings
+
+    monkeypatch.setenv("FEATVIZ_DEADLINE_S", "1.5")
+    assert ServiceSettings.from_env().deadline_s == 1.5
+    for bad in ("0", "-3", "soon"):
+        monkeypatch.setenv("FEATVIZ_DEADLINE_S", bad)
+        with pytest.raises(ValueError, match="FEATVIZ_DEADLINE_S"):
+            ServiceSettings.from_env()
+
+
+# ----- renders of different sessions never interfere -----------------------------------------------------
+def test_concurrent_renders_equal_solo_renders(make_service, effnet):
+    service = make_service(workers=2, queue_length=4)
+    # 48 steps: long enough that the two workers surely overlap.
+    requests = [tiny(seed=15, channels=(0, 1), steps=48), tiny(seed=16, channels=(2, 3, 4), steps=48),
+                tiny(seed=15, channels=(1,), steps=48)]
+    jobs = [service.submit(r, f"tab-{i}", snapshot_every=2) for i, r in enumerate(requests)]
+    with Toucher(*[(job, f"tab-{i}") for i, job in enumerate(jobs)]):
+        for job in jobs:
+            wait_for(finished(job))
+    assert service.stats()["peak_running"] == 2
+    for request, job in zip(requests, jobs):
+        assert job.state == DONE
+        solo = render(request, model=effnet, device="cpu")
+        np.testing.assert_array_equal(job.result.images, solo.images)
+    # Channel 1 with seed 15 comes out the same alone as beside channel 0.
+    np.testing.assert_array_equal(jobs[2].result.images[0], jobs[0].result.images[1])
+
+
+# ----- out of memory ---------------------------------------------------------------------------------------
+class FakeOOM:
+    """A forward pre-hook that raises what PyTorch raises on CUDA out-of-memory for large batches."""
+
+    def __init__(self, model, max_batch: int):
+        self.max_batch = max_batch
+        self.calls: list[int] = []
+        self.handle = model._conv_stem.register_forward_pre_hook(self)
+
+    def __call__(self, _module, inputs):
+        self.calls.append(inputs[0].shape[0])
+        if inputs[0].shape[0] > self.max_batch:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity)")
+
+
+def test_out_of_memory_retries_with_smaller_chunks_and_matches_a_one_image_render(effnet):
+    model = copy.deepcopy(effnet)  # hooks go on a private copy, never on the shared model
+    request = tiny(seed=17, channels=(0, 1, 2, 3))
+    oom = FakeOOM(model, max_batch=1)
+    try:
+        result = render(request, model=model, device="cpu", batch_size=4)
+    finally:
+        oom.handle.remove()
+    assert [b for b in oom.calls if b > 1][:2] == [4, 2]  # tried 4, then 2, then 1
+    assert result.note == "memory was short; continued with 1 image(s) per batch"
+    assert result.images.shape == (4, 32, 32, 3) and result.steps_done == request.steps
+    reference = render(request, model=model, device="cpu", batch_size=1)
+    np.testing.assert_array_equal(result.images, reference.images)
+
+
+def test_out_of_memory_even_for_one_image_fails_clearly_and_the_worker_survives(make_service, effnet):
+    model = copy.deepcopy(effnet)  # hooks go on a private copy, never on the shared model
+    oom = FakeOOM(model, max_batch=0)
+    service = make_service(workers=1, model=model, batch_size=2)
+    try:
+        job = service.submit(tiny(seed=18, channels=(0, 1)), "a")
+        with Toucher((job, "a")):
+            wait_for(finished(job))
+    finally:
+        oom.handle.remove()
+    assert job.state == FAILED
+    assert job.error.startswith("out of CPU memory even with one image per batch; try a smaller image size")
+    assert "Traceback" not in job.error
+    # The same worker takes the next render.
+    after = service.submit(tiny(seed=19), "b")
+    with Toucher((after, "b")):
+        wait_for(finished(after))
+    assert after.state == DONE
+    stats = service.stats()
+    assert stats["failed"] == 1 and stats["completed"] == 1 and stats["workers_alive"] == 1
+
+
+def test_a_real_error_that_is_not_out_of_memory_is_not_retried(effnet):
+    model = copy.deepcopy(effnet)  # hooks go on a private copy, never on the shared model
+    calls = []
+
+    def broken(_module, inputs):
+        calls.append(inputs[0].shape[0])
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    handle = model._conv_stem.register_forward_pre_hook(broken)
+    try:
+        with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+            render(tiny(seed=20, channels=(0, 1)), model=model, device="cpu", batch_size=2)
+    finally:
+        handle.remove()
+    assert calls == [2]
+
+
+# ----- non-finite values ------------------------------------------------------------------------------------
+def test_nan_activations_stop_the_render_with_the_likely_cause(make_service, effnet):
+    model = copy.deepcopy(effnet)  # hooks go on a private copy, never on the shared model
+    handle = model._blocks[0].register_forward_hook(lambda _m, _i, out: out * float("nan"))
+    try:
+        with pytest.raises(NonFiniteError, match=r"non-finite values by step 1; the learning rate \(0.05\)"):
+            for _ in render_iter(tiny(seed=21), model=model, device="cpu", snapshot_every=1):
+                pass
+        service = make_service(workers=1, model=model)
+        job = service.submit(tiny(seed=21), "a", snapshot_every=4)
+        with Toucher((job, "a")):
+            wait_for(finished(job))
+    finally:
+        handle.remove()
+    assert job.state == FAILED
+    assert "non-finite values by step 4" in job.error and "model's weights are broken" in job.error
+    assert service.cache.get(job.request.key()) is None
+    assert isinstance(NonFiniteError("x"), RenderError)
+
+
+def test_inf_in_the_image_parameters_is_caught_too(effnet):
+    model = copy.deepcopy(effnet)  # hooks go on a private copy, never on the shared model
+    # Exploding gradients: a hook that scales the activations by 1e38 sends Adam's moments to inf.
+    handle = model._blocks[0].register_forward_hook(lambda _m, _i, out: out * torch.tensor(1e38) * 1e38)
+    try:
+        with pytest.raises(NonFiniteError, match="non-finite values"):
+            render(tiny(seed=22, lr=10.0), model=model, device="cpu", snapshot_every=1)
+    finally:
+        handle.remove()
+
+
+# ----- stats file ------------------------------------------------------------------------------------------
+def test_stats_file_follows_the_service(make_service, tmp_path):
+    path = tmp_path / "stats" / "service.json"
+    service = make_service(workers=1, queue_length=0, stats_file=path)
+    assert json.loads(path.read_text())["completed"] == 0
+    job = service.submit(tiny(seed=23), "a")
+    with Toucher((job, "a")):
+        wait_for(finished(job))
+    wait_for(lambda: json.loads(path.read_text())["completed"] == 1, timeout_s=5, what="the stats file")
+    data = json.loads(path.read_text())
+    assert data["peak_running"] == 1 and data["running"] == 0 and data["workers_alive"] == 1
+    assert not [p for p in path.parent.iterdir() if p.name != path.name]  # no temporary files left
+
+
+def test_stats_file_can_come_from_the_environment(monkeypatch, make_service, tmp_path):
+    path = tmp_path / "from-env.json"
+    monkeypatch.setenv("FEATVIZ_STATS_FILE", str(path))
+    service = make_service(workers=1)
+    assert service.stats_file == path and json.loads(path.read_text())["workers"] == 1
