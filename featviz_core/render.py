@@ -25,6 +25,7 @@ from featviz_core.capture import capture_layers
 from featviz_core.device import resolve_device
 from featviz_core.errors import NonFiniteError, RenderError
 from featviz_core.models import get_spec, load_model
+from featviz_core.models.fast import model_for_render
 from featviz_core.objectives import BatchObjective, Objective
 from featviz_core.param import INIT_SD, ImageParam, raw_shape, to_uint8
 from featviz_core.request import RenderRequest
@@ -159,6 +160,7 @@ def render_iter(
     snapshot_every: int = 16,
     batch_size: int | None = None,
     should_stop: Callable[[], str | bool] | None = None,
+    fast: bool = True,
 ) -> Iterator[Snapshot]:
     """Render ``request``, yielding snapshots.
 
@@ -172,6 +174,8 @@ def render_iter(
             On CUDA out-of-memory the chunk is halved and the render restarts.
         should_stop: polled every step; a truthy value (a reason string) ends the render with a final
             snapshot marked ``stopped``.
+        fast: optimize with the model's checked render variant (batch norm folded into convolutions,
+            cheaper redirected-ReLU backward; see ``featviz_core.models.fast``). Same function, less work.
 
     Raises:
         NonFiniteError: the optimization produced NaN/inf (checked at every snapshot).
@@ -184,6 +188,9 @@ def render_iter(
         raise RenderError("the model is in training mode; images in a batch are independent only in eval mode")
     if snapshot_every < 1:
         raise RenderError("snapshot_every must be at least 1")
+    if fast:
+        layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
+        model = model_for_render(model, layers)
     chunk = max(1, batch_size or default_batch_size(dev))
     note = ""
     while True:
