@@ -1,0 +1,86 @@
+"""Helpers shared by the benchmark scripts: machine description, memory sampling, tables."""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+
+import torch
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Peak resident memory (sampled every 5 ms) and peak CUDA memory above the level at entry."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak_rss = 0
+        self.peak_cuda = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> "PeakMemory":
+        self.base_rss = rss_bytes()
+        self.peak_rss = self.base_rss
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base_cuda = torch.cuda.memory_allocated()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_rss = max(self.peak_rss, rss_bytes())
+            time.sleep(0.005)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_rss = max(self.peak_rss, rss_bytes())
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak_cuda = torch.cuda.max_memory_allocated() - self.base_cuda
+
+    @property
+    def rss_mb(self) -> float:
+        return (self.peak_rss - self.base_rss) / 2**20
+
+    @property
+    def cuda_mb(self) -> float:
+        return self.peak_cuda / 2**20
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """A GitHub-flavoured markdown table."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    line = lambda values: "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"  # noqa: E731
+    return "\n".join([line(headers), "| " + " | ".join("-" * w for w in widths) + " |", *map(line, cells)])
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()

@@ -1,0 +1,157 @@
+"""featviz versus torch-lucent's render_vis, side by side in one process.
+
+Same model object (same weights), layer, channels, steps, image size and transforms. Lucent is called one
+channel at a time, as the seed notebook does. Quality is compared on equal terms: after both runs, one
+shared evaluation measures each final image's mean target activation (no random transforms, 224 px).
+
+    python bench/compare_lucent.py                       # both models, seed settings (512 steps): long on CPU
+    python bench/compare_lucent.py --steps 64 --channels 0-3 --models efficientnet-lite0   # a quick look
+    python bench/compare_lucent.py --device cuda          # on a GPU
+
+InceptionV1 uses random weights (its pretrained file cannot be downloaded here: speed only);
+EfficientNet-Lite0 uses its real ImageNet weights (speed and quality).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import PeakMemory, machine, sync, table  # noqa: E402
+from featviz_core.models import get_spec, load_model, random_model  # noqa: E402
+from featviz_core.models.fast import model_for_render  # noqa: E402
+from featviz_core.render import evaluate, render_iter  # noqa: E402
+from featviz_core.request import RenderRequest, parse_channels  # noqa: E402
+
+DEFAULT_LAYERS = {"inceptionv1": "mixed4a", "efficientnet-lite0": "_blocks.10"}
+
+
+def build(name: str, device: torch.device) -> torch.nn.Module:
+    if name == "inceptionv1":
+        return random_model(name, seed=0).to(device)
+    return load_model(name, device)
+
+
+def run_lucent(model: torch.nn.Module, request: RenderRequest, device: torch.device) -> tuple[torch.Tensor, float]:
+    """render_vis one channel at a time, Lucent's defaults (as the seed notebook calls it)."""
+    from lucent.optvis import param, render, transform
+
+    spec = get_spec(request.model)
+    model = copy.deepcopy(model)  # render_vis leaves hooks on every module: keep them off the shared model
+    transforms = list(transform.standard_transforms)
+    transforms.append(lambda x: spec.preprocess.apply(x))  # the model's own input transform, as data
+    images = []
+    sync(device)
+    started = time.perf_counter()
+    for c in request.channels:
+        torch.manual_seed(request.seed)
+        np.random.seed(request.seed)
+        out = render.render_vis(
+            model, f"{request.layer.replace('.', '_')}:{c}",
+            param_f=lambda: param.image(request.size, fft=request.fft, decorrelate=request.decorrelate),
+            transforms=transforms, preprocess=False, thresholds=(request.steps,),
+            show_image=False, progress=False,
+        )
+        images.append(torch.from_numpy(out[-1][0]).permute(2, 0, 1))
+    sync(device)
+    return torch.stack(images), time.perf_counter() - started
+
+
+def run_featviz(model, request, device, batch_size, targets=None):
+    """featviz's render; with ``targets`` also the time at which the shared evaluation first reaches it."""
+    sync(device)
+    started = time.perf_counter()
+    eval_time = 0.0
+    reached: dict[float, float] = {}
+    every = 8 if targets else request.steps
+    last = None
+    for snapshot in render_iter(request, model=model, device=device, batch_size=batch_size, snapshot_every=every):
+        last = snapshot
+        if targets:
+            tick = time.perf_counter()
+            images = torch.from_numpy(snapshot.images).permute(0, 3, 1, 2).float().div(255).to(device)
+            value = float(evaluate(model, request.replace(upsample=True), images).mean())
+            sync(device)
+            eval_time += time.perf_counter() - tick
+            for target in targets:
+                if target not in reached and value >= target:
+                    reached[target] = time.perf_counter() - started - eval_time
+    sync(device)
+    wall = time.perf_counter() - started - eval_time
+    images = torch.from_numpy(last.images).permute(0, 3, 1, 2).float().div(255)
+    return images, wall, reached
+
+
+def shared_evaluation(model, request, images, device) -> float:
+    """Mean target activation of the images (no transforms, upsampled to 224 like Lucent's input)."""
+    return float(evaluate(model, request.replace(upsample=True), images.to(device)).mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="inceptionv1,efficientnet-lite0")
+    parser.add_argument("--channels", default="0-9")
+    parser.add_argument("--steps", type=int, default=512)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=None, help="featviz images per pass (default: its own)")
+    parser.add_argument("--no-native", action="store_true", help="skip the native-resolution (no upsampling) run")
+    parser.add_argument("--no-lucent", action="store_true", help="featviz only (Lucent rows left out)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    channels = parse_channels(args.channels)
+    print(f"# featviz vs torch-lucent\n\nmachine: {machine()}\n"
+          f"settings: channels {args.channels} ({len(channels)}), {args.steps} steps, {args.size} px, "
+          f"Fourier + decorrelation, standard transforms, Adam lr 0.05\n")
+    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+        layer = DEFAULT_LAYERS[name]
+        model = build(name, device)
+        request = RenderRequest(model=name, layer=layer, channels=channels, steps=args.steps, size=args.size)
+        weights = "random weights" if name == "inceptionv1" else "ImageNet weights"
+        rows = []
+        t = time.perf_counter()
+        model_for_render(model, (layer,))  # one-time per process, reported separately
+        prep = time.perf_counter() - t
+        lucent_value = None
+        if not args.no_lucent:
+            with PeakMemory(device) as mem:
+                lucent_images, lucent_wall = run_lucent(model, request, device)
+            lucent_value = shared_evaluation(model, request, lucent_images, device)
+            rows.append(["torch-lucent render_vis (one channel at a time)", lucent_wall, lucent_value, mem, None])
+        targets = [lucent_value] if lucent_value is not None else None
+        with PeakMemory(device) as mem:
+            images, wall, reached = run_featviz(model, request, device, args.batch_size, targets)
+        rows.append(["featviz (batched, stops at the layer)", wall, shared_evaluation(model, request, images, device),
+                     mem, reached.get(lucent_value)])
+        if not args.no_native:
+            native = request.replace(upsample=False)
+            with PeakMemory(device) as mem:
+                images, wall, reached = run_featviz(model, native, device, args.batch_size, targets)
+            rows.append(["featviz, native resolution (no upsampling)", wall,
+                         shared_evaluation(model, request, images, device), mem, reached.get(lucent_value)])
+        base = rows[0][1] if lucent_value is not None else None
+        image_steps = len(channels) * args.steps
+        out = []
+        for label, wall, value, mem, ttq in rows:
+            memory = f"{mem.cuda_mb:.0f} (GPU)" if device.type == "cuda" else f"{mem.rss_mb:.0f}"
+            out.append([
+                label, f"{wall:.1f}", f"{wall / image_steps * 1000:.1f}",
+                f"{base / wall:.2f}x" if base else "-", memory, f"{value:.2f}",
+                "-" if ttq is None and label.startswith("torch") else (f"{ttq:.1f} s ({base / ttq:.1f}x)" if ttq and base else "not reached"),
+            ])
+        print(f"## {name} `{layer}` ({weights}), device {device}\n")
+        print(table(["run", "wall s", "ms / image-step", "speed-up", "peak memory MB",
+                     "mean target activation", "time to Lucent's final activation"], out))
+        print(f"\nfeatviz one-time render-variant build (per process, not in the wall times): {prep:.1f} s\n")
+
+
+if __name__ == "__main__":
+    main()
