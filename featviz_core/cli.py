@@ -98,11 +98,19 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     With the model's SHA-256 variable set (e.g. FEATVIZ_INCEPTIONV1_SHA256) that digest is enforced;
     without it, the digest of what arrived is recorded next to the file and later loads must match it.
     """
-    from featviz_core.models import get_spec, resolve_weights
+    from featviz_core.errors import WeightsUnavailable
+    from featviz_core.models import build_with_weights, get_spec, resolve_weights
     from featviz_core.models.weights import sha256_of
 
     spec = get_spec(args.model)
     path = resolve_weights(spec, timeout_s=args.timeout)
+    try:  # refuse a file that is not a plain checkpoint of this architecture now, not at first use
+        build_with_weights(spec, path)
+    except WeightsUnavailable:
+        if path == spec.weights.cache_path():  # just downloaded: remove it so the next try fetches again
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".sha256").unlink(missing_ok=True)
+        raise
     digest = sha256_of(path)
     source = spec.weights
     if source.expected_sha256():
@@ -173,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except FeatvizError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
