@@ -3,68 +3,70 @@
 from __future__ import annotations
 
 import math
-from urllib.parse import urlencode
 
 import streamlit as st
 
-from featviz_core.errors import FeatvizError
-from featviz_core.models import REGISTRY, default_model_name, get_spec, model_status
-from featviz_core.photo import top_channels
-from featviz_core.request import format_channels
-from featviz_core.uploads import ALLOWED_EXTENSIONS, UploadLimits, allowed_text, load_upload
+from featviz_ui import models
 
 EXPLORER_PAGE = "pages/explorer.py"
 
 st.title("Your photo")
-st.write(
-    "Upload a photo to see which channels of a layer respond to it most strongly, then open those channels "
-    "in the Explorer to see what each one is looking for."
-)
+st.caption("Upload a photo to see which channels of a layer respond to it most strongly, then open those "
+           "channels in the Explorer to see what each one is looking for. The photo stays in memory for "
+           "this visit only; it is never saved.")
 
+from featviz_core.errors import FeatvizError  # noqa: E402  (torch-heavy: imported when the page runs)
+from featviz_core.models import get_spec  # noqa: E402
+from featviz_core.request import format_channels  # noqa: E402
+from featviz_core.uploads import ALLOWED_EXTENSIONS, UploadLimits, allowed_text, load_upload  # noqa: E402
+
+model = models.current_model()
+spec = get_spec(model)
 limits = UploadLimits.from_env()
-available = [name for name in REGISTRY if model_status(name).available]
-if not available:
-    st.error("No model has its weights on this machine; see the Models list for where to put them.")
-    st.stop()
-default = default_model_name()
-left, middle, right = st.columns([2, 2, 1])
-model_name = left.selectbox("Model", available, index=available.index(default) if default in available else 0,
-                            key="photo_model")
-spec = get_spec(model_name)
-layers = list(spec.featured_layers)
-layer = middle.selectbox("Layer", layers, index=layers.index(spec.default_layer), key=f"photo_layer_{model_name}")
-count = right.number_input("Channels", min_value=1, max_value=32, value=8, step=1, key="photo_count",
-                           help="How many of the most excited channels to list")
+ss = st.session_state
+layer_key = f"ph_layer_{model}"
+table = models.layers(model, featured_only=True, always=(spec.default_layer,))
+layer_names = [info.name for info in table]
+layer_text = {info.name: models.layer_label(info) for info in table}
+if ss.get(layer_key) not in layer_names:
+    ss[layer_key] = spec.default_layer
 
+left, right = st.columns([3, 1])
+left.selectbox("Layer", layer_names, key=layer_key, format_func=layer_text.get,
+               help=f"A layer of {spec.title} (change the model in the sidebar).")
+right.number_input("Channels to list", min_value=1, max_value=32, value=8, step=1, key="ph_count",
+                   help="How many of the most excited channels to show and render.")
 upload = st.file_uploader(
     "Photo",
     type=list(ALLOWED_EXTENSIONS),
     max_upload_size=max(1, math.ceil(limits.max_bytes / 1024 / 1024)),
     help=f"Accepted: {allowed_text(limits)}. Only the first frame of an animation is used.",
-    key="photo_upload",
+    key="ph_upload",
 )
 if upload is None:
-    st.info(f"Choose {allowed_text(limits)}.")
+    st.info(f"Choose {allowed_text(limits)}.", icon=":material/add_photo_alternate:")
     st.stop()
 
+layer = ss[layer_key]
 try:
+    # Only the bytes are used: the file name and the type the browser claims are ignored.
     image = load_upload(upload.getvalue(), limits)
-    top = top_channels(model_name, layer, image, int(count))
+    from featviz_core.photo import top_channels
+
+    top = top_channels(model, layer, image, int(ss["ph_count"]), model=models.shared_model(model))
 except FeatvizError as exc:
-    st.error(str(exc))
+    st.error(str(exc), icon=":material/error:")
     st.stop()
 
 picture, chart = st.columns([1, 2])
-picture.image(image, caption=f"{image.width}x{image.height} pixels", width="stretch")
+picture.image(image, caption=f"Your photo ({image.width}×{image.height} pixels)", width="stretch")
 rows = [{"channel": f"{layer}:{item.channel}", "mean activation": round(item.mean, 4)} for item in top]
 with chart:
-    st.bar_chart(rows, x="channel", y="mean activation", sort=False, height=300)
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.markdown(f"**The {len(top)} channels of {layer} this photo excites most**")
+    st.bar_chart(rows, x="channel", y="mean activation", sort=False, height=260)
+    st.dataframe(rows, hide_index=True, width="stretch", key="ph_table")
 
 channels = tuple(item.channel for item in top)
-query = {"model": model_name, "layer": layer, "channels": format_channels(channels)}
-label = f"Render these {len(channels)} channels in the Explorer"
-try:
-    st.page_link(EXPLORER_PAGE, label=label, icon=":material/auto_awesome:", query_params=query)
-except Exception:  # the Explorer is not registered in this navigation (e.g. the page run on its own)
-    st.markdown(f"[{label}](explorer?{urlencode(query)})")
+st.page_link(EXPLORER_PAGE, label=f"Render these {len(channels)} channels in the Explorer",
+             icon=":material/grid_view:",
+             query_params={"model": model, "layer": layer, "channels": format_channels(channels)})
