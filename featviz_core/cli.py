@@ -23,8 +23,15 @@ def _bar(done: int, total: int, elapsed: float, width: int = 30) -> str:
     return f"\r[{'#' * filled}{'.' * (width - filled)}] step {done}/{total}  {elapsed:6.1f}s  {eta}"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument gets the same one-line ``error: ...`` (exit 2) as a bad value."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m featviz_core", description="Feature visualization of CNN channels.")
+    parser = _Parser(prog="python -m featviz_core", description="Feature visualization of CNN channels.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     layers = sub.add_parser("layers", help="list the layers of a model: name channels HxW")

@@ -87,10 +87,24 @@ def png_bytes(image: Image.Image | np.ndarray, metadata: dict[str, str] | None =
     return buffer.getvalue()
 
 
+MAX_NAME_CHARS = 120
+
+
 def safe_filename(label: str) -> str:
-    """``mixed4a:3`` -> ``mixed4a_3``; anything but letters, digits, '.', '-' and '_' becomes '_'."""
-    cleaned = "".join(ch if ch.isalnum() or ch in ".-_" else "_" for ch in label)
-    return cleaned.lstrip(".") or "image"
+    """``mixed4a:3`` -> ``mixed4a_3``; anything but ASCII letters, digits, '.', '-' and '_' becomes '_'.
+
+    Never a path (no separators, no leading dot) and at most 120 characters: a long label (a custom
+    objective may be 500 characters) is cut and ends with a short hash of the whole, so names stay distinct
+    and every file system can hold them.
+    """
+    cleaned = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in ".-_" else "_" for ch in label)
+    cleaned = cleaned.lstrip(".") or "image"
+    if len(cleaned) > MAX_NAME_CHARS:
+        import hashlib
+
+        digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        cleaned = cleaned[: MAX_NAME_CHARS - 11] + "-" + digest
+    return cleaned
 
 
 def versions() -> dict[str, str]:

@@ -24,6 +24,12 @@ OBJECTIVE_KINDS = ("channel", "neuron", "layer")
 MAX_SEED = 2**31 - 1
 
 
+def _shown(value: Any) -> str:
+    """A value quoted in a message, shortened: a hostile URL must not make a page-long error."""
+    text = repr(value)
+    return text if len(text) <= 44 else text[:40] + "..."
+
+
 def parse_channels(text: str | int | list | tuple, limit: int | None = None) -> tuple[int, ...]:
     """``"0-9"``, ``"3,7,12"``, ``"0-4, 8"`` or a list of ints -> tuple of unique ints in the given order."""
     if isinstance(text, bool):
@@ -37,7 +43,11 @@ def parse_channels(text: str | int | list | tuple, limit: int | None = None) -> 
                 raise RequestError(f"channels must be whole numbers, got {item!r}")
             items.append(item)
     else:
+        if limit is None:  # never expand a range past what a render may ask for ("0-999999999999")
+            limit = Limits.from_env().max_channels
         raw = str(text).strip()
+        if len(raw) > 2000:
+            raise RequestError(f"channels: the list is too long ({len(raw)} characters); at most {limit} channels per render")
         if not raw:
             raise RequestError("channels are empty; write a range like 0-9 or a list like 3,7,12")
         items = []
@@ -55,7 +65,7 @@ def parse_channels(text: str | int | list | tuple, limit: int | None = None) -> 
                 items.append(int(part))
             else:
                 raise RequestError(
-                    f"channels: cannot read {part!r}; write a range like 0-9, a list like 3,7,12, or both (0-4,8)"
+                    f"channels: cannot read {_shown(part)}; write a range like 0-9, a list like 3,7,12, or both (0-4,8)"
                 )
     if any(i < 0 for i in items):
         raise RequestError("channels cannot be negative")
@@ -84,7 +94,7 @@ def format_channels(channels: tuple[int, ...]) -> str:
 def _check_number(name: str, value: Any, *, integer: bool) -> None:
     kind = "a whole number" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise RequestError(f"{name} must be {kind}, got {value!r}")
+        raise RequestError(f"{name} must be {kind}, got {_shown(value)}")
     if not math.isfinite(value):
         raise RequestError(f"{name} must be a finite number, got {value!r}")
 
@@ -120,7 +130,7 @@ class RenderRequest:
         limits = Limits.from_env()
         spec = get_spec(self.model)
         if not isinstance(self.layer, str):
-            raise RequestError(f"layer must be a name like {spec.default_layer}, got {self.layer!r}")
+            raise RequestError(f"layer must be a name like {spec.default_layer}, got {_shown(self.layer)}")
         if not self.layer:
             object.__setattr__(self, "layer", spec.default_layer)
         for name in ("steps", "size", "seed"):
@@ -129,7 +139,7 @@ class RenderRequest:
             _check_number(name, getattr(self, name), integer=False)
         for name in ("fft", "decorrelate", "upsample", "negate"):
             if not isinstance(getattr(self, name), bool):
-                raise RequestError(f"{name} must be true or false, got {getattr(self, name)!r}")
+                raise RequestError(f"{name} must be true or false, got {_shown(getattr(self, name))}")
         if not 1 <= self.steps <= limits.max_steps:
             raise RequestError(f"steps must be between 1 and {limits.max_steps}, got {self.steps}")
         if not limits.min_size <= self.size <= limits.max_size:
@@ -143,9 +153,9 @@ class RenderRequest:
         if not 0 < self.lr <= 10:
             raise RequestError(f"learning rate must be above 0 and at most 10 (Lucid uses 0.05), got {self.lr:g}")
         if self.transforms not in PRESETS:
-            raise RequestError(f"unknown transforms preset {self.transforms!r}; choose one of: {', '.join(PRESETS)}")
+            raise RequestError(f"unknown transforms preset {_shown(self.transforms)}; choose one of: {', '.join(PRESETS)}")
         if self.objective not in OBJECTIVE_KINDS:
-            raise RequestError(f"unknown objective {self.objective!r}; choose one of: {', '.join(OBJECTIVE_KINDS)}")
+            raise RequestError(f"unknown objective {_shown(self.objective)}; choose one of: {', '.join(OBJECTIVE_KINDS)}")
         if not isinstance(self.expression, str):
             raise RequestError("expression must be text like 'mixed4a:3 - 0.5*mixed4a:7'")
 
@@ -172,7 +182,7 @@ class RenderRequest:
         if layer not in table:
             featured = ", ".join(spec.featured_layers)
             raise RequestError(
-                f"unknown layer {layer!r} for {spec.name}; main layers are {featured} "
+                f"unknown layer {_shown(layer)} for {spec.name}; main layers are {featured} "
                 f"(all {len(table)} are listed by `python -m featviz_core layers --model {spec.name}`)"
             )
 
@@ -276,24 +286,26 @@ def _convert(name: str, value: Any, annotation: Any) -> Any:
         return tuple(value) if name == "channels" and isinstance(value, list) else value
     raw = value.strip()
     if name == "channels":
-        return parse_channels(raw)
+        return parse_channels(raw, Limits.from_env().max_channels)
+    if len(raw) > 500:
+        raise RequestError(f"{name} is too long ({len(raw)} characters; at most 500)")
     if "bool" in text_type:
         low = raw.lower()
         if low in _TRUE:
             return True
         if low in _FALSE:
             return False
-        raise RequestError(f"{name} must be true or false, got {value!r}")
+        raise RequestError(f"{name} must be true or false, got {_shown(value)}")
+    if text_type in ("int", "float") and len(raw) > 40:
+        raise RequestError(f"{name} must be a {'whole ' if text_type == 'int' else ''}number, got {_shown(value)}")
     if text_type == "int":
         try:
             return int(raw)
         except ValueError:
-            raise RequestError(f"{name} must be a whole number, got {value!r}") from None
+            raise RequestError(f"{name} must be a whole number, got {_shown(value)}") from None
     if text_type == "float":
         try:
             return float(raw)
         except ValueError:
-            raise RequestError(f"{name} must be a number, got {value!r}") from None
-    if len(raw) > 500:
-        raise RequestError(f"{name} is too long ({len(raw)} characters; at most 500)")
+            raise RequestError(f"{name} must be a number, got {_shown(value)}") from None
     return raw

@@ -165,10 +165,13 @@ _model_lock = threading.Lock()
 def get_spec(name: str) -> ModelSpec:
     from featviz_core.errors import RequestError
 
+    if not isinstance(name, str):
+        raise RequestError(f"model must be a name, one of: {', '.join(REGISTRY)}")
     try:
         return REGISTRY[name]
     except KeyError:
-        raise RequestError(f"unknown model {name!r}; choose one of: {', '.join(REGISTRY)}") from None
+        shown = repr(name) if len(name) <= 40 else repr(name[:40]) + "..."
+        raise RequestError(f"unknown model {shown}; choose one of: {', '.join(REGISTRY)}") from None
 
 
 def _verify(path: Path, source: WeightSource) -> None:
