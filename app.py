@@ -1,0 +1,28 @@
+"""featviz: see what single neurons of a CNN respond to. Run with ``streamlit run app.py``.
+
+The entry point only declares the pages (files in ``pages/``), draws the shared sidebar and runs the chosen
+page. Everything heavy (torch, models) is imported inside functions when a page first needs it.
+"""
+
+import streamlit as st
+
+from featviz_ui import links, sidebar
+
+st.set_page_config(page_title="featviz", page_icon=":material/visibility:", layout="wide")
+
+explorer = st.Page("pages/explorer.py", title="Explorer", icon=":material/grid_view:", default=True)
+neuron = st.Page("pages/neuron.py", title="Neuron", icon=":material/center_focus_strong:", url_path="neuron")
+layers = st.Page("pages/layers.py", title="Layers", icon=":material/layers:", url_path="layers")
+method = st.Page("pages/method.py", title="Method", icon=":material/menu_book:", url_path="method")
+photo = st.Page("pages/photo.py", title="Photo", icon=":material/add_photo_alternate:", url_path="photo")
+
+# Render slots each page follows; the sidebar keeps the others' renders alive while another page is open.
+PAGE_SLOTS = {"explorer": ("explorer",), "neuron": ("neuron", "neuron_pixel")}
+
+page = st.navigation([explorer, neuron, layers, method, photo])
+current = "explorer" if page.url_path in ("", explorer.url_path) else page.url_path
+if current == "explorer":
+    links.intake()  # a link may pick the model, so this runs before the sidebar draws the model picker
+background = tuple(slot for name, slots in PAGE_SLOTS.items() if name != current for slot in slots)
+sidebar.draw(background)
+page.run()

@@ -1,0 +1,109 @@
+"""Shareable links: the Explorer's URL query parameters describe a render.
+
+``?model=efficientnet-lite0&layer=_blocks.10&channels=0-9&steps=512&size=128&seed=0`` opens the Explorer
+with those settings and renders them (a finished render comes straight from the cache). The parameters
+are parsed by ``RenderRequest.from_mapping``, so a bad link gets the same messages as a bad form. After
+each render the URL is rewritten to match it, so the address bar always holds a link to what is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from featviz_ui import models
+
+ALWAYS = ("model", "layer", "channels", "steps", "size", "seed")
+# Written only when they differ from the defaults, read always.
+OPTIONAL = ("fft", "decorrelate", "tv", "l2", "lr", "transforms")
+SEEN_KEY = "featviz_url_seen"
+INTAKE_KEY = "featviz_url_intake"
+DEFAULT_CHANNELS = tuple(range(10))
+
+
+@dataclass
+class Intake:
+    """What the URL asked for: a request to preset (and render when the link names channels), or why not."""
+
+    request: object = None
+    render: bool = False
+    error: str = ""
+    warning: str = ""
+
+
+def explorer_defaults(model: str):
+    """The Explorer's starting request for ``model``: its default layer, channels 0-9, Lucid's settings."""
+    from featviz_core.models import get_spec, layer_table
+    from featviz_core.request import RenderRequest
+
+    spec = get_spec(model)
+    count = {info.name: info.channels for info in layer_table(model, 224)}.get(spec.default_layer, 10)
+    return RenderRequest(model=model, layer=spec.default_layer, channels=DEFAULT_CHANNELS[: max(1, count)])
+
+
+def request_params(request) -> dict[str, str]:
+    """Query parameters that reproduce ``request`` (Explorer settings only)."""
+    from featviz_core.request import RenderRequest, format_channels
+
+    params = {
+        "model": request.model, "layer": request.layer, "channels": format_channels(request.channels),
+        "steps": str(request.steps), "size": str(request.size), "seed": str(request.seed),
+    }
+    base = RenderRequest(model=request.model)
+    for name in OPTIONAL:
+        value = getattr(request, name)
+        if value != getattr(base, name):
+            params[name] = str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+    return params
+
+
+def _url_values() -> dict[str, str]:
+    wanted = set(ALWAYS) | set(OPTIONAL)
+    return {key: st.query_params[key] for key in st.query_params.keys() if key in wanted}
+
+
+def intake() -> None:
+    """Read new Explorer query parameters (call before the sidebar: a link may choose the model).
+
+    The outcome waits in session state for the Explorer page (:func:`take_intake`).
+    """
+    from featviz_core.errors import FeatvizError
+    from featviz_core.models import get_spec
+    from featviz_core.request import RenderRequest
+
+    values = _url_values()
+    if not values or values == st.session_state.get(SEEN_KEY):
+        return
+    st.session_state[SEEN_KEY] = values
+    outcome = Intake(render="channels" in values)
+    try:
+        model = values.get("model", "auto").strip()
+        model = models.fallback_model() if model == "auto" else get_spec(model).name
+        available, message = models.status(model)
+        if not available:
+            fallback = models.fallback_model()
+            outcome.warning = f"{message} This link is shown with {fallback} instead."
+            values = {k: v for k, v in values.items() if k not in ("model", "layer")}
+            model = fallback
+        request = RenderRequest.from_mapping({**values, "model": model}, defaults=explorer_defaults(model))
+    except FeatvizError as exc:
+        outcome.error = f"This link's settings cannot be rendered: {exc}"
+        outcome.render = False
+    else:
+        outcome.request = request
+        st.session_state[models.MODEL_KEY] = request.model
+    st.session_state[INTAKE_KEY] = outcome
+
+
+def take_intake() -> Intake | None:
+    """The URL's outcome not yet handled by the Explorer page (once)."""
+    return st.session_state.pop(INTAKE_KEY, None)
+
+
+def sync(request) -> None:
+    """Make the URL reproduce ``request`` (the render on screen)."""
+    params = request_params(request)
+    if _url_values() != params:
+        st.query_params.from_dict(params)
+    st.session_state[SEEN_KEY] = params

@@ -1,0 +1,71 @@
+"""The sidebar every page shares: the model picker with each model's availability, the device in use,
+the render queue, and a keep-alive for renders started on another page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from featviz_ui import models
+from featviz_ui.slots import get_slot, is_active, poll
+
+KEEPALIVE_S = 2.0
+
+
+def _model_label(name: str) -> str:
+    from featviz_core.models import get_spec
+
+    available, _ = models.status(name)
+    return get_spec(name).title + ("" if available else " (weights missing)")
+
+
+def draw(background_slots: tuple[str, ...] = ()) -> None:
+    """Draw the sidebar. ``background_slots``: render slots of other pages to keep alive while this page
+    is open (a render goes on when its page is left; only closing the tab cancels it)."""
+    from featviz_core.device import default_device
+    from featviz_core.models import get_spec
+
+    names = models.model_names()
+    if st.session_state.get(models.MODEL_KEY) not in names:
+        st.session_state[models.MODEL_KEY] = models.fallback_model()
+    with st.sidebar:
+        st.selectbox("Model", names, key=models.MODEL_KEY, format_func=_model_label,
+                     help="The network whose neurons are visualized.")
+        picked = models.selected_model()
+        available, message = models.status(picked)
+        spec = get_spec(picked)
+        if available:
+            st.caption(spec.description)
+        else:
+            st.warning(f"{message}\n\nUntil then featviz uses **{models.fallback_model()}**.",
+                       icon=":material/download:")
+        import torch
+
+        device = default_device()
+        if device.type == "cuda":
+            device_text = f"CUDA ({torch.cuda.get_device_name(device)})"
+        else:
+            device_text = f"CPU ({torch.get_num_threads()} threads)"
+        st.caption(f"Device: **{device_text}**")
+        stats = _queue_stats()
+        st.caption(f"Render queue: {stats['running']} running, {stats['queued']} waiting")
+        if any(is_active(get_slot(name)) for name in background_slots):
+            _keepalive(background_slots)
+
+
+def _queue_stats() -> dict[str, int]:
+    from featviz_ui.slots import service
+
+    return service().stats()
+
+
+@st.fragment(run_every=KEEPALIVE_S)
+def _keepalive(slot_names: tuple[str, ...]) -> None:
+    """Poll renders started on other pages, so they keep running while another page is shown."""
+    for name in slot_names:
+        slot = get_slot(name)
+        job = poll(slot)
+        if job is not None:
+            snapshot = job.snapshot
+            where = name.split("_")[0].capitalize()
+            step = f"step {snapshot.step} of {snapshot.steps}" if snapshot else "starting"
+            st.caption(f":material/autorenew: {where} render: {step}")

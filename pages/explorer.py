@@ -1,0 +1,163 @@
+"""Explorer: many channels of one layer, optimized together in one batch, watched as they form."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from featviz_ui import links, models, views
+from featviz_ui.slots import get_slot, poll, stop, submit
+
+SLOT = "explorer"
+POLL_S = 0.5
+
+st.title("Explorer")
+st.caption("Choose a layer and some of its channels. featviz optimizes one image per channel, all in one "
+           "batch, so that each image excites its channel as strongly as it can. The images appear while "
+           "they form; renders wait their turn in a queue shared by everyone using this server.")
+
+model = models.current_model()
+slot = get_slot(SLOT)
+intake = links.take_intake()
+ss = st.session_state
+layer_key = f"ex_layer_{model}"
+
+
+def preset(request) -> None:
+    """Put a request's settings into the form (before its widgets are drawn)."""
+    from featviz_core.request import format_channels
+
+    channels = request.channels
+    contiguous = list(channels) == list(range(channels[0], channels[0] + len(channels)))
+    ss[f"ex_layer_{request.model}"] = request.layer
+    ss["ex_first"], ss["ex_last"] = (channels[0], channels[-1]) if contiguous else (0, 0)
+    ss["ex_list"] = "" if contiguous else format_channels(channels)
+    for name in ("steps", "size", "seed", "fft", "decorrelate", "transforms"):
+        ss[f"ex_{name}"] = getattr(request, name)
+    for name in ("tv", "l2", "lr"):
+        ss[f"ex_{name}"] = float(getattr(request, name))
+
+
+def form_request():
+    """The form's settings as a validated RenderRequest (raises RequestError with the reason)."""
+    from featviz_core.request import RenderRequest, parse_channels
+
+    listed = ss["ex_list"].strip()
+    channels = parse_channels(listed if listed else f"{int(ss['ex_first'])}-{int(ss['ex_last'])}")
+    return RenderRequest(
+        model=model, layer=ss[layer_key], channels=channels, steps=int(ss["ex_steps"]),
+        size=int(ss["ex_size"]), seed=int(ss["ex_seed"]), fft=bool(ss["ex_fft"]),
+        decorrelate=bool(ss["ex_decorrelate"]), tv=float(ss["ex_tv"]), l2=float(ss["ex_l2"]),
+        lr=float(ss["ex_lr"]), transforms=ss["ex_transforms"],
+    )
+
+
+if intake is not None and intake.request is not None:
+    preset(intake.request)
+defaults = links.explorer_defaults(model)
+if layer_key not in ss:
+    ss[layer_key] = defaults.layer
+for name, value in {"ex_first": defaults.channels[0], "ex_last": defaults.channels[-1], "ex_list": "",
+                    "ex_steps": defaults.steps, "ex_size": defaults.size, "ex_seed": defaults.seed,
+                    "ex_every": 16, "ex_fft": defaults.fft, "ex_decorrelate": defaults.decorrelate,
+                    "ex_transforms": defaults.transforms, "ex_tv": float(defaults.tv),
+                    "ex_l2": float(defaults.l2), "ex_lr": float(defaults.lr)}.items():
+    ss.setdefault(name, value)
+
+show_all = st.toggle("List every layer, not only the main ones", key="ex_all_layers")
+table = models.layers(model, featured_only=not show_all, always=(ss[layer_key],))
+layer_names = [info.name for info in table]
+layer_text = {info.name: models.layer_label(info) for info in table}
+if ss[layer_key] not in layer_names:
+    ss[layer_key] = defaults.layer
+
+with st.form("explorer_form"):
+    left, first, last, listed = st.columns([3, 1, 1, 2])
+    left.selectbox("Layer", layer_names, key=layer_key, format_func=layer_text.get,
+                   help="Channel counts and sizes are for a 224 px input.")
+    first.number_input("First channel", min_value=0, step=1, key="ex_first")
+    last.number_input("Last channel", min_value=0, step=1, key="ex_last")
+    listed.text_input("Or a list of channels", key="ex_list", placeholder="e.g. 3,7,12 or 0-4,9",
+                      help="When filled in, this list is used instead of first-last.")
+    steps, size, seed, every = st.columns(4)
+    steps.number_input("Steps", step=64, key="ex_steps", help="Optimization steps (Lucid uses 512).")
+    size.number_input("Image size (px)", step=16, key="ex_size", help="Side of each square image.")
+    seed.number_input("Seed", min_value=0, step=1, key="ex_seed",
+                      help="The same settings and seed give the same images.")
+    every.number_input("Snapshot every (steps)", min_value=1, step=1, key="ex_every",
+                       help="How often the live images are refreshed while rendering.")
+    param, robust, penalty = st.columns(3)
+    param.toggle("Fourier parameterization", key="ex_fft", help="Optimize the image's spectrum, scaled like "
+                 "natural images, instead of its pixels.")
+    param.toggle("Color decorrelation", key="ex_decorrelate", help="Optimize in a color space whose "
+                 "channels are uncorrelated in natural images.")
+    robust.selectbox("Transforms", ("standard", "distill", "none"), key="ex_transforms",
+                     help="Random jitter, scale and rotation applied at every step (Lucid's standard set, "
+                          "the Distill article's set, or none).")
+    robust.number_input("Learning rate", step=0.01, format="%.3f", key="ex_lr", help="Adam's step size.")
+    penalty.number_input("TV weight", min_value=0.0, step=0.0001, format="%.5f", key="ex_tv",
+                         help="Total-variation penalty: discourages pixel-to-pixel noise (0 turns it off).")
+    penalty.number_input("L2 weight", min_value=0.0, step=0.0001, format="%.5f", key="ex_l2",
+                         help="Penalty on the image's squared norm (0 turns it off).")
+    submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:")
+
+if submitted:
+    from featviz_core.errors import FeatvizError
+
+    try:
+        request = form_request()
+    except FeatvizError as exc:
+        slot.error = str(exc)
+    else:
+        if submit(slot, request, snapshot_every=int(ss["ex_every"])):
+            links.sync(request)
+elif intake is not None and intake.render:
+    if submit(slot, intake.request, snapshot_every=int(ss["ex_every"])):
+        links.sync(intake.request)
+if intake is not None and intake.error:
+    slot.error = intake.error
+if intake is not None and intake.warning:
+    st.warning(intake.warning, icon=":material/download:")
+
+
+def tile_side(size: int) -> int:
+    return 160 if size <= 160 else min(size, 256)
+
+
+@st.fragment(run_every=POLL_S)
+def live() -> None:
+    """Progress and the current images, redrawn every POLL_S seconds while the job runs."""
+    job = poll(slot)
+    if job is None:  # finished: redraw the page with the result
+        st.rerun()
+    views.progress_panel(slot, job)
+    if job.snapshot is not None:
+        views.image_grid(job.snapshot.images, job.request.labels(), side=tile_side(job.request.size))
+    st.button("Stop", key="ex_stop", on_click=stop, args=(slot,), icon=":material/stop_circle:",
+              disabled=slot.stopping, help="End the render now and keep the images so far.")
+
+
+def show_result(result) -> None:
+    import numpy as np
+
+    from featviz_core.request import format_channels
+
+    st.subheader(f"{result.request.layer}, channels {format_channels(result.request.channels)}")
+    st.caption(views.result_caption(result))
+    views.image_grid(result.images, result.labels, side=tile_side(result.request.size))
+    st.markdown("**Objective of each channel over the optimization**")
+    st.plotly_chart(views.history_chart(result), key="ex_chart", config={"displaylogo": False})
+    views.downloads(result, key="ex_download")
+    with st.expander("Final objective of each image (without random transforms)"):
+        st.dataframe({"image": list(result.labels), "objective": np.round(np.asarray(result.scores, float), 4)},
+                     hide_index=True)
+
+
+job = poll(slot)  # also collects a render that ended while no page was polling it
+views.slot_messages(slot)
+if job is not None:
+    live()
+elif slot.result is not None:
+    show_result(slot.result)
+    links.sync(slot.result.request)
+else:
+    st.info("Press **Render** to see what the chosen channels respond to.", icon=":material/touch_app:")

@@ -1,0 +1,91 @@
+"""Method: what featviz optimizes and why each ingredient is there, with small live examples."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from featviz_ui import examples, models
+
+st.title("Method")
+st.markdown(
+    "A trained network is a fixed function from images to activations. **Activation maximization** turns "
+    "the question around: instead of asking how a unit responds to a given photo, it searches for the "
+    "image that makes the unit respond as strongly as possible. The network's weights stay frozen; only "
+    "the pixels change, by gradient ascent on the unit's activation."
+)
+
+st.subheader("The objective")
+st.markdown("For layer $l$ and channel $k$, the objective is the channel's activation averaged over all "
+            "spatial positions of the layer's output:")
+st.latex(r"a_{l,k}(x) = \frac{1}{HW} \sum_{i=1}^{H} \sum_{j=1}^{W} f_{l}(x)_{k,i,j}")
+st.markdown("Maximizing it alone tends to produce high-frequency patterns that excite the unit without "
+            "looking like anything. Two optional penalties push back, weighted by the **TV weight** and "
+            "the **L2 weight** in the Explorer:")
+st.latex(r"x^{*} = \arg\max_{x} \; a_{l,k}(x) \;-\; \lambda_{\mathrm{TV}}\,\mathrm{TV}(x) "
+         r"\;-\; \lambda_{L2}\,\lVert x \rVert_2^2")
+st.latex(r"\mathrm{TV}(x) = \sum_{i,j} \lvert x_{i+1,j} - x_{i,j} \rvert + \lvert x_{i,j+1} - x_{i,j} \rvert")
+st.markdown(
+    "Total variation (TV) charges for every jump between neighbouring pixels, so it discourages noise; the "
+    "L2 term keeps pixel values from running away. featviz takes one Adam step per iteration (learning "
+    "rate 0.05 by default) on all images of a render at once; each image has its own channel, and the "
+    "loss is a sum, so images in a batch do not influence one another."
+)
+
+st.subheader("Three ingredients that make the images readable")
+st.markdown(
+    "1. **Fourier parameterization.** The optimized numbers are the image's spatial frequencies, scaled "
+    "by $1/f$ like the spectrum of natural photographs, then turned into pixels by an inverse FFT. A step "
+    "in this space changes broad structure more than fine detail, so the optimization stops favouring "
+    "pixel-level noise.\n"
+    "2. **Color decorrelation.** The three optimized color channels are mapped to RGB by a fixed matrix "
+    "(a square root of the color correlation matrix of ImageNet photos), so each optimized channel varies "
+    "independently in natural images, and colors stop drifting to saturated extremes.\n"
+    "3. **Transformation robustness.** Before every step the image is padded, shifted, scaled and rotated "
+    "by small random amounts. A pattern survives only if it excites the unit wherever it lands, which "
+    "rules out fragile, adversarial detail."
+)
+
+st.markdown("**Same random numbers, two parameterizations.** Read as pixels they are white noise; read as a "
+            "$1/f$-scaled spectrum they are soft clouds, the kind of image optimization starts from in "
+            "Fourier space.")
+noise = examples.random_images()
+st.image(list(noise.values()), caption=list(noise), width=192)
+
+model = models.current_model()
+from featviz_core.models import get_spec  # noqa: E402  (torch-heavy: imported when the page runs)
+
+spec = get_spec(model)
+channel_count = next(info.channels for info in models.layers(model) if info.name == spec.default_layer)
+st.markdown(f"**One channel, three recipes.** Channel below of `{spec.default_layer}` in {spec.title}, "
+            f"{examples.EXAMPLE_SIZE} px, only {examples.EXAMPLE_STEPS} steps, so it computes in seconds "
+            "(the Explorer uses 512). The number is the channel's objective on the final image.")
+channel = st.number_input("Channel for the examples", min_value=0, max_value=channel_count - 1, value=0,
+                          step=1, key="me_channel")
+with st.spinner("Rendering three tiny examples ..."):
+    tiny = examples.tiny_renders(model, spec.default_layer, int(channel))
+st.image([image for _, image, _ in tiny], caption=[f"{name} · objective {score:.2f}" for name, _, score in tiny],
+         width=192)
+st.caption("A higher objective is not a better picture: without transforms the optimization may find "
+           "patterns that excite the channel only at one exact position and scale.")
+
+st.subheader("Transform settings")
+from featviz_core.transforms import PRESETS  # noqa: E402
+
+rows = []
+for name, preset in PRESETS.items():
+    rows.append({"preset": name, "pad (px)": preset.pad, "jitter (px)": preset.jitter,
+                 "scales": f"{min(preset.scales):g} to {max(preset.scales):g}",
+                 "rotation (degrees)": f"{min(preset.angles):g} to {max(preset.angles):g}",
+                 "second jitter (px)": preset.jitter_after})
+st.dataframe(rows, hide_index=True, width="stretch")
+
+st.subheader("References")
+st.markdown(
+    "- Olah, Mordvintsev, Schubert (2017). [Feature Visualization](https://distill.pub/2017/feature-visualization/). "
+    "Distill.\n"
+    "- Olah, Cammarata, Schubert, Goh, Petrov, Carter (2020). "
+    "[Zoom In: An Introduction to Circuits](https://distill.pub/2020/circuits/zoom-in/). Distill.\n"
+    "- Mordvintsev, Pezzotti, Schubert, Olah (2018). "
+    "[Differentiable Image Parameterizations](https://distill.pub/2018/differentiable-parameterizations/). "
+    "Distill."
+)

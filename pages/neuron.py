@@ -1,0 +1,161 @@
+"""Neuron: one channel in depth: a high-resolution render, its optimization curve, snapshots along the
+way, and the same channel optimized in plain pixels for comparison."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import streamlit as st
+
+from featviz_ui import models, views
+from featviz_ui.slots import current_job, get_slot, poll, stop, submit
+
+MAIN, PIXEL = "neuron", "neuron_pixel"
+POLL_S = 0.5
+
+st.title("Neuron")
+st.caption("One channel, studied closely: a larger image with more steps, the objective as it climbs, "
+           "snapshots of the image along the way, and the same channel optimized directly in pixels.")
+
+model = models.current_model()
+main_slot, pixel_slot = get_slot(MAIN), get_slot(PIXEL)
+ss = st.session_state
+layer_key = f"ne_layer_{model}"
+table = models.layers(model, featured_only=True, always=(ss.get(layer_key, ""),))
+layer_names = [info.name for info in table]
+layer_text = {info.name: models.layer_label(info) for info in table}
+if ss.get(layer_key) not in layer_names:
+    from featviz_core.models import get_spec
+
+    ss[layer_key] = get_spec(model).default_layer
+for name, value in {"ne_channel": 0, "ne_steps": 1024, "ne_size": 256, "ne_seed": 0,
+                    "ne_keep": "16, 64, 256, 1024", "ne_compare": True}.items():
+    ss.setdefault(name, value)
+
+
+def keep_steps(text: str, steps: int) -> tuple[int, ...]:
+    """"16, 64, 256" -> (16, 64, 256); steps beyond the render's length are dropped."""
+    from featviz_core.errors import RequestError
+
+    chosen = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or int(part) < 1:
+            raise RequestError(f"snapshot steps must be whole numbers from 1 up, like 16, 64, 256; got {part!r}")
+        chosen.append(int(part))
+    return tuple(sorted({s for s in chosen if s <= steps} | {steps}))
+
+
+with st.form("neuron_form"):
+    layer_col, channel_col, steps_col, size_col, seed_col = st.columns([3, 1, 1, 1, 1])
+    layer_col.selectbox("Layer", layer_names, key=layer_key, format_func=layer_text.get)
+    channel_col.number_input("Channel", min_value=0, step=1, key="ne_channel")
+    steps_col.number_input("Steps", step=128, key="ne_steps")
+    size_col.number_input("Image size (px)", step=32, key="ne_size")
+    seed_col.number_input("Seed", min_value=0, step=1, key="ne_seed")
+    keep_col, compare_col = st.columns([3, 2])
+    keep_col.text_input("Keep snapshots at steps", key="ne_keep",
+                        help="The image at these steps is kept as the render passes them (the last step "
+                             "is always kept).")
+    compare_col.toggle("Also optimize in plain pixels (no Fourier, no decorrelation)", key="ne_compare")
+    submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:")
+
+if submitted:
+    from featviz_core.errors import FeatvizError
+    from featviz_core.request import RenderRequest
+
+    try:
+        request = RenderRequest(model=model, layer=ss[layer_key], channels=(int(ss["ne_channel"]),),
+                                steps=int(ss["ne_steps"]), size=int(ss["ne_size"]), seed=int(ss["ne_seed"]))
+        chosen = keep_steps(ss["ne_keep"], request.steps)
+    except FeatvizError as exc:
+        main_slot.error = str(exc)
+    else:
+        every = math.gcd(*chosen, 32)  # a snapshot lands on every chosen step
+        if submit(main_slot, request, snapshot_every=every, keep_steps=chosen):
+            pixel_slot.result, pixel_slot.error = None, ""
+            if ss["ne_compare"]:
+                submit(pixel_slot, request.replace(fft=False, decorrelate=False), snapshot_every=32)
+            elif current_job(pixel_slot) is not None:
+                stop(pixel_slot)
+
+
+def stop_both() -> None:
+    stop(main_slot)
+    stop(pixel_slot)
+
+
+def kept_row(slot) -> None:
+    if not slot.kept:
+        return
+    steps = sorted(slot.kept)
+    images = np.stack([slot.kept[s][1] for s in steps])
+    captions = [f"step {slot.kept[s][0]}" for s in steps]
+    views.image_grid(images, captions, side=160)
+
+
+@st.fragment(run_every=POLL_S)
+def live() -> None:
+    main_job, pixel_job = poll(main_slot), poll(pixel_slot)
+    if main_job is None and pixel_job is None:
+        st.rerun()
+    if main_job is not None:
+        views.progress_panel(main_slot, main_job, label="Fourier render")
+        if main_job.snapshot is not None:
+            image_col, kept_col = st.columns([1, 2])
+            image_col.image(main_job.snapshot.images[0], caption=main_job.request.labels()[0], width=256)
+            with kept_col:
+                st.markdown("**Snapshots kept so far**")
+                kept_row(main_slot)
+    if pixel_job is not None:
+        views.progress_panel(pixel_slot, pixel_job, label="Pixel render")
+    st.button("Stop", key="ne_stop", on_click=stop_both, icon=":material/stop_circle:",
+              help="End the renders now and keep the images so far.")
+
+
+def show_result(result) -> None:
+    label = result.labels[0]
+    st.subheader(label)
+    st.caption(views.result_caption(result))
+    image_col, chart_col = st.columns([2, 3])
+    image_col.image(result.images[0], caption=f"{label} · objective {float(result.scores[0]):.3f}",
+                    width=min(512, max(256, result.request.size)))
+    series = [("Fourier + decorrelated", np.asarray(result.history)[:, 0])]
+    pixel = pixel_slot.result
+    same = pixel is not None and pixel.request.replace(fft=True, decorrelate=True) == result.request
+    if same:
+        series.append(("pixels", np.asarray(pixel.history)[:, 0]))
+    chart_col.markdown("**Objective over the optimization**")
+    chart_col.plotly_chart(views.objective_chart(series), key="ne_chart", config={"displaylogo": False})
+    st.markdown("**Snapshots along the way**")
+    if main_slot.kept:
+        kept_row(main_slot)
+    else:
+        st.caption("This render came straight from the cache, so no snapshots were taken; change the seed "
+                   "to watch a new one form.")
+    if same:
+        st.markdown("**Fourier vs pixel parameterization** (same channel, seed and steps)")
+        fourier_col, pixel_col, _ = st.columns([1, 1, 1])
+        side = min(384, max(192, result.request.size))
+        fourier_col.image(result.images[0], width=side,
+                          caption=f"Fourier + decorrelated color · objective {float(result.scores[0]):.3f}")
+        pixel_col.image(pixel.images[0], width=side,
+                        caption=f"Plain pixels · objective {float(pixel.scores[0]):.3f}")
+        st.caption("Optimizing pixels directly lets high frequencies the network barely cares about grow "
+                   "unchecked; the Fourier basis, scaled like natural images, favours broad structure.")
+    views.downloads(result, key="ne_download")
+
+
+running = [poll(slot) for slot in (main_slot, pixel_slot)]  # also collects renders that ended unwatched
+for slot in (main_slot, pixel_slot):
+    views.slot_messages(slot)
+if any(job is not None for job in running):
+    live()
+elif main_slot.result is not None:
+    show_result(main_slot.result)
+else:
+    st.info("Pick a layer and a channel, then press **Render**. The defaults (256 px, 1024 steps) take a "
+            "while on a CPU; fewer steps or a smaller image are quicker.", icon=":material/touch_app:")

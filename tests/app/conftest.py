@@ -1,0 +1,53 @@
+"""AppTest fixtures: app sessions on the real app.py, and a render queue left idle after each test."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from app_helpers import APP, RUN_TIMEOUT_S, service
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as app_test_module
+
+
+class _NavigationPagesManager(PagesManager):
+    """AppTest builds a fresh PagesManager for every run and, because the app keeps its page files in
+    ``pages/``, would take it for an old-style multipage app on every run after the first and run only
+    the page file (no entry point, no sidebar). A live server decides this once per process and switches
+    to ``st.navigation`` for good on the first run; this does the same for every AppTest run."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+
+@pytest.fixture(autouse=True)
+def _navigation_pages(monkeypatch):
+    monkeypatch.setattr(app_test_module, "PagesManager", _NavigationPagesManager)
+
+
+@pytest.fixture
+def new_app():
+    """Factory of app sessions (one per simulated browser tab); their renders are cancelled afterwards."""
+    sessions: list[AppTest] = []
+
+    def make(query: dict[str, str] | None = None) -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT_S)
+        at.query_params.update(query or {})
+        sessions.append(at)
+        return at
+
+    yield make
+    for at in sessions:
+        slots = at.session_state["featviz_slots"] if "featviz_slots" in at.session_state else {}
+        for state in slots.values():
+            job = service().get(state.job_id) if state.job_id else None
+            if job is not None and job.active:
+                job.cancel("test finished")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        stats = service().stats()
+        if stats["running"] == 0 and stats["queued"] == 0:
+            break
+        time.sleep(0.2)

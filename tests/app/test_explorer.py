@@ -1,0 +1,159 @@
+"""Explorer page: a real render through the job queue, bad inputs, links, stop, queue position."""
+
+from __future__ import annotations
+
+import time
+
+from app_helpers import (LAYER, captions, errors, press_render, render_finished, run_until, service, set_form,
+                         slot)
+
+THREE = [f"{LAYER}:0", f"{LAYER}:1", f"{LAYER}:2"]
+
+
+def render_three(at, *, seed: int, steps: int = 6):
+    at.run()
+    set_form(at, first=0, last=2, list="", steps=steps, size=32, seed=seed, every=2)
+    press_render(at)
+    return run_until(at, render_finished("explorer"), what="the Explorer render")
+
+
+def test_render_three_channels_ends_with_captioned_grid_chart_downloads_and_link(new_app):
+    at = render_three(new_app(), seed=101)
+
+    assert not errors(at)
+    assert captions(at) == [THREE]
+    result = slot(at, "explorer").result
+    assert result.images.shape == (3, 32, 32, 3)
+    assert result.steps_done == 6 and not result.stopped
+    assert result.history.shape == (6, 3)
+    chart = at.get("plotly_chart")
+    assert len(chart) == 1
+    assert [d.label for d in at.get("download_button")] == ["Download grid (PNG)", "Download all (zip)"]
+    # The URL now reproduces the render.
+    assert at.query_params == {"model": "efficientnet-lite0", "layer": LAYER, "channels": "0-2", "steps": "6",
+                               "size": "32", "seed": "101"}
+
+
+def test_bad_form_inputs_show_the_reason_and_keep_the_previous_grid(new_app):
+    at = render_three(new_app(), seed=102, steps=4)
+    assert captions(at) == [THREE]
+
+    set_form(at, first=500, last=500)
+    press_render(at)
+    assert errors(at) == [f"channel 500 is outside layer {LAYER}, which has 112 channels (0-111)"]
+    assert captions(at) == [THREE]
+
+    set_form(at, first=0, last=2, steps=0)
+    press_render(at)
+    assert errors(at) == ["steps must be between 1 and 4096, got 0"]
+    assert captions(at) == [THREE]
+
+    set_form(at, steps=4, list="4,x")
+    press_render(at)
+    assert len(errors(at)) == 1 and "cannot read 'x'" in errors(at)[0]
+    assert captions(at) == [THREE]
+
+    set_form(at, list="", first=5, last=2)
+    press_render(at)
+    assert len(errors(at)) == 1 and "runs backwards" in errors(at)[0]
+    assert captions(at) == [THREE]
+    assert not at.exception
+
+
+def test_bad_query_parameters_show_the_reason_and_keep_the_previous_grid(new_app):
+    at = render_three(new_app(), seed=103, steps=4)
+
+    at.query_params["channels"] = "500"
+    at.run()
+    assert errors(at) == [f"This link's settings cannot be rendered: channel 500 is outside layer {LAYER}, "
+                          "which has 112 channels (0-111)"]
+    assert captions(at) == [THREE]
+
+    at.query_params.update({"channels": "0-2", "steps": "0"})
+    at.run()
+    assert errors(at) == ["This link's settings cannot be rendered: steps must be between 1 and 4096, got 0"]
+    assert captions(at) == [THREE]
+
+    at.query_params.update({"steps": "many"})
+    at.run()
+    assert errors(at) == ["This link's settings cannot be rendered: steps must be a whole number, got 'many'"]
+    assert captions(at) == [THREE]
+
+
+def test_a_link_renders_its_view_and_a_second_visit_gets_it_from_the_cache(new_app):
+    query = {"model": "efficientnet-lite0", "layer": LAYER, "channels": "3,5,7", "steps": "4", "size": "32",
+             "seed": "104"}
+    at = new_app(query).run()
+    # The form shows the link's settings.
+    assert at.text_input(key="ex_list").value == "3,5,7"
+    assert at.number_input(key="ex_steps").value == 4
+    run_until(at, render_finished("explorer"), what="the linked render")
+    assert captions(at) == [[f"{LAYER}:3", f"{LAYER}:5", f"{LAYER}:7"]]
+
+    again = new_app(query).run()  # another tab: the finished render is shown on its first run
+    assert captions(again) == [[f"{LAYER}:3", f"{LAYER}:5", f"{LAYER}:7"]]
+    assert any("from the cache" in info.value for info in again.info)
+    assert (slot(again, "explorer").result.images == slot(at, "explorer").result.images).all()
+
+
+def test_a_model_without_weights_explains_itself_and_the_default_model_is_used(new_app):
+    at = new_app({"model": "inceptionv1", "layer": "mixed4a", "channels": "0-1", "steps": "2", "size": "32",
+                  "seed": "105"}).run()
+    warnings = [w.value for w in at.warning]
+    assert any("inception5h.pth" in w and "efficientnet-lite0 instead" in w for w in warnings), warnings
+    assert not at.exception
+    run_until(at, render_finished("explorer"), what="the fallback render")
+    assert captions(at) == [[f"{LAYER}:0", f"{LAYER}:1"]]
+
+    at.sidebar.selectbox(key="model").set_value("inceptionv1").run()
+    sidebar_warnings = [w.value for w in at.sidebar.warning]
+    assert any("weights are not available" in w and "efficientnet-lite0" in w for w in sidebar_warnings)
+    # The Explorer keeps working on the default model.
+    assert at.selectbox(key=f"ex_layer_efficientnet-lite0").value == LAYER
+    assert not errors(at)
+
+
+def test_a_render_goes_on_while_another_page_is_open_and_stop_keeps_the_partial_grid(new_app):
+    at = new_app().run()
+    set_form(at, first=0, last=2, list="", steps=4000, size=32, seed=106, every=1)
+    press_render(at)
+    job = service().get(slot(at, "explorer").job_id)
+    run_until(at, lambda a: job.snapshot is not None, what="the first snapshot")
+    assert at.get("progress") and "Step" in at.get("progress")[0].text
+    assert [b.label for b in at.button if b.key == "ex_stop"] == ["Stop"]
+
+    at.switch_page("pages/layers.py").run()
+    client = at.session_state["featviz_client_id"]
+    seen = job.clients[client]
+    time.sleep(0.3)
+    at.run()  # the sidebar polls the Explorer's render from the Layers page
+    assert job.clients[client] > seen
+    assert job.active
+
+    at.switch_page("pages/explorer.py").run()
+    assert at.get("progress"), "the live panel is back"
+    at.button(key="ex_stop").click().run()
+    run_until(at, render_finished("explorer"), what="the stopped render")
+    state = slot(at, "explorer")
+    assert 1 <= state.result.steps_done < 4000
+    assert state.result.stopped
+    assert captions(at) == [THREE]
+    assert any("Stopped at step" in info.value for info in at.info)
+
+
+def test_a_second_tab_is_told_its_place_in_the_queue(new_app):
+    first = new_app().run()
+    set_form(first, first=0, last=2, list="", steps=4000, size=32, seed=107, every=1)
+    press_render(first)
+    job = service().get(slot(first, "explorer").job_id)
+    run_until(first, lambda a: job.state == "running", what="the first render to start")
+
+    second = new_app().run()
+    set_form(second, first=3, last=4, list="", steps=4, size=32, seed=108, every=2)
+    press_render(second)
+    infos = [info.value for info in second.info]
+    assert any(text.startswith("Queued: 1 ahead of you") for text in infos), infos
+
+    first.button(key="ex_stop").click().run()
+    run_until(second, render_finished("explorer"), what="the queued render")
+    assert captions(second) == [[f"{LAYER}:3", f"{LAYER}:4"]]
