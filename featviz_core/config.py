@@ -16,6 +16,7 @@
 | FEATVIZ_STATS_FILE | unset | when set, the render service keeps its counters in this JSON file (monitoring, load tests) |
 | FEATVIZ_INCEPTIONV1_WEIGHTS / FEATVIZ_EFFICIENTNET_LITE0_WEIGHTS | unset | use this local weight file instead |
 | FEATVIZ_INCEPTIONV1_SHA256 | unset | SHA-256 the InceptionV1 weight file must have (no digest is published upstream) |
+| FEATVIZ_INCEPTIONV1_URL | upstream | a mirror to download inception5h.pth from |
 """
 
 from __future__ import annotations

