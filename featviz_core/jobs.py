@@ -138,8 +138,10 @@ class RenderService:
         self._ids = itertools.count(1)
         self._running = 0
         self._closed = False
-        self.counters = {"submitted": 0, "completed": 0, "failed": 0, "cancelled": 0, "rejected": 0,
-                         "cache_hits": 0, "peak_running": 0, "shared": 0}
+        # completed counts every render that produced images; stopped, those of them that ended early
+        # (deadline, Stop, closed tab) and kept a partial result.
+        self.counters = {"submitted": 0, "completed": 0, "stopped": 0, "failed": 0, "cancelled": 0,
+                         "rejected": 0, "cache_hits": 0, "peak_running": 0, "shared": 0}
         self._threads = [
             threading.Thread(target=self._worker, name=f"featviz-render-{i}", daemon=True)
             for i in range(self.settings.workers)
@@ -209,8 +211,8 @@ class RenderService:
                 return 0
 
     def stats(self) -> dict[str, int]:
-        """Counters since start (submitted, completed, failed, cancelled, rejected, cache_hits, shared,
-        peak_running) and the present state (running, queued, workers, workers_alive)."""
+        """Counters since start (submitted, completed, stopped, failed, cancelled, rejected, cache_hits,
+        shared, peak_running) and the present state (running, queued, workers, workers_alive)."""
         with self._cond:
             self._prune_locked()
             return {**self.counters, "running": self._running, "queued": len(self._pending),
@@ -335,6 +337,7 @@ class RenderService:
         if job.result is not None and state == CANCELLED:
             # A stopped render keeps its partial result; it is shown, not treated as a failure.
             job.state = DONE
+            self.counters["stopped"] += 1
         key = job.request.key()
         if self._by_key.get(key) is job:
             del self._by_key[key]

@@ -98,6 +98,13 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
     from lucent.modelzoo.inceptionv1.helper_layers import RedirectedReluLayer
 
     fast = copy.deepcopy(model).eval()
+    # The copy must not inherit hooks: another render thread may have capture hooks on the shared model
+    # at this moment (they would fire, stale, inside the copy), and a user's hooks belong to their model.
+    for module in fast.modules():
+        for attribute in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+                          "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+                          "_forward_pre_hooks_with_kwargs"):
+            getattr(module, attribute, {}).clear()
     for name, module in list(fast.named_modules()):
         if isinstance(module, RedirectedReluLayer):
             _set_module(fast, name, RedirectedReLU())
@@ -170,7 +177,10 @@ def model_for_render(model: torch.nn.Module, layers: tuple[str, ...]) -> torch.n
         stamp = _fingerprint(model)
         cached = _variants.get(model)
         if cached is None or cached[0] != stamp:
-            cached = (stamp, render_variant(model))
+            try:
+                cached = (stamp, render_variant(model))
+            except RuntimeError:  # e.g. out of GPU memory for the check: render with the original this time
+                return model
             _variants[model] = cached
         variant = cached[1]
     if variant.changed_layers & set(layers):

@@ -132,6 +132,7 @@ def test_cancel_mid_render_keeps_the_partial_result_and_does_not_cache_it(make_s
     assert job.state == DONE
     assert job.result.stopped == "stopped by user"
     assert 2 <= job.result.steps_done < LONG["steps"]
+    assert (service.stats()["completed"], service.stats()["stopped"]) == (1, 1)
     assert job.result.images.shape == (1, 32, 32, 3)
     assert service.cache.get(job.request.key()) is None
 
@@ -208,29 +209,40 @@ def test_concurrent_renders_equal_solo_renders(make_service, effnet):
 
 
 # ----- out of memory ---------------------------------------------------------------------------------------
-class FakeOOM:
-    """A forward pre-hook that raises what PyTorch raises on CUDA out-of-memory for large batches."""
+OOM_TEXT = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity)"
 
-    def __init__(self, model, max_batch: int):
-        self.max_batch = max_batch
-        self.calls: list[int] = []
-        self.handle = model._conv_stem.register_forward_pre_hook(self)
 
-    def __call__(self, _module, inputs):
-        self.calls.append(inputs[0].shape[0])
-        if inputs[0].shape[0] > self.max_batch:
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity)")
+def faulty_copy(effnet, fault):
+    """A private copy of the model whose forward first calls ``fault(batch_size)`` and lets it raise or
+    replace the input. The fault lives in the class, so copies the renderer makes (its faster variant)
+    carry it too; the shared model is never touched."""
+    model = copy.deepcopy(effnet)
+    base = type(model)
+    calls: list[int] = []
+
+    def forward(self, x, *args, **kwargs):
+        calls.append(x.shape[0])
+        x = fault(x)
+        return base.forward(self, x, *args, **kwargs)
+
+    model.__class__ = type(f"Faulty{base.__name__}", (base,), {"forward": forward})
+    return model, calls
+
+
+def oom_above(max_batch):
+    def fault(x):
+        if x.shape[0] > max_batch:
+            raise RuntimeError(OOM_TEXT)
+        return x
+    return fault
 
 
 def test_out_of_memory_retries_with_smaller_chunks_and_matches_a_one_image_render(effnet):
-    model = copy.deepcopy(effnet)  # hooks go on a private copy, never on the shared model
+    model, calls = faulty_copy(effnet, oom_above(1))
     request = tiny(seed=17, channels=(0, 1, 2, 3))
-    oom = FakeOOM(model, max_batch=1)
-    try:
-        result = render(request, model=model, device="cpu", batch_size=4)
-    finally:
-        oom.handle.remove()
-    assert [b for b in oom.calls if b > 1][:2] == [4, 2]  # tried 4, then 2, then 1
+    result = render(request, model=model, device="cpu", batch_size=4)
+    tried = [b for i, b in enumerate(calls) if i == 0 or b != calls[i - 1]]
+    assert tried[-3:] == [4, 2, 1]  # chunks of 4 failed, then 2, then 1 image ran
     assert result.note == "memory was short; continued with 1 image(s) per batch"
     assert result.images.shape == (4, 32, 32, 3) and result.steps_done == request.steps
     reference = render(request, model=model, device="cpu", batch_size=1)
@@ -238,19 +250,16 @@ def test_out_of_memory_retries_with_smaller_chunks_and_matches_a_one_image_rende
 
 
 def test_out_of_memory_even_for_one_image_fails_clearly_and_the_worker_survives(make_service, effnet):
-    model = copy.deepcopy(effnet)  # hooks go on a private copy, never on the shared model
-    oom = FakeOOM(model, max_batch=0)
+    model, _ = faulty_copy(effnet, oom_above(0))
     service = make_service(workers=1, model=model, batch_size=2)
-    try:
-        job = service.submit(tiny(seed=18, channels=(0, 1)), "a")
-        with Toucher((job, "a")):
-            wait_for(finished(job))
-    finally:
-        oom.handle.remove()
+    job = service.submit(tiny(seed=18, channels=(0, 1)), "a")
+    with Toucher((job, "a")):
+        wait_for(finished(job))
     assert job.state == FAILED
     assert job.error.startswith("out of CPU memory even with one image per batch; try a smaller image size")
     assert "Traceback" not in job.error
-    # The same worker takes the next render.
+    # The same worker takes the next render (the model recovered).
+    service.model_loader = lambda _name, _device: effnet
     after = service.submit(tiny(seed=19), "b")
     with Toucher((after, "b")):
         wait_for(finished(after))
@@ -260,51 +269,65 @@ def test_out_of_memory_even_for_one_image_fails_clearly_and_the_worker_survives(
 
 
 def test_a_real_error_that_is_not_out_of_memory_is_not_retried(effnet):
-    model = copy.deepcopy(effnet)  # hooks go on a private copy, never on the shared model
-    calls = []
-
-    def broken(_module, inputs):
-        calls.append(inputs[0].shape[0])
+    def broken(x):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
 
-    handle = model._conv_stem.register_forward_pre_hook(broken)
+    model, calls = faulty_copy(effnet, broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        render(tiny(seed=20, channels=(0, 1)), model=model, device="cpu", batch_size=2)
+    assert calls and 1 not in calls  # never retried with a smaller chunk
+
+
+def test_the_faster_variant_never_inherits_hooks_of_the_shared_model(effnet):
+    """Another render thread may have capture hooks on the shared model while the variant is copied."""
+    from featviz_core.models.fast import render_variant
+
+    model = copy.deepcopy(effnet)
+    fired = []
+    handle = model._blocks[1].register_forward_hook(lambda *_: fired.append(1))
     try:
-        with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
-            render(tiny(seed=20, channels=(0, 1)), model=model, device="cpu", batch_size=2)
+        variant = render_variant(model)
     finally:
         handle.remove()
-    assert calls == [2]
+    fired.clear()
+    assert variant.model is not model
+    with torch.no_grad():
+        variant.model(torch.zeros(1, 3, 64, 64))
+    assert fired == []
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in variant.model.modules())
+
+
+def test_out_of_memory_while_building_the_variant_renders_with_the_original(effnet):
+    from featviz_core.models.fast import _variants, model_for_render
+
+    model, calls = faulty_copy(effnet, oom_above(1))  # the variant's check runs a batch of 2
+    assert model_for_render(model, ("_blocks.1",)) is model
+    assert model not in _variants  # not remembered: the next render tries again
+    result = render(tiny(seed=23, channels=(0, 1)), model=model, device="cpu", batch_size=2)
+    assert result.note.endswith("1 image(s) per batch") and result.images.shape == (2, 32, 32, 3)
 
 
 # ----- non-finite values ------------------------------------------------------------------------------------
 def test_nan_activations_stop_the_render_with_the_likely_cause(make_service, effnet):
-    model = copy.deepcopy(effnet)  # hooks go on a private copy, never on the shared model
-    handle = model._blocks[0].register_forward_hook(lambda _m, _i, out: out * float("nan"))
-    try:
-        with pytest.raises(NonFiniteError, match=r"non-finite values by step 1; the learning rate \(0.05\)"):
-            for _ in render_iter(tiny(seed=21), model=model, device="cpu", snapshot_every=1):
-                pass
-        service = make_service(workers=1, model=model)
-        job = service.submit(tiny(seed=21), "a", snapshot_every=4)
-        with Toucher((job, "a")):
-            wait_for(finished(job))
-    finally:
-        handle.remove()
+    model, _ = faulty_copy(effnet, lambda x: x * float("nan"))
+    with pytest.raises(NonFiniteError, match=r"non-finite values by step 1; the learning rate \(0.05\)"):
+        for _ in render_iter(tiny(seed=21), model=model, device="cpu", snapshot_every=1):
+            pass
+    service = make_service(workers=1, model=model)
+    job = service.submit(tiny(seed=21), "a", snapshot_every=4)
+    with Toucher((job, "a")):
+        wait_for(finished(job))
     assert job.state == FAILED
     assert "non-finite values by step 4" in job.error and "model's weights are broken" in job.error
     assert service.cache.get(job.request.key()) is None
     assert isinstance(NonFiniteError("x"), RenderError)
+    assert service.stats()["workers_alive"] == 1
 
 
-def test_inf_in_the_image_parameters_is_caught_too(effnet):
-    model = copy.deepcopy(effnet)  # hooks go on a private copy, never on the shared model
-    # Exploding gradients: a hook that scales the activations by 1e38 sends Adam's moments to inf.
-    handle = model._blocks[0].register_forward_hook(lambda _m, _i, out: out * torch.tensor(1e38) * 1e38)
-    try:
-        with pytest.raises(NonFiniteError, match="non-finite values"):
-            render(tiny(seed=22, lr=10.0), model=model, device="cpu", snapshot_every=1)
-    finally:
-        handle.remove()
+def test_infinite_activations_are_caught_too(effnet):
+    model, _ = faulty_copy(effnet, lambda x: x * float("inf"))
+    with pytest.raises(NonFiniteError, match="non-finite values"):
+        render(tiny(seed=22, lr=10.0), model=model, device="cpu", snapshot_every=1)
 
 
 # ----- stats file ------------------------------------------------------------------------------------------
