@@ -6,9 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from featviz_ui import models
-from featviz_ui.slots import get_slot, is_active, poll
+from featviz_ui.slots import get_slot, poll
 
-KEEPALIVE_S = 2.0
+STATUS_S = 2.0
 
 
 def _model_label(name: str) -> str:
@@ -46,21 +46,17 @@ def draw(background_slots: tuple[str, ...] = ()) -> None:
         else:
             device_text = f"CPU ({torch.get_num_threads()} threads)"
         st.caption(f"Device: **{device_text}**")
-        stats = _queue_stats()
-        st.caption(f"Render queue: {stats['running']} running, {stats['queued']} waiting")
-        if any(is_active(get_slot(name)) for name in background_slots):
-            _keepalive(background_slots)
+        _status(background_slots)
 
 
-def _queue_stats() -> dict[str, int]:
+@st.fragment(run_every=STATUS_S)
+def _status(slot_names: tuple[str, ...]) -> None:
+    """The render queue's load, refreshed on its own; and a poll of renders started on other pages, so
+    they keep running while another page is shown."""
     from featviz_ui.slots import service
 
-    return service().stats()
-
-
-@st.fragment(run_every=KEEPALIVE_S)
-def _keepalive(slot_names: tuple[str, ...]) -> None:
-    """Poll renders started on other pages, so they keep running while another page is shown."""
+    stats = service().stats()
+    st.caption(f"Render queue: {stats['running']} running, {stats['queued']} waiting")
     for name in slot_names:
         slot = get_slot(name)
         job = poll(slot)

@@ -114,10 +114,10 @@ def downloads(result, *, key: str) -> None:
     """Download buttons: the labelled grid as PNG, and a zip with every PNG and render.json."""
     grid_png, archive = _result_files(result)
     stem = file_stem(result)
-    left, right, _ = st.columns([1, 1, 2])
-    left.download_button("Download grid (PNG)", grid_png, file_name=f"{stem}.png", mime="image/png",
+    row = st.container(horizontal=True)
+    row.download_button("Download grid (PNG)", grid_png, file_name=f"{stem}.png", mime="image/png",
                          key=f"{key}_png", on_click="ignore", icon=":material/image:")
-    right.download_button("Download all (zip)", archive, file_name=f"{stem}.zip", mime="application/zip",
+    row.download_button("Download all (zip)", archive, file_name=f"{stem}.zip", mime="application/zip",
                           key=f"{key}_zip", on_click="ignore", icon=":material/folder_zip:")
 
 

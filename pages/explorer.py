@@ -5,7 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from featviz_ui import links, models, views
+from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import get_slot, poll, stop, submit
+
+require_entry_point()
 
 SLOT = "explorer"
 POLL_S = 0.5

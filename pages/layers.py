@@ -6,6 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from featviz_ui import models
+from featviz_ui.shell import require_entry_point
+
+require_entry_point()
 
 EXPLORER_PAGE = "pages/explorer.py"
 REFERENCE_MODEL = "inceptionv1"

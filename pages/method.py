@@ -5,6 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from featviz_ui import examples, models
+from featviz_ui.shell import require_entry_point
+
+require_entry_point()
 
 st.title("Method")
 st.markdown(
@@ -56,10 +59,10 @@ from featviz_core.models import get_spec  # noqa: E402  (torch-heavy: imported w
 
 spec = get_spec(model)
 channel_count = next(info.channels for info in models.layers(model) if info.name == spec.default_layer)
-st.markdown(f"**One channel, three recipes.** Channel below of `{spec.default_layer}` in {spec.title}, "
+st.markdown(f"**One channel, three recipes.** A channel of `{spec.default_layer}` in {spec.title}, "
             f"{examples.EXAMPLE_SIZE} px, only {examples.EXAMPLE_STEPS} steps, so it computes in seconds "
             "(the Explorer uses 512). The number is the channel's objective on the final image.")
-channel = st.number_input("Channel for the examples", min_value=0, max_value=channel_count - 1, value=0,
+channel = st.columns([1, 3])[0].number_input("Channel for the examples", min_value=0, max_value=channel_count - 1, value=0,
                           step=1, key="me_channel")
 with st.spinner("Rendering three tiny examples ..."):
     tiny = examples.tiny_renders(model, spec.default_layer, int(channel))

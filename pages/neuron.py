@@ -9,7 +9,10 @@ import numpy as np
 import streamlit as st
 
 from featviz_ui import models, views
+from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, get_slot, poll, stop, submit
+
+require_entry_point()
 
 MAIN, PIXEL = "neuron", "neuron_pixel"
 POLL_S = 0.5
@@ -60,7 +63,9 @@ with st.form("neuron_form"):
     keep_col.text_input("Keep snapshots at steps", key="ne_keep",
                         help="The image at these steps is kept as the render passes them (the last step "
                              "is always kept).")
-    compare_col.toggle("Also optimize in plain pixels (no Fourier, no decorrelation)", key="ne_compare")
+    compare_col.toggle("Compare with plain pixels", key="ne_compare",
+                       help="Also optimize the same channel and seed directly in RGB pixels, without the "
+                            "Fourier parameterization or color decorrelation.")
     submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:")
 
 if submitted:

@@ -12,10 +12,11 @@ from streamlit.testing.v1 import app_test as app_test_module
 
 
 class _NavigationPagesManager(PagesManager):
-    """AppTest builds a fresh PagesManager for every run and, because the app keeps its page files in
-    ``pages/``, would take it for an old-style multipage app on every run after the first and run only
-    the page file (no entry point, no sidebar). A live server decides this once per process and switches
-    to ``st.navigation`` for good on the first run; this does the same for every AppTest run."""
+    """AppTest builds a fresh PagesManager for every run, and because the app keeps its page files in
+    ``pages/`` it would start every run after the first in Streamlit's old multipage mode, where only the
+    page file runs; the page then switches to ``st.navigation`` and reruns (featviz_ui.shell), which
+    drops that run's widget events. A live server leaves the old mode for good on its first run; this
+    does the same for every AppTest run."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -79,3 +79,12 @@ def test_importing_the_ui_package_does_not_import_torch():
             "featviz_ui.models, featviz_ui.examples; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=APP.parent, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_page_started_without_the_entry_point_gets_the_shell_back(new_app, monkeypatch):
+    monkeypatch.undo()  # let AppTest start each run in Streamlit's old multipage mode, as a cold server does
+    at = new_app().run()
+    at.switch_page("pages/layers.py").run()
+    assert at.title[0].value == "Layers"
+    assert at.sidebar.selectbox(key="model").value == "efficientnet-lite0", "app.py drew the sidebar"
+    assert not at.exception

@@ -1,0 +1,55 @@
+"""Neuron page: one channel, snapshots kept at chosen steps, curve, and the pixel-space comparison."""
+
+from __future__ import annotations
+
+from app_helpers import LAYER, errors, press_render, run_until, set_form, slot
+
+
+def both_finished(at) -> bool:
+    if "featviz_slots" not in at.session_state:
+        return False
+    slots = at.session_state["featviz_slots"]
+    return all(name in slots and slots[name].job_id is None and slots[name].result is not None
+               for name in ("neuron", "neuron_pixel"))
+
+
+def test_neuron_render_keeps_snapshots_and_compares_with_pixels(new_app):
+    at = new_app().run()
+    at.switch_page("pages/neuron.py").run()
+    assert at.number_input(key="ne_steps").value == 1024 and at.number_input(key="ne_size").value == 256
+    set_form(at, "ne", channel=7, steps=8, size=32, seed=201, keep="2, 4, 99")
+    press_render(at)
+    run_until(at, both_finished, what="the Fourier and pixel renders")
+
+    assert not errors(at)
+    main, pixel = slot(at, "neuron").result, slot(at, "neuron_pixel").result
+    assert main.labels == [f"{LAYER}:7"] and main.request.fft and main.request.decorrelate
+    assert pixel.request == main.request.replace(fft=False, decorrelate=False)
+    # Steps past the end are dropped and the last step is always kept. A snapshot lands on every chosen
+    # step; the page keeps the first one it sees at or after each (the queue keeps only the latest).
+    kept = slot(at, "neuron").kept
+    assert sorted(kept) == [2, 4, 8]
+    for wanted in (2, 4, 8):
+        actual = kept[wanted][0]
+        assert wanted <= actual <= 8 and actual % 2 == 0
+    assert kept[8][0] == 8 and (kept[8][1] == main.images[0]).all()
+
+    image_captions = [list(image.captions) for image in at.image]
+    assert [f"step {kept[s][0]}" for s in (2, 4, 8)] in image_captions
+    flat = [c for group in image_captions for c in group]
+    assert any(c.startswith("Fourier + decorrelated color · objective") for c in flat)
+    assert any(c.startswith("Plain pixels · objective") for c in flat)
+    chart = at.get("plotly_chart")[0]
+    assert '"Fourier + decorrelated"' in chart.proto.spec and '"pixels"' in chart.proto.spec
+
+
+def test_neuron_bad_inputs_show_the_reason(new_app):
+    at = new_app().run()
+    at.switch_page("pages/neuron.py").run()
+    set_form(at, "ne", channel=112, steps=8, size=32)
+    press_render(at)
+    assert errors(at) == [f"channel 112 is outside layer {LAYER}, which has 112 channels (0-111)"]
+    set_form(at, "ne", channel=1, keep="4, soon")
+    press_render(at)
+    assert errors(at) == ["snapshot steps must be whole numbers from 1 up, like 16, 64, 256; got 'soon'"]
+    assert not at.exception
