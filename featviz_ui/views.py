@@ -110,12 +110,12 @@ def file_stem(result) -> str:
     return safe_filename(f"featviz_{request.model}_{request.layer}_{channels}_seed{request.seed}")
 
 
-def downloads(result, *, key: str) -> None:
+def downloads(result, *, key: str, grid_label: str = "Download grid (PNG)") -> None:
     """Download buttons: the labelled grid as PNG, and a zip with every PNG and render.json."""
     grid_png, archive = _result_files(result)
     stem = file_stem(result)
     row = st.container(horizontal=True)
-    row.download_button("Download grid (PNG)", grid_png, file_name=f"{stem}.png", mime="image/png",
+    row.download_button(grid_label, grid_png, file_name=f"{stem}.png", mime="image/png",
                          key=f"{key}_png", on_click="ignore", icon=":material/image:")
     row.download_button("Download all (zip)", archive, file_name=f"{stem}.zip", mime="application/zip",
                           key=f"{key}_zip", on_click="ignore", icon=":material/folder_zip:")

@@ -74,6 +74,7 @@ if ss[layer_key] not in layer_names:
     ss[layer_key] = defaults.layer
 
 with st.form("explorer_form"):
+    st.caption(f"Model: **{model}** (choose it in the sidebar)")
     left, first, last, listed = st.columns([3, 1, 1, 2])
     left.selectbox("Layer", layer_names, key=layer_key, format_func=layer_text.get,
                    help="Channel counts and sizes are for a 224 px input.")

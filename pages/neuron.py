@@ -53,6 +53,7 @@ def keep_steps(text: str, steps: int) -> tuple[int, ...]:
 
 
 with st.form("neuron_form"):
+    st.caption(f"Model: **{model}** (choose it in the sidebar)")
     layer_col, channel_col, steps_col, size_col, seed_col = st.columns([3, 1, 1, 1, 1])
     layer_col.selectbox("Layer", layer_names, key=layer_key, format_func=layer_text.get)
     channel_col.number_input("Channel", min_value=0, step=1, key="ne_channel")
@@ -151,7 +152,7 @@ def show_result(result) -> None:
                         caption=f"Plain pixels · objective {float(pixel.scores[0]):.3f}")
         st.caption("Optimizing pixels directly lets high frequencies the network barely cares about grow "
                    "unchecked; the Fourier basis, scaled like natural images, favours broad structure.")
-    views.downloads(result, key="ne_download")
+    views.downloads(result, key="ne_download", grid_label="Download image (PNG)")
 
 
 running = [poll(slot) for slot in (main_slot, pixel_slot)]  # also collects renders that ended unwatched

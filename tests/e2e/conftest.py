@@ -31,13 +31,14 @@ def _streamlit_command() -> list[str]:
 
 
 @contextlib.contextmanager
-def app_server(workdir: Path):
-    """Serve app.py with ``streamlit run`` on a free localhost port (cache and log under ``workdir``);
-    yields the base URL once ``/_stcore/health`` answers, and stops the server afterwards."""
+def app_server(workdir: Path, **settings: str):
+    """Serve app.py with ``streamlit run`` on a free localhost port (cache and log under ``workdir``,
+    extra environment ``settings``); yields the base URL once ``/_stcore/health`` answers, and stops the
+    server afterwards."""
     port = _free_port()
     cache = workdir / "cache"
     log_path = workdir / "server.log"
-    env = {**os.environ, "FEATVIZ_CACHE_DIR": str(cache), "FEATVIZ_DEVICE": "cpu"}
+    env = {**os.environ, "FEATVIZ_CACHE_DIR": str(cache), "FEATVIZ_DEVICE": "cpu", **settings}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             _streamlit_command() + ["run", "app.py", "--server.port", str(port), "--server.headless", "true",
@@ -78,6 +79,13 @@ def server(tmp_path_factory):
 def fresh_server(tmp_path):
     """Base URL of an app server nobody has visited yet."""
     with app_server(tmp_path) as base:
+        yield base
+
+
+@pytest.fixture
+def short_idle_server(tmp_path):
+    """A fresh server that cancels a render nobody has polled for 3 s (the default is 20 s)."""
+    with app_server(tmp_path, FEATVIZ_IDLE_TIMEOUT_S="3") as base:
         yield base
 
 

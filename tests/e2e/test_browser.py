@@ -161,3 +161,16 @@ def test_a_first_visit_straight_to_a_page_gets_the_full_app(fresh_server, new_pa
     for title in ("Explorer", "Neuron", "Layers", "Method", "Photo"):
         assert title in nav
     assert "app" not in nav.split()
+
+
+def test_closing_the_tab_cancels_its_render(short_idle_server, new_page):
+    page = new_page()
+    open_app(page, short_idle_server)
+    fill_explorer(page, first=0, last=2, steps=2000, size=32, seed=305, every=2)
+    page.get_by_role("button", name="Render").click()
+    page.get_by_text("Render queue: 1 running, 0 waiting").wait_for(timeout=120_000)
+    page.context.close()  # the tab goes away; nobody polls its render any more
+
+    watcher = new_page()
+    open_app(watcher, short_idle_server)
+    watcher.get_by_text("Render queue: 0 running, 0 waiting").wait_for(timeout=RENDER_TIMEOUT_S * 1000)
