@@ -105,5 +105,7 @@ def sync(request) -> None:
     """Make the URL reproduce ``request`` (the render on screen)."""
     params = request_params(request)
     if _url_values() != params:
-        st.query_params.from_dict(params)
+        for stale in set(_url_values()) - set(params):  # other parameters (e.g. a host's own) stay
+            del st.query_params[stale]
+        st.query_params.update(params)
     st.session_state[SEEN_KEY] = params

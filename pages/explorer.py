@@ -151,6 +151,12 @@ def show_result(result) -> None:
     st.markdown("**Objective of each channel over the optimization**")
     st.plotly_chart(views.history_chart(result), key="ex_chart", config={"displaylogo": False})
     views.downloads(result, key="ex_download")
+    if result.request.objective == "channel" and result.request.channels:
+        pick, link = st.columns([1, 3], vertical_alignment="bottom")
+        channel = pick.selectbox("Study one channel in depth", result.request.channels, key="ex_study")
+        link.page_link("pages/neuron.py", label=f"Open {result.request.layer}:{channel} on the Neuron page",
+                       icon=":material/center_focus_strong:",
+                       query_params={"layer": result.request.layer, "channel": str(channel)})
     with st.expander("Final objective of each image (without random transforms)"):
         st.dataframe({"image": list(result.labels), "objective": np.round(np.asarray(result.scores, float), 4)},
                      hide_index=True)

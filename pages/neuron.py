@@ -25,6 +25,14 @@ model = models.current_model()
 main_slot, pixel_slot = get_slot(MAIN), get_slot(PIXEL)
 ss = st.session_state
 layer_key = f"ne_layer_{model}"
+# A link from the Explorer (?layer=...&channel=...) presets the form once; it does not start a render.
+wanted = {name: st.query_params.get(name) for name in ("layer", "channel")}
+if any(wanted.values()) and wanted != ss.get("ne_url_seen"):
+    ss["ne_url_seen"] = wanted
+    if wanted["layer"] in {info.name for info in models.layers(model)}:
+        ss[layer_key] = wanted["layer"]
+    if (wanted["channel"] or "").isdigit():
+        ss["ne_channel"] = int(wanted["channel"])
 table = models.layers(model, featured_only=True, always=(ss.get(layer_key, ""),))
 layer_names = [info.name for info in table]
 layer_text = {info.name: models.layer_label(info) for info in table}

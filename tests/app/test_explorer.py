@@ -29,6 +29,9 @@ def test_render_three_channels_ends_with_captioned_grid_chart_downloads_and_link
     chart = at.get("plotly_chart")
     assert len(chart) == 1
     assert [d.label for d in at.get("download_button")] == ["Download grid (PNG)", "Download all (zip)"]
+    study = [link for link in at.get("page_link") if "Neuron page" in link.value]
+    assert [link.value for link in study] == [f"Open {LAYER}:0 on the Neuron page"]
+    assert study[0].proto.query_string == f"layer={LAYER}&channel=0"
     # The URL now reproduces the render.
     assert at.query_params == {"model": "efficientnet-lite0", "layer": LAYER, "channels": "0-2", "steps": "6",
                                "size": "32", "seed": "101"}
@@ -157,3 +160,13 @@ def test_a_second_tab_is_told_its_place_in_the_queue(new_app):
     first.button(key="ex_stop").click().run()
     run_until(second, render_finished("explorer"), what="the queued render")
     assert captions(second) == [[f"{LAYER}:3", f"{LAYER}:4"]]
+
+
+def test_the_link_keeps_parameters_that_are_not_about_the_render(new_app):
+    at = new_app({"utm_source": "lecture", "channels": "0-1", "steps": "3", "size": "32", "seed": "109",
+                  "fft": "false"}).run()
+    run_until(at, render_finished("explorer"), what="the linked render")
+    assert captions(at) == [[f"{LAYER}:0", f"{LAYER}:1"]]
+    assert at.query_params == {"utm_source": "lecture", "model": "efficientnet-lite0", "layer": LAYER,
+                               "channels": "0-1", "steps": "3", "size": "32", "seed": "109", "fft": "false"}
+    assert at.toggle(key="ex_fft").value is False

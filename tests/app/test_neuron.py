@@ -53,3 +53,11 @@ def test_neuron_bad_inputs_show_the_reason(new_app):
     press_render(at)
     assert errors(at) == ["snapshot steps must be whole numbers from 1 up, like 16, 64, 256; got 'soon'"]
     assert not at.exception
+
+
+def test_the_explorer_link_presets_the_neuron_form(new_app):
+    at = new_app({"layer": "_blocks.4", "channel": "17"}).run()
+    at.switch_page("pages/neuron.py").run()
+    assert at.selectbox(key="ne_layer_efficientnet-lite0").value == "_blocks.4"
+    assert at.number_input(key="ne_channel").value == 17
+    assert slot(at, "neuron").job_id is None and not errors(at)
