@@ -54,7 +54,8 @@ def request_params(request) -> dict[str, str]:
     for name in OPTIONAL:
         value = getattr(request, name)
         if value != getattr(base, name):
-            params[name] = str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+            # str() of a float is its shortest exact form, so the link reproduces the request bit for bit
+            params[name] = str(value).lower() if isinstance(value, bool) else str(value)
     return params
 
 

@@ -62,8 +62,8 @@ channel_count = next(info.channels for info in models.layers(model) if info.name
 st.markdown(f"**One channel, three recipes.** A channel of `{spec.default_layer}` in {spec.title}, "
             f"{examples.EXAMPLE_SIZE} px, only {examples.EXAMPLE_STEPS} steps, so it computes in seconds "
             "(the Explorer uses 512). The number is the channel's objective on the final image.")
-channel = st.columns([1, 3])[0].number_input("Channel for the examples", min_value=0, max_value=channel_count - 1, value=0,
-                          step=1, key="me_channel")
+channel = st.columns([1, 3])[0].number_input("Channel for the examples", min_value=0, max_value=channel_count - 1,
+                                             value=0, step=1, key="me_channel")
 with st.spinner("Rendering three tiny examples ..."):
     tiny = examples.tiny_renders(model, spec.default_layer, int(channel))
 st.image([image for _, image, _ in tiny], caption=[f"{name} · objective {score:.2f}" for name, _, score in tiny],

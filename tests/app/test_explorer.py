@@ -170,3 +170,18 @@ def test_the_link_keeps_parameters_that_are_not_about_the_render(new_app):
     assert at.query_params == {"utm_source": "lecture", "model": "efficientnet-lite0", "layer": LAYER,
                                "channels": "0-1", "steps": "3", "size": "32", "seed": "109", "fft": "false"}
     assert at.toggle(key="ex_fft").value is False
+
+
+def test_links_reproduce_every_form_setting_exactly():
+    from featviz_core.request import RenderRequest
+    from featviz_ui.links import request_params
+
+    request = RenderRequest(model="efficientnet-lite0", layer=LAYER, channels=(1, 4, 5, 6), steps=33, size=48,
+                            seed=7, fft=False, decorrelate=False, tv=0.000123456789, l2=1e-7, lr=0.0123456789,
+                            transforms="distill")
+    params = request_params(request)
+    assert params["channels"] == "1,4-6" and params["lr"] == "0.0123456789" and params["fft"] == "false"
+    assert RenderRequest.from_mapping(params) == request
+    assert set(request_params(request.replace(fft=True, decorrelate=True, tv=0.0, l2=0.0, lr=0.05,
+                                              transforms="standard"))) == {"model", "layer", "channels", "steps",
+                                                                           "size", "seed"}
