@@ -6,7 +6,7 @@ import streamlit as st
 
 from featviz_ui import links, models, views
 from featviz_ui.shell import require_entry_point
-from featviz_ui.slots import get_slot, poll, stop, submit
+from featviz_ui.slots import current_job, get_slot, poll, stop, submit
 
 require_entry_point()
 
@@ -56,6 +56,11 @@ def form_request():
 
 if intake is not None and intake.request is not None:
     preset(intake.request)
+elif "ex_steps" not in ss:  # back from another page (Streamlit forgets the widgets of pages not shown)
+    job = current_job(slot)
+    shown = job.request if job is not None else slot.result.request if slot.result is not None else None
+    if shown is not None and shown.model == model:
+        preset(shown)
 defaults = links.explorer_defaults(model)
 if layer_key not in ss:
     ss[layer_key] = defaults.layer

@@ -33,6 +33,10 @@ if any(wanted.values()) and wanted != ss.get("ne_url_seen"):
         ss[layer_key] = wanted["layer"]
     if (wanted["channel"] or "").isdigit():
         ss["ne_channel"] = int(wanted["channel"])
+elif "ne_steps" not in ss and main_slot.result is not None and main_slot.result.request.model == model:
+    shown = main_slot.result.request  # back from another page: show the settings of the render on screen
+    ss[layer_key], ss["ne_channel"] = shown.layer, shown.channels[0]
+    ss["ne_steps"], ss["ne_size"], ss["ne_seed"] = shown.steps, shown.size, shown.seed
 table = models.layers(model, featured_only=True, always=(ss.get(layer_key, ""),))
 layer_names = [info.name for info in table]
 layer_text = {info.name: models.layer_label(info) for info in table}

@@ -135,6 +135,9 @@ def test_a_render_goes_on_while_another_page_is_open_and_stop_keeps_the_partial_
 
     at.switch_page("pages/explorer.py").run()
     assert at.get("progress"), "the live panel is back"
+    # and so are the settings of the render on screen (Streamlit forgets the widgets of hidden pages)
+    assert (at.number_input(key="ex_steps").value, at.number_input(key="ex_seed").value) == (4000, 106)
+    assert (at.number_input(key="ex_first").value, at.number_input(key="ex_last").value) == (0, 2)
     at.button(key="ex_stop").click().run()
     run_until(at, render_finished("explorer"), what="the stopped render")
     state = slot(at, "explorer")
