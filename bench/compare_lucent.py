@@ -50,6 +50,7 @@ def run_lucent(model: torch.nn.Module, request: RenderRequest, device: torch.dev
     transforms.append(lambda x: spec.preprocess.apply(x))  # the model's own input transform, as data
     images = []
     sync(device)
+    cpu_started = time.process_time()
     started = time.perf_counter()
     for c in request.channels:
         torch.manual_seed(request.seed)
@@ -62,14 +63,16 @@ def run_lucent(model: torch.nn.Module, request: RenderRequest, device: torch.dev
         )
         images.append(torch.from_numpy(out[-1][0]).permute(2, 0, 1))
     sync(device)
-    return torch.stack(images), time.perf_counter() - started
+    return torch.stack(images), time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def run_featviz(model, request, device, batch_size, targets=None):
     """featviz's render; with ``targets`` also the time at which the shared evaluation first reaches it."""
     sync(device)
+    cpu_started = time.process_time()
     started = time.perf_counter()
     eval_time = 0.0
+    eval_cpu = 0.0
     reached: dict[float, float] = {}
     every = 8 if targets else request.steps
     last = None
@@ -77,17 +80,20 @@ def run_featviz(model, request, device, batch_size, targets=None):
         last = snapshot
         if targets:
             tick = time.perf_counter()
+            cpu_tick = time.process_time()
             images = torch.from_numpy(snapshot.images).permute(0, 3, 1, 2).float().div(255).to(device)
             value = float(evaluate(model, request.replace(upsample=True), images).mean())
             sync(device)
             eval_time += time.perf_counter() - tick
+            eval_cpu += time.process_time() - cpu_tick
             for target in targets:
                 if target not in reached and value >= target:
-                    reached[target] = time.perf_counter() - started - eval_time
+                    reached[target] = (time.perf_counter() - started - eval_time, snapshot.step)
     sync(device)
     wall = time.perf_counter() - started - eval_time
+    cpu = time.process_time() - cpu_started - eval_cpu
     images = torch.from_numpy(last.images).permute(0, 3, 1, 2).float().div(255)
-    return images, wall, reached
+    return images, wall, cpu, reached
 
 
 def shared_evaluation(model, request, images, device) -> float:
@@ -123,33 +129,41 @@ def main() -> None:
         lucent_value = None
         if not args.no_lucent:
             with PeakMemory(device) as mem:
-                lucent_images, lucent_wall = run_lucent(model, request, device)
+                lucent_images, lucent_wall, lucent_cpu = run_lucent(model, request, device)
             lucent_value = shared_evaluation(model, request, lucent_images, device)
-            rows.append(["torch-lucent render_vis (one channel at a time)", lucent_wall, lucent_value, mem, None])
+            rows.append(["torch-lucent render_vis (one channel at a time)", lucent_wall, lucent_cpu, lucent_value,
+                         mem, None])
         targets = [lucent_value] if lucent_value is not None else None
         with PeakMemory(device) as mem:
-            images, wall, reached = run_featviz(model, request, device, args.batch_size, targets)
-        rows.append(["featviz (batched, stops at the layer)", wall, shared_evaluation(model, request, images, device),
-                     mem, reached.get(lucent_value)])
+            images, wall, cpu, reached = run_featviz(model, request, device, args.batch_size, targets)
+        rows.append(["featviz (batched, stops at the layer)", wall, cpu,
+                     shared_evaluation(model, request, images, device), mem, reached.get(lucent_value)])
         if not args.no_native:
             native = request.replace(upsample=False)
             with PeakMemory(device) as mem:
-                images, wall, reached = run_featviz(model, native, device, args.batch_size, targets)
-            rows.append(["featviz, native resolution (no upsampling)", wall,
+                images, wall, cpu, reached = run_featviz(model, native, device, args.batch_size, targets)
+            rows.append(["featviz, native resolution (no upsampling)", wall, cpu,
                          shared_evaluation(model, request, images, device), mem, reached.get(lucent_value)])
         base = rows[0][1] if lucent_value is not None else None
+        base_cpu = rows[0][2] if lucent_value is not None else None
         image_steps = len(channels) * args.steps
         out = []
-        for label, wall, value, mem, ttq in rows:
+        for label, wall, cpu, value, mem, ttq in rows:
             memory = f"{mem.cuda_mb:.0f} (GPU)" if device.type == "cuda" else f"{mem.rss_mb:.0f}"
+            if label.startswith("torch"):
+                reach = "-"
+            elif ttq is None:
+                reach = "not reached" if base else "-"
+            else:
+                reach = f"step {ttq[1]}: {ttq[0]:.1f} s ({base / ttq[0]:.1f}x)"
             out.append([
-                label, f"{wall:.1f}", f"{wall / image_steps * 1000:.1f}",
-                f"{base / wall:.2f}x" if base else "-", memory, f"{value:.2f}",
-                "-" if ttq is None and label.startswith("torch") else (f"{ttq:.1f} s ({base / ttq:.1f}x)" if ttq and base else "not reached"),
+                label, f"{wall:.1f}", f"{cpu:.1f}", f"{wall / image_steps * 1000:.1f}",
+                f"{base / wall:.2f}x" if base else "-", f"{base_cpu / cpu:.2f}x" if base_cpu else "-",
+                memory, f"{value:.2f}", reach,
             ])
         print(f"## {name} `{layer}` ({weights}), device {device}\n")
-        print(table(["run", "wall s", "ms / image-step", "speed-up", "peak memory MB",
-                     "mean target activation", "time to Lucent's final activation"], out))
+        print(table(["run", "wall s", "CPU s", "ms / image-step", "speed-up (wall)", "speed-up (CPU time)",
+                     "peak memory MB", "mean target activation", "time to Lucent's final activation"], out))
         print(f"\nfeatviz one-time render-variant build (per process, not in the wall times): {prep:.1f} s\n")
 
 
