@@ -57,9 +57,13 @@ COPY --chown=user . .
 
 # The device is chosen automatically (CUDA when the container sees a GPU); FEATVIZ_DEVICE overrides it.
 # The other FEATVIZ_* limits (workers, queue length, deadline, cache) are read at start: see README.md.
+# Streamlit runs a full garbage collection after every script run, fragment reruns included; with torch
+# loaded that is ~0.1-0.2 CPU-seconds each, and every open tab reruns its status fragment every few
+# seconds, so a room of idle tabs alone would keep the CPU busy. Python's own collector still runs.
 ENV STREAMLIT_SERVER_HEADLESS=true \
     STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
-    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
+    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    STREAMLIT_RUNNER_POST_SCRIPT_GC=false
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"

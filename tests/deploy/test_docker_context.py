@@ -231,6 +231,16 @@ def test_weight_fetches_are_valid_cli_calls_and_inceptionv1_can_be_switched_off(
     assert "FEATVIZ_INCEPTIONV1_SHA256=$FEATVIZ_INCEPTIONV1_SHA256" in env  # checked again at run time
 
 
+def test_streamlit_settings_of_the_image():
+    env = " ".join(a for k, a in parsed() if k == "ENV")
+    # A full garbage collection after every script run (fragment reruns included) made each idle tab cost
+    # ~10% of a CPU core on the server; the load test runs the server with the image's setting.
+    assert "STREAMLIT_RUNNER_POST_SCRIPT_GC=false" in env
+    assert "STREAMLIT_SERVER_HEADLESS=true" in env and "STREAMLIT_SERVER_FILE_WATCHER_TYPE=none" in env
+    helpers = (ROOT / "tests" / "service" / "server_helpers.py").read_text()
+    assert '"STREAMLIT_RUNNER_POST_SCRIPT_GC": "false"' in helpers
+
+
 def test_runs_as_uid_1000():
     steps = parsed()
     users = [a for k, a in steps if k == "USER"]
