@@ -237,10 +237,14 @@ class RenderService:
     def _new_job(self, request: RenderRequest, snapshot_every: int) -> Job:
         job = Job(id=f"job-{next(self._ids)}", request=request, snapshot_every=snapshot_every, service=self)
         self._jobs[job.id] = job
-        # Keep the registry bounded (finished jobs hold their images): forget all but the newest 64.
-        finished = [j.id for j in self._jobs.values() if not j.active]
-        for old_id in finished[:-64]:
-            self._jobs.pop(old_id, None)
+        # Keep the registry bounded (finished jobs hold their images), but give every tab time to collect
+        # its result: beyond the newest 64, finished jobs are forgotten 120 s after they ended, and beyond
+        # 512 at once.
+        finished = [j for j in self._jobs.values() if not j.active]
+        now = time.monotonic()
+        for index, old in enumerate(finished[:-64]):
+            if len(finished) - index > 512 or (old.finished is not None and now - old.finished > 120.0):
+                self._jobs.pop(old.id, None)
         return job
 
     def _abandoned(self, job: Job) -> bool:

@@ -349,3 +349,23 @@ def test_stats_file_can_come_from_the_environment(monkeypatch, make_service, tmp
     monkeypatch.setenv("FEATVIZ_STATS_FILE", str(path))
     service = make_service(workers=1)
     assert service.stats_file == path and json.loads(path.read_text())["workers"] == 1
+
+
+# ----- the job registry -----------------------------------------------------------------------------------
+def test_finished_jobs_stay_long_enough_to_be_collected_and_the_registry_stays_bounded(make_service):
+    service = make_service(workers=1)
+    first = service.submit(tiny(seed=30), "a")
+    wait_for(finished(first))
+    # 400 cache hits (a crowd reloading the same link) in a moment: the first job is still there to poll.
+    hits = [service.submit(tiny(seed=30), f"tab-{i}") for i in range(400)]
+    assert all(job.state == DONE for job in hits)
+    assert service.get(first.id) is first and len(service._jobs) == 401
+    # Long-finished jobs beyond the newest 64 are forgotten.
+    for job in list(service._jobs.values())[:-64]:
+        job.finished -= 121.0
+    service.submit(tiny(seed=30), "late")
+    assert service.get(first.id) is None and len(service._jobs) == 65
+    # However fast they come, at most 512 finished jobs are kept.
+    for i in range(700):
+        service.submit(tiny(seed=30), f"burst-{i}")
+    assert len(service._jobs) <= 513
