@@ -19,6 +19,9 @@ from featviz_core.errors import RequestError
 
 #: Pillow format name -> what a person calls it.
 ALLOWED_FORMATS: dict[str, str] = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WEBP"}
+#: What Pillow may report for those decoders: a JPEG with extra pictures (phone cameras store depth maps or
+#: previews this way) opens as "MPO"; it is a JPEG, and its first picture is used.
+DECODED_AS: dict[str, str] = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "WEBP": "WEBP"}
 #: File name endings the upload widget offers (a hint for the browser only; the bytes decide).
 ALLOWED_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "webp")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -93,7 +96,7 @@ def load_upload(data: bytes, limits: UploadLimits | None = None) -> Image.Image:
         except Exception as exc:  # damaged headers make decoders raise all sorts of errors
             raise RequestError(f"the uploaded image could not be read ({type(exc).__name__}); send {allowed}") from None
         with image:
-            if image.format not in ALLOWED_FORMATS:  # belt and braces: formats= already restricts decoders
+            if image.format not in DECODED_AS:  # belt and braces: formats= already restricts decoders
                 raise RequestError(f"the uploaded file is {image.format or 'of an unknown format'}; send {allowed}")
             width, height = image.size
             if width < 1 or height < 1:
@@ -109,7 +112,8 @@ def load_upload(data: bytes, limits: UploadLimits | None = None) -> Image.Image:
                 raise RequestError(f"the uploaded image has too many pixels; send {allowed}") from None
             except Exception as exc:  # truncated or corrupt pixel data
                 raise RequestError(
-                    f"the uploaded {image.format} image is damaged or truncated ({type(exc).__name__}); send {allowed}"
+                    f"the uploaded {DECODED_AS[image.format]} image is damaged or truncated ({type(exc).__name__}); "
+                    f"send {allowed}"
                 ) from None
 
 
@@ -126,4 +130,4 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-__all__ = ["ALLOWED_EXTENSIONS", "ALLOWED_FORMATS", "UploadLimits", "allowed_text", "load_upload"]
+__all__ = ["ALLOWED_EXTENSIONS", "ALLOWED_FORMATS", "DECODED_AS", "UploadLimits", "allowed_text", "load_upload"]

@@ -127,6 +127,13 @@ def test_animations_give_their_first_frame(fmt):
     assert image.getpixel((8, 8)) == (255, 0, 0)
 
 
+def test_multi_picture_jpeg_from_a_phone_gives_its_first_picture():
+    red, blue = Image.new("RGB", (16, 16), (255, 0, 0)), Image.new("RGB", (16, 16), (0, 0, 255))
+    data = encode(red, "MPO", save_all=True, append_images=[blue])
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    assert max(abs(a - b) for a, b in zip(load_upload(data).getpixel((8, 8)), (255, 0, 0))) < 8
+
+
 def test_modes_become_rgb_and_transparency_becomes_white():
     rgba = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
     assert load_upload(encode(rgba, "PNG")).getpixel((0, 0)) == (255, 255, 255)
