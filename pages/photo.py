@@ -7,6 +7,10 @@ import math
 import streamlit as st
 
 from featviz_ui import models
+from featviz_ui.shell import require_entry_point
+
+# A first visit straight to /photo on a cold server must still get the app's navigation and sidebar.
+require_entry_point()
 
 EXPLORER_PAGE = "pages/explorer.py"
 
