@@ -353,6 +353,31 @@ class LayerInfo:
         return f"{self.height}x{self.width}"
 
 
+def targetable_shapes(model: torch.nn.Module, example: torch.Tensor) -> dict[str, tuple[int, ...]]:
+    """Output shape of every module that runs exactly once on ``example`` and outputs a 4-D tensor,
+    in the order the modules run. The model is left without hooks."""
+    calls: dict[str, int] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = []
+    for module_name, module in model.named_modules():
+        if not module_name:
+            continue
+
+        def hook(_module, _inputs, output, module_name=module_name):
+            calls[module_name] = calls.get(module_name, 0) + 1
+            if module_name not in shapes:
+                shapes[module_name] = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {n: shape for n, shape in shapes.items() if calls[n] == 1 and len(shape) == 4}
+
+
 @lru_cache(maxsize=32)
 def layer_table(name: str, input_size: int = 224) -> tuple[LayerInfo, ...]:
     """Every module of ``name`` that runs exactly once per forward pass and outputs a 4-D tensor, in order.
@@ -363,29 +388,5 @@ def layer_table(name: str, input_size: int = 224) -> tuple[LayerInfo, ...]:
     with torch.device("meta"):
         model = spec.build()
     model.eval()
-    calls: dict[str, int] = {}
-    shapes: dict[str, tuple[int, ...]] = {}
-    order: list[str] = []
-    handles = []
-    for module_name, module in model.named_modules():
-        if not module_name:
-            continue
-
-        def hook(_module, _inputs, output, module_name=module_name):
-            calls[module_name] = calls.get(module_name, 0) + 1
-            if module_name not in shapes:
-                order.append(module_name)
-                shapes[module_name] = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
-
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, input_size, input_size, device="meta"))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return tuple(
-        LayerInfo(n, shapes[n][1], shapes[n][2], shapes[n][3])
-        for n in order
-        if calls[n] == 1 and len(shapes[n]) == 4
-    )
+    shapes = targetable_shapes(model, torch.zeros(1, 3, input_size, input_size, device="meta"))
+    return tuple(LayerInfo(n, shape[1], shape[2], shape[3]) for n, shape in shapes.items())

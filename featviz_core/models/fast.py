@@ -121,7 +121,9 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
     from featviz_core.capture import capture_layers
 
     if layers is None:  # every module that runs once and outputs a 4-D tensor
-        layers = _targetable(model, example)
+        from featviz_core.models import targetable_shapes
+
+        layers = tuple(targetable_shapes(model, example[:1]))
     check = [name for name in layers if name not in changed]
     if check:
         with torch.no_grad():
@@ -132,29 +134,6 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
             if ((want[name] - got[name]).abs().max() / scale) > tolerance:
                 return RenderVariant(model, frozenset())
     return RenderVariant(fast, frozenset(changed))
-
-
-def _targetable(model: torch.nn.Module, example: torch.Tensor) -> tuple[str, ...]:
-    calls: dict[str, int] = {}
-    four_d: set[str] = set()
-    handles = []
-    for name, module in model.named_modules():
-        if not name:
-            continue
-
-        def hook(_m, _i, out, name=name):
-            calls[name] = calls.get(name, 0) + 1
-            if isinstance(out, torch.Tensor) and out.dim() == 4:
-                four_d.add(name)
-
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(example[:1])
-    finally:
-        for handle in handles:
-            handle.remove()
-    return tuple(name for name in calls if calls[name] == 1 and name in four_d)
 
 
 _variants: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, RenderVariant]]" = weakref.WeakKeyDictionary()
