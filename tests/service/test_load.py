@@ -37,7 +37,9 @@ UI_TIMEOUT_MS = 90_000
 # Idle threads the server may keep after a crowd, all in bounded pools that are reused (not a leak): the web
 # server hands each download to an AnyIO worker thread and keeps idle workers until its next call (one per
 # tab that downloaded at the same time), and asyncio's default executor keeps up to min(32, cores + 4).
-THREAD_SLACK = len(CLIENTS)
+# Idle pool threads (the event loop's executor, Streamlit's and the HTTP server's pools) may stay after a
+# crowd, up to their fixed sizes; a leak of one thread per tab or per render would exceed this bound.
+THREAD_SLACK = 2 * len(CLIENTS)
 
 
 @dataclass

@@ -62,7 +62,13 @@ async def drive(url: str, good: bytes, bad: bytes) -> dict:
             await page.get_by_role("button", name="Render").wait_for()
             await page.get_by_text("Queued:").or_(page.get_by_text("Step ")).first.wait_for()
             seen["explorer_url"] = page.url
-            seen["channel_list"] = await page.get_by_label("Or a list of channels", exact=True).input_value()
+            # The form fills in from the link on the page's next run: wait (bounded) for the value.
+            field = page.get_by_label("Or a list of channels", exact=True)
+            for _ in range(120):
+                seen["channel_list"] = await field.input_value()
+                if seen["channel_list"]:
+                    break
+                await page.wait_for_timeout(250)
             await context.close()
         finally:
             await browser.close()
