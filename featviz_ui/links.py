@@ -2,8 +2,9 @@
 
 ``?model=efficientnet-lite0&layer=_blocks.10&channels=0-9&steps=512&size=128&seed=0`` opens the Explorer
 with those settings and renders them (a finished render comes straight from the cache). The parameters
-are parsed by ``RenderRequest.from_mapping``, so a bad link gets the same messages as a bad form. After
-each render the URL is rewritten to match it, so the address bar always holds a link to what is shown.
+are read by :mod:`featviz_core.links` (as the ``warm`` command reads a links file) and validated by
+``RenderRequest``, so a bad link gets the same messages as a bad form. After each render the URL is
+rewritten to match it, so the address bar always holds a link to what is shown.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from featviz_core.links import ALWAYS, OPTIONAL, RENDER_PARAMS, explorer_defaults, request_params
 from featviz_ui import models
 
-ALWAYS = ("model", "layer", "channels", "steps", "size", "seed")
-# Written only when they differ from the defaults, read always.
-OPTIONAL = ("fft", "decorrelate", "tv", "l2", "lr", "transforms")
+__all__ = ["ALWAYS", "OPTIONAL", "Intake", "explorer_defaults", "intake", "request_params", "sync", "take_intake"]
+
 SEEN_KEY = "featviz_url_seen"
 INTAKE_KEY = "featviz_url_intake"
-DEFAULT_CHANNELS = tuple(range(10))
 
 
 @dataclass
@@ -32,36 +32,8 @@ class Intake:
     warning: str = ""
 
 
-def explorer_defaults(model: str):
-    """The Explorer's starting request for ``model``: its default layer, channels 0-9, Lucid's settings."""
-    from featviz_core.models import get_spec, layer_table
-    from featviz_core.request import RenderRequest
-
-    spec = get_spec(model)
-    count = {info.name: info.channels for info in layer_table(model, 224)}.get(spec.default_layer, 10)
-    return RenderRequest(model=model, layer=spec.default_layer, channels=DEFAULT_CHANNELS[: max(1, count)])
-
-
-def request_params(request) -> dict[str, str]:
-    """Query parameters that reproduce ``request`` (Explorer settings only)."""
-    from featviz_core.request import RenderRequest, format_channels
-
-    params = {
-        "model": request.model, "layer": request.layer, "channels": format_channels(request.channels),
-        "steps": str(request.steps), "size": str(request.size), "seed": str(request.seed),
-    }
-    base = RenderRequest(model=request.model)
-    for name in OPTIONAL:
-        value = getattr(request, name)
-        if value != getattr(base, name):
-            # str() of a float is its shortest exact form, so the link reproduces the request bit for bit
-            params[name] = str(value).lower() if isinstance(value, bool) else str(value)
-    return params
-
-
 def _url_values() -> dict[str, str]:
-    wanted = set(ALWAYS) | set(OPTIONAL)
-    return {key: st.query_params[key] for key in st.query_params.keys() if key in wanted}
+    return {key: st.query_params[key] for key in st.query_params.keys() if key in RENDER_PARAMS}
 
 
 def intake() -> None:
@@ -70,8 +42,8 @@ def intake() -> None:
     The outcome waits in session state for the Explorer page (:func:`take_intake`).
     """
     from featviz_core.errors import FeatvizError
+    from featviz_core.links import request_from_values
     from featviz_core.models import get_spec
-    from featviz_core.request import RenderRequest
 
     values = _url_values()
     if not values or values == st.session_state.get(SEEN_KEY):
@@ -87,7 +59,7 @@ def intake() -> None:
             outcome.warning = f"{message} This link is shown with {fallback} instead."
             values = {k: v for k, v in values.items() if k not in ("model", "layer")}
             model = fallback
-        request = RenderRequest.from_mapping({**values, "model": model}, defaults=explorer_defaults(model))
+        request = request_from_values(values, model=model)
     except FeatvizError as exc:
         outcome.error = f"This link's settings cannot be rendered: {exc}"
         outcome.render = False
