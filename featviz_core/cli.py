@@ -1,4 +1,4 @@
-"""Command line: ``python -m featviz_core layers|models|render ...``.
+"""Command line: ``python -m featviz_core layers|models|fetch-weights|render|warm ...``.
 
 Errors a user can fix are printed as one line on stderr and exit with status 2; no traceback.
 """
@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--columns", type=int, default=5, help="images per grid row (default 5)")
     render.add_argument("--out", required=True, help="output folder (created)")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    warm = sub.add_parser("warm", help="render every app link of a file into the render cache (prepared renders)")
+    warm.add_argument("links", help="a text file: one app link per line (a full URL or ?model=...&layer=...); "
+                                    "blank lines and # comments are allowed")
+    warm.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: FEATVIZ_DEVICE or auto)")
+    warm.add_argument("--batch-size", type=int, default=None, help="images per forward pass")
+    warm.add_argument("--quiet", action="store_true", help="no progress bar (one line per link is still printed)")
     return parser
 
 
@@ -183,8 +190,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from featviz_core.cli_warm import cmd_warm
+
     args = _parser().parse_args(argv)
-    commands = {"layers": _cmd_layers, "models": _cmd_models, "render": _cmd_render, "fetch-weights": _cmd_fetch}
+    commands = {"layers": _cmd_layers, "models": _cmd_models, "render": _cmd_render, "fetch-weights": _cmd_fetch,
+                "warm": cmd_warm}
     try:
         return commands[args.command](args)
     except FeatvizError as exc:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_ui import links, models, views
+from featviz_ui import layout, links, models, prepared, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, get_slot, poll, stop, submit
 
 require_entry_point()
 
 SLOT = "explorer"
+SETTINGS = "ex_settings_open"  # the settings panel is open (it folds once a render runs)
 POLL_S = 0.5
 
 st.title("Explorer")
-st.caption("Choose a layer and some of its channels. featviz optimizes one image per channel, all in one "
-           "batch, so that each image excites its channel as strongly as it can. The images appear while "
-           "they form; renders wait their turn in a queue shared by everyone using this server.")
+INTRO = ("Choose a layer and some of its channels. featviz optimizes one image per channel, all in one "
+         "batch, so that each image excites its channel as strongly as it can. The images appear while "
+         "they form; renders wait their turn in a queue shared by everyone using this server.")
 
 model = models.current_model()
 slot = get_slot(SLOT)
@@ -56,12 +57,16 @@ def form_request():
 
 if intake is not None and intake.request is not None:
     preset(intake.request)
+    if not intake.render:  # a link that only fills in the form shows its render when that is prepared
+        prepared.show(slot, intake.request)
 elif "ex_steps" not in ss:  # back from another page (Streamlit forgets the widgets of pages not shown)
     job = current_job(slot)
     shown = job.request if job is not None else slot.result.request if slot.result is not None else None
     if shown is not None and shown.model == model:
         preset(shown)
 defaults = links.explorer_defaults(model)
+if intake is None:  # a first visit opens on the default render when it is prepared (e.g. by `warm`)
+    prepared.first_screen(slot, defaults)
 if layer_key not in ss:
     ss[layer_key] = defaults.layer
 for name, value in {"ex_first": defaults.channels[0], "ex_last": defaults.channels[-1], "ex_list": "",
@@ -71,14 +76,16 @@ for name, value in {"ex_first": defaults.channels[0], "ex_last": defaults.channe
                     "ex_l2": float(defaults.l2), "ex_lr": float(defaults.lr)}.items():
     ss.setdefault(name, value)
 
-show_all = st.toggle("List every layer, not only the main ones", key="ex_all_layers")
+panel = layout.settings_panel(SETTINGS, start_open=current_job(slot) is None and slot.result is None)
+panel.caption(INTRO)
+show_all = panel.toggle("List every layer, not only the main ones", key="ex_all_layers")
 table = models.layers(model, featured_only=not show_all, always=(ss[layer_key],))
 layer_names = [info.name for info in table]
 layer_text = {info.name: models.layer_label(info) for info in table}
 if ss[layer_key] not in layer_names:
     ss[layer_key] = defaults.layer
 
-with st.form("explorer_form"):
+with panel.form("explorer_form"):
     st.caption(f"Model: **{model}** (choose it in the sidebar)")
     left, first, last, listed = st.columns([3, 1, 1, 2])
     left.selectbox("Layer", layer_names, key=layer_key, format_func=layer_text.get,
@@ -107,7 +114,8 @@ with st.form("explorer_form"):
                          help="Total-variation penalty: discourages pixel-to-pixel noise (0 turns it off).")
     penalty.number_input("L2 weight", min_value=0.0, step=0.0001, format="%.5f", key="ex_l2",
                          help="Penalty on the image's squared norm (0 turns it off).")
-    submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:")
+    submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
+                                      on_click=layout.fold, args=(SETTINGS, form_request))
 
 if submitted:
     from featviz_core.errors import FeatvizError

@@ -8,18 +8,19 @@ import math
 import numpy as np
 import streamlit as st
 
-from featviz_ui import models, views
+from featviz_ui import layout, models, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, get_slot, poll, stop, submit
 
 require_entry_point()
 
 MAIN, PIXEL = "neuron", "neuron_pixel"
+SETTINGS = "ne_settings_open"  # the settings panel is open (it folds once a render runs)
 POLL_S = 0.5
 
 st.title("Neuron")
-st.caption("One channel, studied closely: a larger image with more steps, the objective as it climbs, "
-           "snapshots of the image along the way, and the same channel optimized directly in pixels.")
+INTRO = ("One channel, studied closely: a larger image with more steps, the objective as it climbs, "
+         "snapshots of the image along the way, and the same channel optimized directly in pixels.")
 
 model = models.current_model()
 main_slot, pixel_slot = get_slot(MAIN), get_slot(PIXEL)
@@ -64,7 +65,19 @@ def keep_steps(text: str, steps: int) -> tuple[int, ...]:
     return tuple(sorted({s for s in chosen if s <= steps} | {steps}))
 
 
-with st.form("neuron_form"):
+def form_request():
+    """The form's (RenderRequest, snapshot steps to keep); raises RequestError with the reason."""
+    from featviz_core.request import RenderRequest
+
+    request = RenderRequest(model=model, layer=ss[layer_key], channels=(int(ss["ne_channel"]),),
+                            steps=int(ss["ne_steps"]), size=int(ss["ne_size"]), seed=int(ss["ne_seed"]))
+    return request, keep_steps(ss["ne_keep"], request.steps)
+
+
+busy = any(current_job(slot) is not None for slot in (main_slot, pixel_slot))
+panel = layout.settings_panel(SETTINGS, start_open=not busy and main_slot.result is None)
+panel.caption(INTRO)
+with panel.form("neuron_form"):
     st.caption(f"Model: **{model}** (choose it in the sidebar)")
     layer_col, channel_col, steps_col, size_col, seed_col = st.columns([3, 1, 1, 1, 1])
     layer_col.selectbox("Layer", layer_names, key=layer_key, format_func=layer_text.get)
@@ -79,16 +92,14 @@ with st.form("neuron_form"):
     compare_col.toggle("Compare with plain pixels", key="ne_compare",
                        help="Also optimize the same channel and seed directly in RGB pixels, without the "
                             "Fourier parameterization or color decorrelation.")
-    submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:")
+    submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
+                                      on_click=layout.fold, args=(SETTINGS, form_request))
 
 if submitted:
     from featviz_core.errors import FeatvizError
-    from featviz_core.request import RenderRequest
 
     try:
-        request = RenderRequest(model=model, layer=ss[layer_key], channels=(int(ss["ne_channel"]),),
-                                steps=int(ss["ne_steps"]), size=int(ss["ne_size"]), seed=int(ss["ne_seed"]))
-        chosen = keep_steps(ss["ne_keep"], request.steps)
+        request, chosen = form_request()
     except FeatvizError as exc:
         main_slot.error = str(exc)
     else:

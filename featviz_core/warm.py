@@ -1,0 +1,101 @@
+"""Prepared renders: render every link of a lecture's links file into the render cache ahead of time.
+
+The renders go through a :class:`~featviz_core.jobs.RenderService` on the cache the app reads, so an app
+started with the same ``FEATVIZ_CACHE_DIR`` finds each of them under the same key and shows it at once,
+without queueing anything. Links already in the cache are skipped. Bad lines do not stop the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from featviz_core.links import LinkLine
+
+RENDERED, SKIPPED, BAD, FAILED = "rendered", "already prepared", "bad line", "failed"
+CLIENT = "featviz-warm"
+
+
+@dataclass(frozen=True)
+class WarmOutcome:
+    """What happened to one link: ``state`` is RENDERED, SKIPPED, BAD or FAILED; ``seconds`` its wall time;
+    ``message`` the reason when it was not prepared."""
+
+    line: LinkLine
+    state: str
+    seconds: float = 0.0
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state in (RENDERED, SKIPPED)
+
+
+def describe(request) -> str:
+    """A short line naming a render: ``efficientnet-lite0 _blocks.10:0-9, 512 steps, 128 px, seed 0``."""
+    from featviz_core.request import format_channels
+
+    target = request.expression or f"{request.layer}:{format_channels(request.channels)}"
+    return f"{request.model} {target}, {request.steps} steps, {request.size} px, seed {request.seed}"
+
+
+def warm_service(*, device=None, batch_size: int | None = None):
+    """A render service on the app's cache (``FEATVIZ_CACHE_DIR``), for preparing renders.
+
+    Unlike the app's, it has no deadline (a prepared render is allowed its time) and leaves the app's
+    stats file alone.
+    """
+    from featviz_core.config import ServiceSettings
+    from featviz_core.jobs import RenderService
+
+    settings = dataclasses.replace(ServiceSettings.from_env(), workers=1, queue_length=1, deadline_s=float("inf"))
+    return RenderService(settings, device=device, batch_size=batch_size, stats_file="")
+
+
+def prepare(line: LinkLine, service, *, on_snapshot: Callable | None = None, poll_s: float = 0.2,
+            snapshot_every: int = 16) -> WarmOutcome:
+    """Render one link into ``service``'s cache unless it is already there (blocks until it is done).
+
+    ``on_snapshot(snapshot)`` is called with each new snapshot while the render runs.
+    """
+    from featviz_core.errors import FeatvizError
+    from featviz_core.jobs import DONE
+
+    if line.request is None:
+        return WarmOutcome(line, BAD, message=line.error)
+    started = time.monotonic()
+    try:
+        job = service.submit(line.request, CLIENT, snapshot_every=snapshot_every)
+    except FeatvizError as exc:
+        return WarmOutcome(line, FAILED, message=str(exc))
+    if job.state == DONE and job.started is None:  # answered from the cache without running
+        return WarmOutcome(line, SKIPPED, time.monotonic() - started)
+    seen = None
+    try:
+        while job.active:
+            job.touch(CLIENT)
+            if on_snapshot is not None and job.snapshot is not None and job.snapshot is not seen:
+                seen = job.snapshot
+                on_snapshot(seen)
+            time.sleep(poll_s)
+    except BaseException:  # interrupted: do not leave the render running
+        job.cancel("interrupted")
+        raise
+    seconds = time.monotonic() - started
+    if job.state == DONE and job.result is not None and not job.result.stopped:
+        return WarmOutcome(line, RENDERED, seconds)
+    return WarmOutcome(line, FAILED, seconds, message=job.error or "the render ended before it was complete")
+
+
+def warm(lines: Iterable[LinkLine], service, *, on_outcome: Callable[[WarmOutcome], None] | None = None,
+         on_snapshot: Callable | None = None) -> list[WarmOutcome]:
+    """:func:`prepare` every line in order (bad lines are reported, not rendered)."""
+    outcomes = []
+    for line in lines:
+        outcome = prepare(line, service, on_snapshot=on_snapshot)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return outcomes
