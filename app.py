@@ -6,7 +6,7 @@ page. Everything heavy (torch, models) is imported inside functions when a page 
 
 import streamlit as st
 
-from featviz_ui import links, sidebar
+from featviz_ui import links, present, sidebar
 
 st.set_page_config(page_title="featviz", page_icon=":material/visibility:", layout="wide")
 
@@ -15,11 +15,17 @@ neuron = st.Page("pages/neuron.py", title="Neuron", icon=":material/center_focus
 layers = st.Page("pages/layers.py", title="Layers", icon=":material/layers:", url_path="layers")
 method = st.Page("pages/method.py", title="Method", icon=":material/menu_book:", url_path="method")
 photo = st.Page("pages/photo.py", title="Photo", icon=":material/add_photo_alternate:", url_path="photo")
+lecture = st.Page("pages/lecture.py", title="Lecture", icon=":material/slideshow:", url_path="lecture")
 
 # Render slots each page follows; the sidebar keeps the others' renders alive while another page is open.
-PAGE_SLOTS = {"explorer": ("explorer",), "neuron": ("neuron", "neuron_pixel")}
+PAGE_SLOTS = {"explorer": ("explorer",), "neuron": ("neuron", "neuron_pixel"), "lecture": ("lecture",)}
 
-page = st.navigation([explorer, neuron, layers, method, photo])
+presenting = present.requested()  # ?present=1: only the result; no navigation and no sidebar are drawn
+page = st.navigation([explorer, neuron, layers, method, photo, lecture],
+                     position="hidden" if presenting else "sidebar")
+if presenting:
+    present.show(background=tuple(slot for slots in PAGE_SLOTS.values() for slot in slots))
+    st.stop()
 current = "explorer" if page.url_path in ("", explorer.url_path) else page.url_path
 if current == "explorer":
     links.intake()  # a link may pick the model, so this runs before the sidebar draws the model picker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_ui import layout, links, models, prepared, views
+from featviz_ui import layout, links, models, prepared, present, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, get_slot, poll, stop, submit
 
@@ -161,6 +161,7 @@ def show_result(result) -> None:
     st.subheader(f"{result.request.layer}, channels {format_channels(result.request.channels)}")
     st.caption(views.result_caption(result))
     views.image_grid(result.images, result.labels, side=tile_side(result.request.size))
+    present.controls(result.request, key="ex")
     st.markdown("**Objective of each channel over the optimization**")
     st.plotly_chart(views.history_chart(result), key="ex_chart", config={"displaylogo": False})
     views.downloads(result, key="ex_download")

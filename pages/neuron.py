@@ -8,7 +8,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from featviz_ui import layout, models, views
+from featviz_ui import layout, models, present, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, get_slot, poll, stop, submit
 
@@ -159,6 +159,7 @@ def show_result(result) -> None:
         series.append(("pixels", np.asarray(pixel.history)[:, 0]))
     chart_col.markdown("**Objective over the optimization**")
     chart_col.plotly_chart(views.objective_chart(series), key="ne_chart", config={"displaylogo": False})
+    present.controls(result.request, key="ne")
     st.markdown("**Snapshots along the way**")
     if main_slot.kept:
         kept_row(main_slot)

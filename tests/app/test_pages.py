@@ -14,6 +14,7 @@ PAGES = {
     "pages/layers.py": "Layers",
     "pages/method.py": "Method",
     "pages/photo.py": None,  # its own title; it must load cleanly all the same
+    "pages/lecture.py": "Lecture",
 }
 
 

@@ -1,0 +1,62 @@
+"""``python -m featviz_core warm LINKS.txt``: every good link rendered into the cache once, bad lines named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from featviz_core.cache import RenderCache
+from featviz_core.cli import main
+from featviz_core.config import ServiceSettings
+from featviz_core.links import request_from_link
+
+M, LAYER = "efficientnet-lite0", "_blocks.10"
+FIRST = f"?model={M}&layer={LAYER}&channels=0-1&steps=3&size=32&seed=4101"
+SECOND = f"http://localhost:8501/?model={M}&channels=2&steps=3&size=32&seed=4101"
+
+
+def test_warm_renders_the_good_links_names_each_bad_line_and_exits_2(tmp_path, capsys):
+    links = tmp_path / "lecture.txt"
+    links.write_text(f"# a lecture\n{FIRST}  # first slide\n\n"
+                     "http://localhost:8501/neuron?layer=_blocks.10&channel=3\n"
+                     f"{SECOND}\n?chanels=1\n")
+    assert main(["warm", str(links), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        f"error: {links} line 4: this is a link to the Neuron page; only links of the Explorer (the app's start "
+        "page) name a render",
+        f"error: {links} line 6: unknown setting 'chanels'; links name model, layer, channels, steps, size, seed, "
+        "fft, decorrelate, tv, l2, lr, transforms",
+    ]
+    lines = out.splitlines()
+    assert lines[1].startswith(f"[1/2] line 2 {M} {LAYER}:0-1, 3 steps, 32 px, seed 4101: rendered in ")
+    assert lines[2].startswith(f"[2/2] line 5 {M} {LAYER}:2, 3 steps, 32 px, seed 4101: rendered in ")
+    assert lines[-1] == "4 links: 2 rendered, 0 already prepared, 2 bad lines"
+
+    cache = RenderCache(ServiceSettings.from_env().cache_path)  # what the app reads
+    for link, count in ((FIRST, 2), (SECOND, 1)):
+        result = cache.get(request_from_link(link).key())
+        assert result is not None and result.images.shape == (count, 32, 32, 3) and result.steps_done == 3
+
+    # Only the good lines, again: nothing is rendered twice, and the status is 0.
+    good = tmp_path / "good.txt"
+    good.write_text(f"{FIRST}\n{SECOND}\n")
+    assert main(["warm", str(good)]) == 0
+    out, err = capsys.readouterr()
+    assert "already prepared, skipped" in out.splitlines()[1] and "already prepared, skipped" in out.splitlines()[2]
+    assert out.splitlines()[-1] == "2 links: 0 rendered, 2 already prepared"
+    assert "step" not in err  # no render ran, so no progress bar
+
+
+def test_files_without_links_are_refused_in_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n\n")
+    assert main(["warm", str(empty)]) == 2
+    assert capsys.readouterr().err == f"error: {empty} holds no links; write one app link per line (# starts a comment)\n"
+    binary = tmp_path / "deck.txt"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    assert main(["warm", str(binary)]) == 2
+    assert "is not a UTF-8 text file" in capsys.readouterr().err
+    done = subprocess.run([sys.executable, "-m", "featviz_core", "warm", str(tmp_path / "missing.txt")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr == f"error: no links file at {tmp_path / 'missing.txt'}\n"
