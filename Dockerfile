@@ -4,9 +4,11 @@
 #   docker run --rm -p 8501:8501 featviz        # then open http://localhost:8501
 #
 # Build arguments (on a Space, set them as Space variables: Spaces pass variables to the build as build args):
-#   TORCH_INDEX_URL             where torch/torchvision come from. Default: PyTorch's CPU-only wheels, a far
-#                               smaller image than PyPI's CUDA build. For a GPU Space use e.g.
-#                               https://download.pytorch.org/whl/cu126
+#   TORCH_INDEX_URL             a package index to take torch, torchvision and their dependencies from (pip's
+#                               --index-url); everything else comes from pip's default index. Empty (default):
+#                               torch too comes from the default index. PyTorch's installation instructions
+#                               name a CPU-only wheel index (a far smaller image) and one per CUDA version
+#                               (for a GPU Space)
 #   FETCH_INCEPTIONV1           1 (default): download InceptionV1's weights (~27 MB) into the image and fail
 #                               the build when that is impossible; 0: build without them (the app then
 #                               offers EfficientNet-Lite0 and tries the download on first use of InceptionV1)
@@ -14,12 +16,16 @@
 #                               empty, the build records the digest of what arrived next to the file and
 #                               prints it ("sha256 ..." in the build log) so it can be pinned next time
 #   FEATVIZ_INCEPTIONV1_URL     a mirror of inception5h.pth to download from instead of the upstream URL
+#   WARM_LINKS                  links files of this repository (e.g. decks/example.txt) whose renders are
+#                               prepared into the image's render cache at build time, so they open at once
+#                               (python -m featviz_core warm); a bad line fails the build. Empty (default): none
 FROM python:3.11-slim
 
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG TORCH_INDEX_URL=""
 ARG FETCH_INCEPTIONV1=1
 ARG FEATVIZ_INCEPTIONV1_SHA256=""
 ARG FEATVIZ_INCEPTIONV1_URL=""
+ARG WARM_LINKS=""
 
 # Spaces run the container as uid 1000: build as that user so every file it needs is its own.
 RUN useradd --create-home --uid 1000 user
@@ -32,12 +38,14 @@ ENV HOME=/home/user \
     FEATVIZ_CACHE_DIR=/home/user/.cache/featviz
 WORKDIR /home/user/app
 
-# torch and torchvision first, from the CPU index, with the version bounds of requirements.txt; the second
-# install then finds them satisfied and takes everything else from PyPI.
+# With TORCH_INDEX_URL, torch and torchvision (and what they depend on) come first from that index alone,
+# with the version bounds of requirements.txt; the second install then finds them satisfied and takes
+# everything else from pip's default index. No package index is named here: pip's own default applies.
 COPY --chown=user requirements.txt ./
 RUN grep -E '^(torch|torchvision)([<>=!~ ]|$)' requirements.txt > /tmp/torch-requirements.txt \
- && pip install --user --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple \
-        -r /tmp/torch-requirements.txt \
+ && if [ -n "$TORCH_INDEX_URL" ]; then \
+        pip install --user --index-url "$TORCH_INDEX_URL" -r /tmp/torch-requirements.txt; \
+    fi \
  && pip install --user -r requirements.txt
 
 # Weights are baked in at build time: a Space's disk is reset on every restart. The library comes first so
@@ -54,6 +62,11 @@ RUN if [ "$FETCH_INCEPTIONV1" = "1" ]; then \
 ENV FEATVIZ_INCEPTIONV1_SHA256=$FEATVIZ_INCEPTIONV1_SHA256
 
 COPY --chown=user . .
+
+# Prepared renders (e.g. the Explorer's first screen, a lecture's deck) go into the render cache of the image.
+RUN if [ -n "$WARM_LINKS" ]; then \
+        python -m featviz_core warm --quiet $WARM_LINKS; \
+    fi
 
 # The device is chosen automatically (CUDA when the container sees a GPU); FEATVIZ_DEVICE overrides it.
 # The other FEATVIZ_* limits (workers, queue length, deadline, cache) are read at start: see README.md.

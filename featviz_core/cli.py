@@ -72,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--quiet", action="store_true", help="no progress bar")
 
     warm = sub.add_parser("warm", help="render every app link of a file into the render cache (prepared renders)")
-    warm.add_argument("links", help="a text file: one app link per line (a full URL or ?model=...&layer=...); "
-                                    "blank lines and # comments are allowed")
+    warm.add_argument("links", nargs="+", help="text files: one app link per line (a full URL or "
+                                               "?model=...&layer=...); blank lines and # comments are allowed")
     warm.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: FEATVIZ_DEVICE or auto)")
     warm.add_argument("--batch-size", type=int, default=None, help="images per forward pass")
     warm.add_argument("--quiet", action="store_true", help="no progress bar (one line per link is still printed)")

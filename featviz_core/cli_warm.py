@@ -1,4 +1,4 @@
-"""``python -m featviz_core warm LINKS.txt``: prepare a lecture's renders in the render cache.
+"""``python -m featviz_core warm LINKS.txt [MORE.txt ...]``: prepare a lecture's renders in the render cache.
 
 Prints one line per link on stdout (rendered / already prepared, with its time) and a progress bar on
 stderr while a render runs. A bad line is reported as ``error: FILE line N: what is wrong`` on stderr and
@@ -31,16 +31,18 @@ def cmd_warm(args: argparse.Namespace) -> int:
     from featviz_core.links import read_links
     from featviz_core.warm import RENDERED, SKIPPED, describe, prepare, warm_service
 
-    path = Path(args.links)
-    lines = read_links(_read(path))
+    files = [(Path(name), read_links(_read(Path(name)))) for name in args.links]
     if args.batch_size is not None and args.batch_size < 1:
         raise FeatvizError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if not lines:
-        raise FeatvizError(f"{path} holds no links; write one app link per line (# starts a comment)")
-    for line in lines:  # all bad lines first, so they can be fixed while the rest renders
-        if line.error:
-            print(f"error: {path} line {line.number}: {line.error}", file=sys.stderr)
-    good = [line for line in lines if line.request is not None]
+    for path, lines in files:
+        if not lines:
+            raise FeatvizError(f"{path} holds no links; write one app link per line (# starts a comment)")
+    for path, lines in files:  # all bad lines first, so they can be fixed while the rest renders
+        for line in lines:
+            if line.error:
+                print(f"error: {path} line {line.number}: {line.error}", file=sys.stderr)
+    lines = [(path, line) for path, lines in files for line in lines]
+    good = [(path, line) for path, line in lines if line.request is not None]
     service = warm_service(device=resolve_device(args.device), batch_size=args.batch_size)
     print(f"{len(good)} of {len(lines)} links to prepare in {service.cache.path}")
     if len(good) > service.settings.cache_entries:
@@ -57,13 +59,14 @@ def cmd_warm(args: argparse.Namespace) -> int:
 
     outcomes = []
     try:
-        for index, line in enumerate(good, start=1):
+        for index, (path, line) in enumerate(good, start=1):
             outcome = prepare(line, service, on_snapshot=progress)
             if bar_open[0]:
                 sys.stderr.write("\n")
                 bar_open[0] = False
             outcomes.append(outcome)
-            head = f"[{index}/{len(good)}] line {line.number} {describe(line.request)}"
+            origin = f"{path.name} line {line.number}" if len(files) > 1 else f"line {line.number}"
+            head = f"[{index}/{len(good)}] {origin} {describe(line.request)}"
             if outcome.state == RENDERED:
                 print(f"{head}: rendered in {outcome.seconds:.1f} s", flush=True)
             elif outcome.state == SKIPPED:

@@ -89,3 +89,15 @@ def test_the_ui_keeps_its_link_api_and_the_core_never_imports_the_ui():
     light = subprocess.run([sys.executable, "-c", "import sys, featviz_core.links; print('torch' in sys.modules)"],
                            capture_output=True, text=True, check=True).stdout
     assert light.strip() == "False"
+
+
+def test_the_example_deck_reads_without_a_bad_line_and_opens_on_the_default_render():
+    from pathlib import Path
+
+    from featviz_core.models import default_model_name
+
+    deck = Path(__file__).resolve().parents[2] / "decks" / "example.txt"
+    lines = read_links(deck.read_text())
+    assert lines and [line.error for line in lines] == [""] * len(lines)
+    assert all(line.note for line in lines)
+    assert lines[0].request == explorer_defaults(default_model_name())  # the Explorer's first screen

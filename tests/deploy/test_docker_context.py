@@ -11,6 +11,7 @@ import ast
 import json
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -200,35 +201,81 @@ def test_run_steps_are_valid_shell():
         assert done.returncode == 0, f"{command}\n{done.stderr}"
 
 
-def test_torch_is_installed_from_the_cpu_index_with_the_bounds_of_requirements():
+def torch_step() -> str:
+    return next(c for c in run_commands() if "torch-requirements" in c)
+
+
+def test_torch_comes_from_torch_index_url_alone_and_the_rest_from_pips_default_index():
     arguments = dict(re.findall(r"(\w+)=(\S*)", " ".join(a for k, a in parsed() if k == "ARG")))
-    assert arguments["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
-    step = next(c for c in run_commands() if "torch-requirements" in c)
+    assert arguments["TORCH_INDEX_URL"] == '""'  # no index host named: pip's own default unless one is given
+    step = torch_step()
     pattern = re.search(r"grep -E '([^']+)' requirements.txt", step).group(1)
     picked = subprocess.run(["grep", "-E", pattern, "requirements.txt"], cwd=ROOT, capture_output=True,
                             text=True).stdout.splitlines()
     assert [re.split(r"[<>=!~ ]", line)[0] for line in picked] == ["torch", "torchvision"], picked
-    assert '--index-url "$TORCH_INDEX_URL"' in step and "pip install --user -r requirements.txt" in step
+    assert "--extra-index-url" not in step and step.count("--index-url") == 1
+
+
+@pytest.mark.parametrize("index", ["", "http://127.0.0.1:9/simple"])
+def test_the_install_step_asks_pip_for_exactly_that(tmp_path, index):
+    """Run the Dockerfile's own install step with a ``pip`` on PATH that only records how it was called."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "pip").write_text('#!/bin/sh\necho "$*" >> "$PIP_CALLS"\n')
+    (tmp_path / "bin" / "pip").chmod(0o755)
+    shutil.copy(ROOT / "requirements.txt", tmp_path / "requirements.txt")
+    step = torch_step().replace("/tmp/", f"{tmp_path}/")
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "PIP_CALLS": str(tmp_path / "calls"), "TORCH_INDEX_URL": index}
+    subprocess.run(["sh", "-c", step], cwd=tmp_path, env=env, check=True)
+    calls = (tmp_path / "calls").read_text().splitlines()
+    final = "install --user -r requirements.txt"
+    if index:
+        assert calls == [f"install --user --index-url {index} -r {tmp_path}/torch-requirements.txt", final]
+        torch_lines = (tmp_path / "torch-requirements.txt").read_text().splitlines()
+        assert [line.split(">")[0].split("=")[0].split("<")[0] for line in torch_lines] == ["torch", "torchvision"]
+    else:
+        assert calls == [final]
+
+
+# Hosts of package indexes, written so that this file does not contain them itself.
+REGISTRY_HOSTS = ["download" + ".pytorch.org", "pypi" + ".org", "files" + ".pythonhosted.org",
+                  "pypi" + ".python.org", "conda" + ".anaconda.org", "repo" + ".anaconda.com"]
+
+
+def test_no_package_index_host_is_named_in_the_dockerfile_or_the_repository():
+    text = DOCKERFILE.read_text()
+    url_hosts = set(re.findall(r"://([^/\s:'\"]+)", text))
+    assert url_hosts <= {"localhost", "127.0.0.1"}, f"the Dockerfile names URLs of {url_hosts - {'localhost', '127.0.0.1'}}"
+    hosts = re.findall(r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:org|com|net|io|dev|ai|co|cloud)\b", text, re.I)
+    assert not hosts, f"the Dockerfile names hosts: {hosts}"
+    for path in project_files():
+        if (ROOT / path).suffix in {".png", ".jpg", ".pth", ".whl"}:
+            continue
+        content = (ROOT / path).read_text(errors="ignore").lower()
+        named = [host for host in REGISTRY_HOSTS if host in content]
+        assert not named, f"{path} names a package index: {named}"
 
 
 def test_weight_fetches_are_valid_cli_calls_and_inceptionv1_can_be_switched_off():
     from featviz_core.cli import _parser
 
     calls = [shlex.split(m) for c in run_commands() for m in re.findall(r"python -m featviz_core ([^;&|]+)", c)]
-    models = []
-    for argv in calls:
-        args = _parser().parse_args(argv)
-        assert args.command == "fetch-weights"
-        models.append(args.model)
+    parsed_calls = [_parser().parse_args(argv) for argv in calls]
+    models = [args.model for args in parsed_calls if args.command == "fetch-weights"]
     assert sorted(models) == ["efficientnet-lite0", "inceptionv1"]
+    assert [args.command for args in parsed_calls if args.command != "fetch-weights"] == ["warm"]
     fetch = next(c for c in run_commands() if "--model inceptionv1" in c)
     assert fetch.startswith('if [ "$FETCH_INCEPTIONV1" = "1" ]; then')
     arguments = " ".join(a for k, a in parsed() if k == "ARG")
     for name, default in (("FETCH_INCEPTIONV1", "1"), ("FEATVIZ_INCEPTIONV1_SHA256", '""'),
-                          ("FEATVIZ_INCEPTIONV1_URL", '""')):
+                          ("FEATVIZ_INCEPTIONV1_URL", '""'), ("WARM_LINKS", '""')):
         assert f"{name}={default}" in arguments
     env = " ".join(a for k, a in parsed() if k == "ENV")
     assert "FEATVIZ_INCEPTIONV1_SHA256=$FEATVIZ_INCEPTIONV1_SHA256" in env  # checked again at run time
+    # Prepared renders are optional: without WARM_LINKS the build renders nothing.
+    warm = next(c for c in run_commands() if "featviz_core warm" in c)
+    assert warm.startswith('if [ -n "$WARM_LINKS" ]; then')
+    steps = parsed()
+    assert steps.index(("RUN", warm)) > steps.index(("COPY", "--chown=user . .")), "the links files are copied first"
 
 
 def test_streamlit_settings_of_the_image():

@@ -75,6 +75,26 @@ def server(tmp_path_factory):
         yield base
 
 
+LECTURE_DECK = ("?model=efficientnet-lite0&layer=_blocks.10&channels=0-1&steps=2&size=32&seed=4301  # two\n"
+                "?model=efficientnet-lite0&layer=_blocks.10&channels=5&steps=2&size=48&seed=4301\n")
+
+
+@pytest.fixture(scope="module")
+def lecture_server(tmp_path_factory):
+    """An app server with a deck `lecture` whose renders were prepared by `warm` into its cache."""
+    from featviz_core.cli import main
+
+    workdir = tmp_path_factory.mktemp("featviz-lecture")
+    decks = workdir / "decks"
+    decks.mkdir()
+    (decks / "lecture.txt").write_text(LECTURE_DECK)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FEATVIZ_CACHE_DIR", str(workdir / "cache"))  # the server's cache (see app_server)
+        assert main(["warm", str(decks / "lecture.txt"), "--quiet"]) == 0
+    with app_server(workdir, FEATVIZ_DECKS_DIR=str(decks)) as base:
+        yield base
+
+
 @pytest.fixture
 def fresh_server(tmp_path):
     """Base URL of an app server nobody has visited yet."""
