@@ -31,6 +31,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from featviz_core.cli_warm import add_warm_parser
+
     parser = _Parser(prog="python -m featviz_core", description="Feature visualization of CNN channels.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -71,12 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, help="output folder (created)")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    warm = sub.add_parser("warm", help="render every app link of a file into the render cache (prepared renders)")
-    warm.add_argument("links", nargs="+", help="text files: one app link per line (a full URL or "
-                                               "?model=...&layer=...); blank lines and # comments are allowed")
-    warm.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: FEATVIZ_DEVICE or auto)")
-    warm.add_argument("--batch-size", type=int, default=None, help="images per forward pass")
-    warm.add_argument("--quiet", action="store_true", help="no progress bar (one line per link is still printed)")
+    add_warm_parser(sub)
     return parser
 
 

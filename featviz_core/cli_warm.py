@@ -14,6 +14,16 @@ from pathlib import Path
 from featviz_core.errors import FeatvizError
 
 
+def add_warm_parser(sub) -> None:
+    """The ``warm`` subcommand's arguments (``sub``: the CLI's subparsers)."""
+    warm = sub.add_parser("warm", help="render every app link of some files into the render cache (prepared renders)")
+    warm.add_argument("links", nargs="+", help="text files: one app link per line (a full URL or "
+                                               "?model=...&layer=...); blank lines and # comments are allowed")
+    warm.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: FEATVIZ_DEVICE or auto)")
+    warm.add_argument("--batch-size", type=int, default=None, help="images per forward pass")
+    warm.add_argument("--quiet", action="store_true", help="no progress bar (one line per link is still printed)")
+
+
 def _read(path: Path) -> str:
     if not path.is_file():
         raise FeatvizError(f"no links file at {path}")

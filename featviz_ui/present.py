@@ -17,12 +17,13 @@ from __future__ import annotations
 import streamlit as st
 
 from featviz_ui import decks, slides, views
-from featviz_ui.slots import get_slot, poll, submit
+from featviz_ui.slots import get_slot, poll, stop, submit
 
 PRESENT, DECK, SLIDE = "present", "deck", "slide"
 SLOT = "present"
 RETURN_KEY = "featviz_present_return"  # the query parameters to restore when the view is left
 ON_KEY = "featviz_present_on"
+ASKED_KEY = "featviz_present_asked"  # the key of the request the view last asked for
 POLL_S = 0.5
 
 
@@ -34,11 +35,15 @@ def requested() -> bool:
 def enter(params: dict[str, str]) -> None:
     """Open the view on ``params`` (a callback); the page's own parameters come back on :func:`leave`."""
     st.session_state[RETURN_KEY] = st.query_params.to_dict()
+    st.session_state.pop(ASKED_KEY, None)
     st.query_params.from_dict({PRESENT: "1", **params})
 
 
 def leave() -> None:
-    """Back to the page the view was opened from, with its parameters (a callback)."""
+    """Back to the page the view was opened from, with its parameters (a callback). A slide still
+    rendering stops (it keeps nobody waiting in the queue); showing it again starts it anew."""
+    stop(get_slot(SLOT))
+    st.session_state.pop(ASKED_KEY, None)
     saved = st.session_state.pop(RETURN_KEY, None)
     if saved is not None:
         st.query_params.from_dict(saved)
@@ -103,10 +108,11 @@ def show(background: tuple[str, ...] = ()) -> None:
         st.error(f"Line {line.number} of {deck.label} cannot be shown: {line.error}", icon=":material/error:")
         return
     slot = get_slot(SLOT)
-    shown = slot.result.request if slot.result is not None else None
-    job = poll(slot)
-    if (job.request if job is not None else shown) != line.request:
-        submit(slot, line.request)  # a prepared slide comes back at once; others join the render queue
+    if st.session_state.get(ASKED_KEY) != line.request.key():  # once per slide shown, even if it fails
+        st.session_state[ASKED_KEY] = line.request.key()
+        shown = slot.result.request if slot.result is not None else None
+        if shown != line.request:
+            submit(slot, line.request)  # a prepared slide comes back at once; others join the render queue
     if poll(slot) is not None:
         _live(slot)
     elif slot.result is not None and slot.result.request == line.request:

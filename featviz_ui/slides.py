@@ -10,8 +10,9 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-# Fractions of the screen's height (the browser's 100vh) the grid leaves for the bar above it and for
-# each row's caption; the CSS below uses the same numbers, so the grid fits any screen.
+# Height the grid leaves for the bar above it (rem) and for each row's caption (vh + rem). The CSS sizes
+# the tiles from the browser's own screen height with these numbers, so the grid fits any screen;
+# grid_shape only estimates them (for a 720 px screen) to choose the number of columns.
 BAR_REM = 7.5
 CAPTION_VH = 5.0
 CAPTION_REM = 0.75
@@ -30,9 +31,10 @@ class Deck:
 def current_deck() -> Deck:
     """The deck the URL asks for: ``deck=NAME``; else the render in the URL; else this session's
     lecture list; else the Explorer's render on screen."""
+    from urllib.parse import urlencode
+
     from featviz_core.errors import FeatvizError
     from featviz_core.links import LinkLine, link_query, read_links, render_values, request_from_values
-    from urllib.parse import urlencode
 
     from featviz_ui import decks
     from featviz_ui.slots import get_slot

@@ -152,3 +152,12 @@ def test_the_lecture_page_prepares_its_list_and_adds_renders_to_it(new_app):
     assert captions(other) == [[f"{LAYER}:9"]] and render_finished("explorer")(other)
     other.button(key="ex_add_slide").click().run()
     assert other.session_state["featviz_lecture_links"] == f"{fresh}\n"
+
+
+def test_tiles_are_laid_out_for_a_wide_screen_and_bad_slide_numbers_are_explained():
+    from featviz_ui.slides import grid_shape, slide_number
+
+    assert [grid_shape(n) for n in (1, 2, 4, 6, 10, 12)] == [(1, 1), (2, 1), (4, 1), (3, 2), (5, 2), (6, 2)]
+    assert slide_number(None, 3) == (1, "") and slide_number("2", 3) == (2, "")
+    assert slide_number("9", 3) == (3, "this deck has 3 slides (1-3); showing slide 3")
+    assert slide_number("-1", 3)[0] == 1 and "from 1 to 3" in slide_number("-1", 3)[1]

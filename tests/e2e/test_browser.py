@@ -126,7 +126,7 @@ def test_a_second_browser_is_told_it_is_queued_and_renders_after(server, new_pag
     first.get_by_text("Stopped at step").wait_for(timeout=120_000)
 
 
-@pytest.mark.parametrize("title", ["Neuron", "Layers", "Method", "Photo", "Explorer"])
+@pytest.mark.parametrize("title", ["Neuron", "Layers", "Method", "Photo", "Lecture", "Explorer"])
 def test_every_page_opens_from_the_sidebar_without_errors(server, new_page, shots, title):
     page = new_page(height=2400)
     open_app(page, server)
