@@ -57,7 +57,9 @@ def form_request():
 
 if intake is not None and intake.request is not None:
     preset(intake.request)
-    if not intake.render:  # a link that only fills in the form shows its render when that is prepared
+    if intake.render:  # a link to a render shows it in the settings' place, as Render does
+        layout.fold(SETTINGS)
+    else:  # a link that only fills in the form shows its render when that is prepared
         prepared.show(slot, intake.request)
 elif "ex_steps" not in ss:  # back from another page (Streamlit forgets the widgets of pages not shown)
     job = current_job(slot)

@@ -44,6 +44,7 @@ def test_a_warmed_link_opens_with_its_images_and_queues_nothing(new_app, warmed)
     assert captions(at) == [[f"{LAYER}:3", f"{LAYER}:4"]]
     assert slot(at, "explorer").result.request == request_from_link(TWO)
     assert counters() == before  # nothing submitted, nothing rendered, nothing waiting
+    assert at.session_state["ex_settings_open"] is False, "the settings fold away for the images"
     assert not errors(at)
 
 

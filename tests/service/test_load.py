@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import time
 import zipfile
 from dataclasses import dataclass
@@ -104,7 +105,8 @@ async def lecture_hall(server: AppServer) -> list[Outcome]:
             await button.click()
             grid = page.get_by_role("button", name="Download all (zip)")
             busy = page.get_by_text("featviz is busy")
-            accepted = page.get_by_text("Queued:").or_(page.get_by_text("Step ")).or_(grid).or_(busy)
+            accepted = (page.get_by_text("Queued:").or_(page.get_by_text(re.compile(r"Step \d+ of \d+")))
+                        .or_(grid).or_(busy))
             try:
                 await accepted.first.wait_for(timeout=45_000)
             except Exception:

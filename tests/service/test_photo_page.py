@@ -58,9 +58,9 @@ async def drive(url: str, good: bytes, bad: bytes) -> dict:
             link = page.get_by_role("link", name=re.compile(r"Render these \d+ channels in the Explorer"))
             seen["href"] = await link.get_attribute("href")
             await link.click()
-            # The Explorer opens with those channels and starts rendering them.
-            await page.get_by_role("button", name="Render").wait_for()
-            await page.get_by_text("Queued:").or_(page.get_by_text("Step ")).first.wait_for()
+            # The Explorer opens with those channels and starts rendering them (its settings folded away).
+            await page.get_by_text("Settings", exact=True).wait_for()
+            await page.get_by_text("Queued:").or_(page.get_by_text(re.compile(r"Step \d+ of \d+"))).first.wait_for()
             seen["explorer_url"] = page.url
             # The form fills in from the link on the page's next run: wait (bounded) for the value.
             field = page.get_by_label("Or a list of channels", exact=True)
