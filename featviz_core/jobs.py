@@ -3,7 +3,10 @@
 Pages (or any client) ``submit`` a request and poll the returned :class:`Job`; workers call no UI code.
 A job is shared by every client that asks for the same request while it runs (a lecture hall pressing
 Render on the same settings costs one render). Clients prove they are still there with ``touch``; a job
-nobody has touched for ``idle_timeout_s`` is cancelled (the tab was closed) and leaves the queue.
+nobody has touched for ``idle_timeout_s`` is cancelled (the tab was closed) and leaves the queue, unless a
+client named the session it watches from and the service's ``session_alive`` callback says that session is
+still connected (a browser throttles the timers of a hidden tab to about once a minute, so an open tab in
+the background may poll rarely; its render must go on).
 
 With ``FEATVIZ_STATS_FILE`` set, the service rewrites that JSON file (atomically) whenever a render is
 queued, starts, finishes or is turned away, so a monitor or a load test in another process can read the
@@ -51,6 +54,7 @@ class Job:
     started: float | None = None
     finished: float | None = None
     clients: dict[str, float] = field(default_factory=dict)
+    sessions: dict[str, str] = field(default_factory=dict)  # client -> the UI session it watches from
     stop_reason: str = ""
     service: "RenderService | None" = field(default=None, repr=False)
     # Clients touch from their own threads while a worker reads the times: guard the dict.
@@ -68,16 +72,20 @@ class Job:
         """How many queued jobs are ahead of this one (0 when running or finished)."""
         return self.service.position(self) if self.service is not None and self.state == QUEUED else 0
 
-    def touch(self, client: str) -> None:
-        """A client is still watching (call it from every poll)."""
+    def touch(self, client: str, session: str | None = None) -> None:
+        """A client is still watching (call it from every poll). ``session``: the id of the UI session
+        (browser tab connection) the client watches from, for the service's ``session_alive`` check."""
         with self._clients_lock:
             self.clients[client] = time.monotonic()
+            if session:
+                self.sessions[client] = session
 
     def release(self, client: str, reason: str = "stopped by user") -> None:
         """A client stops watching; with nobody left, the job stops and keeps its partial result
         (a job still waiting in the queue leaves it)."""
         with self._clients_lock:
             self.clients.pop(client, None)
+            self.sessions.pop(client, None)
             nobody = not self.clients
         if nobody and self.active:
             self.stop_reason = reason
@@ -95,6 +103,11 @@ class Job:
         with self._clients_lock:
             return max(self.clients.values(), default=float("-inf"))
 
+    def watching_sessions(self) -> list[str]:
+        """Ids of the UI sessions its clients watch from (those that named one)."""
+        with self._clients_lock:
+            return list(self.sessions.values())
+
 
 class RenderService:
     """Owns the queue, the workers and the render cache."""
@@ -109,6 +122,7 @@ class RenderService:
         idle_timeout_s: float | None = None,
         batch_size: int | None = None,
         stats_file: str | Path | None = None,
+        session_alive: Callable[[str], bool] | None = None,
     ) -> None:
         """
         Args:
@@ -119,6 +133,10 @@ class RenderService:
             idle_timeout_s: a job no client touched for this long is cancelled (default: the settings').
             batch_size: images per forward pass (default: :func:`featviz_core.render.default_batch_size`).
             stats_file: JSON file kept up to date with :meth:`stats` (default: FEATVIZ_STATS_FILE, if set).
+            session_alive: ``(session id) -> bool``: whether a UI session a client watches from is still
+                connected. A job idle for ``idle_timeout_s`` goes on while one of its sessions is; without
+                the callback (or for clients that name no session) only ``touch`` counts. It may be set
+                later (the UI layer sets it on the shared service) and must be cheap and thread-safe.
         """
         self.settings = settings or ServiceSettings.from_env()
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
@@ -128,6 +146,7 @@ class RenderService:
         self.model_loader = model_loader
         self.idle_timeout_s = self.settings.idle_timeout_s if idle_timeout_s is None else idle_timeout_s
         self.batch_size = batch_size
+        self.session_alive = session_alive
         stats_file = stats_file if stats_file is not None else os.environ.get("FEATVIZ_STATS_FILE") or None
         self.stats_file = Path(stats_file) if stats_file else None
         self._stats_lock = threading.Lock()
@@ -151,8 +170,10 @@ class RenderService:
         self._write_stats()
 
     # ----- clients ----------------------------------------------------------------------------------------
-    def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16) -> Job:
-        """Queue ``request`` for ``client``; a cached or identical running request is reused.
+    def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16,
+               session: str | None = None) -> Job:
+        """Queue ``request`` for ``client`` (watching from UI session ``session``, if named); a cached or
+        identical running request is reused.
 
         Raises:
             QueueFull: ``queue_length`` renders are already waiting for a free worker (or the service is
@@ -171,11 +192,11 @@ class RenderService:
                     self.counters["cache_hits"] += 1
                     job = self._new_job(request, snapshot_every)
                     job.state, job.result, job.finished = DONE, cached, time.monotonic()
-                    job.touch(client)
+                    job.touch(client, session)
                     return job
                 shared = self._by_key.get(key)
                 if shared is not None and shared.active and not shared.stop_reason:
-                    shared.touch(client)
+                    shared.touch(client, session)
                     self.counters["shared"] += 1
                     return shared
                 self._prune_locked()
@@ -189,7 +210,7 @@ class RenderService:
                         f"(at most {self.settings.queue_length} may wait). Try again in a moment."
                     )
                 job = self._new_job(request, snapshot_every)
-                job.touch(client)
+                job.touch(client, session)
                 self._by_key[key] = job
                 self._pending.append(job)
                 self.counters["submitted"] += 1
@@ -248,7 +269,19 @@ class RenderService:
         return job
 
     def _abandoned(self, job: Job) -> bool:
-        return time.monotonic() - job.last_seen() >= self.idle_timeout_s
+        """Nobody polled the job for ``idle_timeout_s`` and none of its watching sessions is connected."""
+        if time.monotonic() - job.last_seen() < self.idle_timeout_s:
+            return False
+        alive = self.session_alive
+        if alive is None:
+            return True
+        for session in job.watching_sessions():
+            try:
+                if alive(session):
+                    return False
+            except Exception as exc:  # a broken liveness check must not keep renders forever, nor kill workers
+                log.warning("session liveness check failed for %s: %s", session, exc)
+        return True
 
     def _prune(self) -> None:
         with self._cond:

@@ -4,6 +4,8 @@ A slot keeps the id of its job in the process-wide render queue and the last res
 ``st.session_state``, so a rerun, a widget change or a visit to another page loses neither. The job runs
 in a worker thread of :func:`featviz_core.jobs.get_service`; pages only submit, poll and stop it. Polling
 ``touch``es the job: when no page of the tab polls any more (the tab was closed), the queue cancels it.
+A hidden tab polls rarely (browsers throttle its timers), so the queue also asks Streamlit whether the
+tab's session is still connected (:func:`session_connected`) before it cancels a quiet render.
 """
 
 from __future__ import annotations
@@ -55,6 +57,25 @@ def client_id() -> str:
     return st.session_state[CLIENT_KEY]
 
 
+def session_id() -> str | None:
+    """Streamlit's id of this browser tab's session (None outside a script run)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
+
+
+def session_connected(session: str) -> bool:
+    """Whether the Streamlit session ``session`` still has its browser connected (any thread may ask).
+
+    The render queue calls this for a render nobody has polled for a while: an open tab in the background
+    keeps its render, a closed tab (its websocket gone) does not.
+    """
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and Runtime.instance().is_active_session(session)
+
+
 def get_slot(name: str) -> Slot:
     slots = st.session_state.setdefault(SLOTS_KEY, {})
     if name not in slots:
@@ -63,9 +84,13 @@ def get_slot(name: str) -> Slot:
 
 
 def service():
+    """The process-wide render queue, told how to ask whether a watching tab is still open."""
     from featviz_core.jobs import get_service
 
-    return get_service()
+    shared = get_service()
+    if shared.session_alive is None:
+        shared.session_alive = session_connected
+    return shared
 
 
 def current_job(slot: Slot):
@@ -93,7 +118,7 @@ def submit(slot: Slot, request, *, snapshot_every: int = 16, keep_steps: tuple[i
 
     previous = current_job(slot)
     try:
-        job = service().submit(request, client_id(), snapshot_every=snapshot_every)
+        job = service().submit(request, client_id(), snapshot_every=snapshot_every, session=session_id())
     except FeatvizError as exc:
         slot.error = str(exc)
         return False
@@ -126,7 +151,7 @@ def poll(slot: Slot):
     if job is None:
         return None
     if not slot.stopping:
-        job.touch(client_id())
+        job.touch(client_id(), session_id())
     snapshot = job.snapshot
     if snapshot is not None:
         if slot.first_snapshot_s is None:
@@ -186,6 +211,15 @@ def stop(slot: Slot) -> None:
         slot.result = partial_result(job)
         slot.notice = (f"Stopped following at step {job.snapshot.step} of {job.request.steps}: "
                        "these images are the partial result (the render goes on for other viewers).")
+
+
+def forget(slot: Slot, reason: str = "replaced by a newer render") -> None:
+    """Stop following the slot's job and clear the slot (no partial result, no message): for a render
+    the user's newer request made unnecessary. Alone on the job, it stops."""
+    job = current_job(slot)
+    if job is not None and job.active:
+        job.release(client_id(), reason)
+    slot.job_id, slot.stopping, slot.result, slot.error, slot.notice = None, False, None, "", ""
 
 
 def queue_ahead(job) -> int:
