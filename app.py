@@ -1,12 +1,16 @@
 """featviz: see what single neurons of a CNN respond to. Run with ``streamlit run app.py``.
 
 The entry point only declares the pages (files in ``pages/``), draws the shared sidebar and runs the chosen
-page. Everything heavy (torch, models) is imported inside functions when a page first needs it.
+page. Everything heavy (torch, models) is imported inside functions when a page first needs it; the
+libraries Streamlit's charts and tables import lazily are imported here first, in one thread at a time,
+so two scripts of a fresh server never race to import them (featviz_ui.warmup).
 """
 
 import streamlit as st
 
-from featviz_ui import links, present, sidebar
+from featviz_ui import links, present, sidebar, warmup
+
+warmup.import_page_libraries()
 
 st.set_page_config(page_title="featviz", page_icon=":material/visibility:", layout="wide")
 
