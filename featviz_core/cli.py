@@ -109,31 +109,11 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     With the model's SHA-256 variable set (e.g. FEATVIZ_INCEPTIONV1_SHA256) that digest is enforced;
     without it, the digest of what arrived is recorded next to the file and later loads must match it.
     """
-    from featviz_core.errors import WeightsUnavailable
-    from featviz_core.models import build_with_weights, get_spec, resolve_weights
-    from featviz_core.models.weights import sha256_of
+    from featviz_core.fetch import fetch_weights
 
-    spec = get_spec(args.model)
-    path = resolve_weights(spec, timeout_s=args.timeout)
-    try:  # refuse a file that is not a plain checkpoint of this architecture now, not at first use
-        build_with_weights(spec, path)
-    except WeightsUnavailable:
-        if path == spec.weights.cache_path():  # just downloaded: remove it so the next try fetches again
-            path.unlink(missing_ok=True)
-            path.with_name(path.name + ".sha256").unlink(missing_ok=True)
-        raise
-    digest = sha256_of(path)
-    source = spec.weights
-    if source.expected_sha256():
-        how = "verified against " + (source.sha256_env_var if source.sha256_env_var and
-                                     source.expected_sha256() != source.sha256 else "the pinned digest")
-    else:
-        sidecar = path.with_name(path.name + ".sha256")
-        how = f"recorded in {sidecar}" if sidecar.exists() else "not verified (no digest is known)"
-        if source.sha256_env_var:
-            how += f"; pin it with {source.sha256_env_var}={digest}"
-    print(path)
-    print(f"sha256 {digest} ({how})")
+    fetched = fetch_weights(args.model, timeout_s=args.timeout)
+    print(fetched.path)
+    print(f"sha256 {fetched.sha256} ({fetched.how})")
     return 0
 
 

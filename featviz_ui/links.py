@@ -5,6 +5,10 @@ with those settings and renders them (a finished render comes straight from the 
 are read by :mod:`featviz_core.links` (as the ``warm`` command reads a links file) and validated by
 ``RenderRequest``, so a bad link gets the same messages as a bad form. After each render the URL is
 rewritten to match it, so the address bar always holds a link to what is shown.
+
+A link names its model, and only that model renders it: when the model's weights are missing, the link
+waits (the sidebar offers the download) and renders once they are in place; it never shows another
+model's channels in its place.
 """
 
 from __future__ import annotations
@@ -16,20 +20,22 @@ import streamlit as st
 from featviz_core.links import ALWAYS, OPTIONAL, RENDER_PARAMS, explorer_defaults, request_params
 from featviz_ui import models
 
-__all__ = ["ALWAYS", "OPTIONAL", "Intake", "explorer_defaults", "intake", "request_params", "sync", "take_intake"]
+__all__ = ["ALWAYS", "OPTIONAL", "Intake", "explorer_defaults", "intake", "request_params", "sync", "take_intake",
+           "waiting_notice"]
 
 SEEN_KEY = "featviz_url_seen"
 INTAKE_KEY = "featviz_url_intake"
+WAITING_KEY = "featviz_url_waiting"  # a link's values, kept until its model's weights are here
 
 
 @dataclass
 class Intake:
-    """What the URL asked for: a request to preset (and render when the link names channels), or why not."""
+    """What the URL asked for: a request to preset (and render when the link names channels), or why not.
+    A link whose model has no weights yet gives no intake: it waits (:func:`waiting_notice`)."""
 
     request: object = None
     render: bool = False
     error: str = ""
-    warning: str = ""
 
 
 def _url_values() -> dict[str, str]:
@@ -46,19 +52,21 @@ def intake() -> None:
     from featviz_core.models import get_spec
 
     values = _url_values()
-    if not values or values == st.session_state.get(SEEN_KEY):
+    waiting = st.session_state.get(WAITING_KEY)
+    if waiting is not None and models.status(waiting["model"])[0]:
+        values = st.session_state.pop(WAITING_KEY)  # the weights arrived: the waiting link goes ahead
+    elif not values or values == st.session_state.get(SEEN_KEY):
         return
     st.session_state[SEEN_KEY] = values
+    st.session_state.pop(WAITING_KEY, None)
     outcome = Intake(render="channels" in values)
     try:
         model = values.get("model", "auto").strip()
         model = models.fallback_model() if model == "auto" else get_spec(model).name
-        available, message = models.status(model)
-        if not available:
-            fallback = models.fallback_model()
-            outcome.warning = f"{message} This link is shown with {fallback} instead."
-            values = {k: v for k, v in values.items() if k not in ("model", "layer")}
-            model = fallback
+        if not models.status(model)[0]:
+            st.session_state[models.MODEL_KEY] = model  # the sidebar offers this model's weights
+            st.session_state[WAITING_KEY] = {**values, "model": model}
+            return
         request = request_from_values(values, model=model)
     except FeatvizError as exc:
         outcome.error = f"This link's settings cannot be rendered: {exc}"
@@ -72,6 +80,25 @@ def intake() -> None:
 def take_intake() -> Intake | None:
     """The URL's outcome not yet handled by the Explorer page (once)."""
     return st.session_state.pop(INTAKE_KEY, None)
+
+
+def waiting_notice() -> str:
+    """What a link that waits for its model's weights shows ("" when no link waits)."""
+    from featviz_core.fetch import download_offer
+    from featviz_core.models import get_spec
+
+    waiting = st.session_state.get(WAITING_KEY)
+    if waiting is None:
+        return ""
+    spec = get_spec(waiting["model"])
+    what = f"channels {waiting['channels']} of " if "channels" in waiting else ""
+    layer = waiting.get("layer") or spec.default_layer
+    if download_offer(spec.name) is not None:
+        return (f"This link shows {what}{layer} in **{spec.title}**, whose weights are not on this machine yet. "
+                "Download them in the sidebar: the link renders as soon as they are in place. Nothing is "
+                "rendered with another model in its place.")
+    return (f"This link shows {what}{layer} in **{spec.title}**, whose weights are not available: "
+            f"{models.status(spec.name)[1]} Nothing is rendered with another model in its place.")
 
 
 def sync(request) -> None:

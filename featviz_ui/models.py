@@ -5,11 +5,22 @@ from __future__ import annotations
 import streamlit as st
 
 MODEL_KEY = "model"  # the sidebar's model picker
+_weights_generation = 0  # counts weight files that arrived in this process (featviz_ui.weights)
+
+
+def weights_arrived() -> None:
+    """A model's weights were just put in place (any thread): every page checks availability again."""
+    global _weights_generation
+    _weights_generation += 1
+
+
+def status(name: str) -> tuple[bool, str]:
+    """(available, message) of a model's weights, checked without the network."""
+    return _status(name, _weights_generation)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def status(name: str) -> tuple[bool, str]:
-    """(available, message) of a model's weights, checked without the network."""
+def _status(name: str, generation: int) -> tuple[bool, str]:
     from featviz_core.models import model_status
 
     found = model_status(name)

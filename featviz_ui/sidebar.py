@@ -1,21 +1,33 @@
-"""The sidebar every page shares: the model picker with each model's availability, the device in use,
-the render queue, and a keep-alive for renders started on another page."""
+"""The sidebar every page shares: the model picker with each model's availability (and a download of
+missing weights), the device in use, the render queue, and a keep-alive for renders started on another
+page."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from featviz_ui import models
+from featviz_ui import models, weights
 from featviz_ui.slots import get_slot, poll
 
 STATUS_S = 2.0
 
 
 def _model_label(name: str) -> str:
+    # The label never changes with availability: the browser sends the picked label back, and a label
+    # that changed when weights arrived would no longer match any option.
     from featviz_core.models import get_spec
 
-    available, _ = models.status(name)
-    return get_spec(name).title + ("" if available else " (weights missing)")
+    return get_spec(name).title
+
+
+def _picker_help(names: list[str]) -> str:
+    from featviz_core.models import get_spec
+
+    missing = [get_spec(name).title for name in names if not models.status(name)[0]]
+    text = "The network whose neurons are visualized."
+    if missing:
+        text += " Weights missing on this machine: " + "; ".join(missing) + " (pick it to see how to get them)."
+    return text
 
 
 def draw(background_slots: tuple[str, ...] = ()) -> None:
@@ -28,14 +40,13 @@ def draw(background_slots: tuple[str, ...] = ()) -> None:
     if st.session_state.get(models.MODEL_KEY) not in names:
         st.session_state[models.MODEL_KEY] = models.fallback_model()
     with st.sidebar:
-        st.selectbox("Model", names, key=models.MODEL_KEY, format_func=_model_label,
-                     help="The network whose neurons are visualized.")
+        st.selectbox("Model", names, key=models.MODEL_KEY, format_func=_model_label, help=_picker_help(names))
         picked = models.selected_model()
         available, message = models.status(picked)
         spec = get_spec(picked)
         if available:
             st.caption(spec.description)
-        else:
+        elif not weights.offer(picked):  # weights from a package or a set path: say what is wrong
             st.warning(f"{message}\n\nUntil then featviz uses **{models.fallback_model()}**.",
                        icon=":material/download:")
         import torch

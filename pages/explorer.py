@@ -134,8 +134,9 @@ elif intake is not None and intake.render:
         links.sync(intake.request)
 if intake is not None and intake.error:
     slot.error = intake.error
-if intake is not None and intake.warning:
-    st.warning(intake.warning, icon=":material/download:")
+waiting = links.waiting_notice()
+if waiting:
+    st.warning(waiting, icon=":material/download:")
 
 
 def tile_side(size: int) -> int:
@@ -184,6 +185,7 @@ if job is not None:
     live()
 elif slot.result is not None:
     show_result(slot.result)
-    links.sync(slot.result.request)
+    if not waiting:  # the address bar keeps a waiting link until it can be shown
+        links.sync(slot.result.request)
 else:
     st.info("Press **Render** to see what the chosen channels respond to.", icon=":material/touch_app:")

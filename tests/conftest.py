@@ -22,6 +22,19 @@ def effnet():
 
 
 @pytest.fixture(scope="session")
+def inception_weights_file(tmp_path_factory):
+    """An ``inception5h.pth`` with InceptionV1's architecture and seeded random weights, made for this run
+    (for ``FEATVIZ_INCEPTIONV1_WEIGHTS`` or a localhost download; the real file cannot be fetched here)."""
+    import torch
+
+    from featviz_core.models import random_model
+
+    path = tmp_path_factory.mktemp("inception-weights") / "inception5h.pth"
+    torch.save(random_model("inceptionv1", seed=0).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def inception_random():
     """InceptionV1's architecture with seeded random weights (its real weights cannot be downloaded here)."""
     from featviz_core.models import random_model

@@ -11,6 +11,10 @@ from streamlit.testing.v1 import AppTest
 APP = Path(__file__).resolve().parents[2] / "app.py"
 RUN_TIMEOUT_S = 180  # one script run; the Method page renders three tiny examples on a loaded 2-core CPU
 LAYER = "_blocks.10"  # efficientnet-lite0's default layer (112 channels)
+DEFAULT_LAYER = {"efficientnet-lite0": LAYER, "inceptionv1": "mixed4a"}
+CHANNELS = {"efficientnet-lite0": 112, "inceptionv1": 508}  # of each model's default layer
+TITLES = {"efficientnet-lite0": "EfficientNet-Lite0 (ImageNet)",
+          "inceptionv1": "InceptionV1 (GoogLeNet, Lucid's inception5h)"}
 
 
 def run_until(at: AppTest, done: Callable[[AppTest], bool], *, timeout_s: float = 300.0, every_s: float = 0.5,

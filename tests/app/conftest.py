@@ -1,4 +1,7 @@
-"""AppTest fixtures: app sessions on the real app.py, and a render queue left idle after each test."""
+"""AppTest fixtures: app sessions on the real app.py, a render queue left idle after each test, and which
+models have weights: by default only EfficientNet-Lite0 (whatever the machine holds: the cache folder is
+the test run's own and FEATVIZ_INCEPTIONV1_WEIGHTS is removed); ``with_inception`` adds InceptionV1 with
+a random-weights ``inception5h.pth`` made for the run; ``model`` runs a test once for each model."""
 
 from __future__ import annotations
 
@@ -26,6 +29,40 @@ class _NavigationPagesManager(PagesManager):
 @pytest.fixture(autouse=True)
 def _navigation_pages(monkeypatch):
     monkeypatch.setattr(app_test_module, "PagesManager", _NavigationPagesManager)
+
+
+INCEPTION_VARIABLES = ("FEATVIZ_INCEPTIONV1_WEIGHTS", "FEATVIZ_INCEPTIONV1_URL", "FEATVIZ_INCEPTIONV1_SHA256")
+
+
+def _forget_availability() -> None:
+    from featviz_ui import models
+
+    models.weights_arrived()  # the app checks every model's weights again
+
+
+@pytest.fixture(autouse=True)
+def _only_the_offline_model(monkeypatch):
+    for name in INCEPTION_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    _forget_availability()
+    yield
+    _forget_availability()
+
+
+@pytest.fixture
+def with_inception(monkeypatch, inception_weights_file):
+    """InceptionV1 is available (random weights named by FEATVIZ_INCEPTIONV1_WEIGHTS)."""
+    monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(inception_weights_file))
+    _forget_availability()
+    return inception_weights_file
+
+
+@pytest.fixture(params=["efficientnet-lite0", "inceptionv1"])
+def model(request):
+    """Each model in turn, with its weights available (InceptionV1's are random)."""
+    if request.param == "inceptionv1":
+        request.getfixturevalue("with_inception")
+    return request.param
 
 
 @pytest.fixture

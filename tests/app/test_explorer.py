@@ -99,19 +99,20 @@ def test_a_link_renders_its_view_and_a_second_visit_gets_it_from_the_cache(new_a
     assert (slot(again, "explorer").result.images == slot(at, "explorer").result.images).all()
 
 
-def test_a_model_without_weights_explains_itself_and_the_default_model_is_used(new_app):
+def test_a_model_without_weights_explains_itself_and_a_link_never_renders_another_model(new_app):
     at = new_app({"model": "inceptionv1", "layer": "mixed4a", "channels": "0-1", "steps": "2", "size": "32",
                   "seed": "105"}).run()
     warnings = [w.value for w in at.warning]
-    assert any("inception5h.pth" in w and "efficientnet-lite0 instead" in w for w in warnings), warnings
+    assert any("inception5h.pth" in w for w in warnings), warnings
+    assert any("Nothing is rendered with another model in its place" in w for w in warnings), warnings
     assert not at.exception
-    run_until(at, render_finished("explorer"), what="the fallback render")
-    assert captions(at) == [[f"{LAYER}:0", f"{LAYER}:1"]]
+    at.run()
+    assert slot(at, "explorer").job_id is None and slot(at, "explorer").result is None
+    assert captions(at) == [], "no EfficientNet-Lite0 channels in the link's place"
 
-    at.sidebar.selectbox(key="model").set_value("inceptionv1").run()
     sidebar_warnings = [w.value for w in at.sidebar.warning]
     assert any("weights are not available" in w and "efficientnet-lite0" in w for w in sidebar_warnings)
-    # The Explorer keeps working on the default model.
+    # The Explorer keeps working on the default model for a render asked for by hand.
     assert at.selectbox(key=f"ex_layer_efficientnet-lite0").value == LAYER
     assert not errors(at)
 

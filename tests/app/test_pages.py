@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from app_helpers import APP, LAYER, errors
+from app_helpers import APP, DEFAULT_LAYER, LAYER, TITLES, errors
 
 PAGES = {
     "pages/explorer.py": "Explorer",
@@ -19,18 +19,27 @@ PAGES = {
 
 
 @pytest.mark.parametrize("page", list(PAGES))
-def test_every_page_loads_with_the_shared_sidebar(new_app, page):
+def test_every_page_loads_with_the_shared_sidebar(new_app, page, model):
     at = new_app().run()
+    at.sidebar.selectbox(key="model").set_value(model).run()
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     assert not errors(at)
     if PAGES[page]:
         assert at.title[0].value == PAGES[page]
     picker = at.sidebar.selectbox(key="model")
-    assert picker.options == ["InceptionV1 (GoogLeNet, Lucid's inception5h) (weights missing)",
-                              "EfficientNet-Lite0 (ImageNet)"]
-    assert picker.value == "efficientnet-lite0"
+    assert picker.options == [TITLES["inceptionv1"], TITLES["efficientnet-lite0"]]
+    assert picker.value == model
+    # A model without weights here is named as such in the picker's help.
+    assert (TITLES["inceptionv1"] in picker.help) == (model != "inceptionv1")
     assert any(c.value.startswith("Device: **CPU") for c in at.sidebar.caption)
+    assert not at.sidebar.warning, "the model's weights are here: nothing to download"
+
+
+def test_the_default_model_is_inceptionv1_when_its_weights_are_here(new_app, with_inception):
+    at = new_app().run()
+    assert at.sidebar.selectbox(key="model").value == "inceptionv1"
+    assert at.selectbox(key="ex_layer_inceptionv1").value == "mixed4a"
 
 
 def test_layers_page_lists_layers_stages_and_links_to_the_explorer(new_app):
@@ -60,9 +69,11 @@ def test_layers_link_presets_the_explorer_without_rendering(new_app):
     assert not at.get("progress") and not errors(at)
 
 
-def test_method_page_has_formulas_live_examples_and_references(new_app):
+def test_method_page_has_formulas_live_examples_and_references(new_app, model):
     at = new_app().run()
+    at.sidebar.selectbox(key="model").set_value(model).run()
     at.switch_page("pages/method.py").run()
+    assert not at.exception, [e.value for e in at.exception]
     latex = [item.value for item in at.latex]
     assert any(r"\lambda_{\mathrm{TV}}" in formula and r"\lambda_{L2}" in formula for formula in latex)
     noise, tiny = at.image[0], at.image[1]
@@ -70,6 +81,7 @@ def test_method_page_has_formulas_live_examples_and_references(new_app):
     assert [c.split(" · ")[0] for c in tiny.captions] == ["Fourier, decorrelated, transforms", "Plain pixels",
                                                          "No transforms"]
     assert all("objective" in c for c in tiny.captions)
+    assert any(f"`{DEFAULT_LAYER[model]}`" in m.value for m in at.markdown), "the examples use the model in use"
     text = " ".join(m.value for m in at.markdown)
     for reference in ("Feature Visualization", "Zoom In", "Differentiable Image Parameterizations"):
         assert reference in text
