@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     weights.add_argument("--model", required=True)
     weights.add_argument("--timeout", type=float, default=60.0, help="seconds a stalled connection is given")
 
-    render = sub.add_parser("render", help="render channels of a layer and write a grid, PNGs and render.json")
+    render = sub.add_parser("render", help="render channels of a layer and write a grid, a detailed view, PNGs "
+                                           "and render.json")
     render.add_argument("--model", default="auto")
     render.add_argument("--layer", default="", help="layer name, e.g. mixed4a or _blocks.10 (default: the model's)")
     render.add_argument("--channels", default="0-9", help="ranges and lists: 0-9, 3,7,12, 0-4,8 (default 0-9)")
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--batch-size", type=int, default=None, help="images per forward pass (default: 2 on CPU, 64 on CUDA)")
     render.add_argument("--snapshot-every", type=int, default=16, help="progress update interval in steps")
     render.add_argument("--columns", type=int, default=5, help="images per grid row (default 5)")
+    render.add_argument("--title", default=None, help="a title written above grid.png")
     render.add_argument("--out", required=True, help="output folder (created)")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -157,11 +159,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
             sys.stderr.write("\n")
     wall = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
-    for name, data in result_files(result, wall_time_s=wall, columns=args.columns).items():
+    files = result_files(result, wall_time_s=wall, columns=args.columns, title=args.title or None, detail=True)
+    for name, data in files.items():
         (out / name).write_bytes(data)
     meta = render_metadata(result, wall)
     if show:
-        sys.stderr.write(f"wrote {out / 'grid.png'}, {len(result.images)} PNGs and render.json in {wall:.1f} s "
+        sys.stderr.write(f"wrote {out / 'grid.png'}, {out / 'detail.png'}, {len(result.images)} PNGs and "
+                         f"render.json in {wall:.1f} s "
                          f"(mean objective {sum(meta['final_objective'].values()) / len(result.images):.3f})\n")
     return 0
 

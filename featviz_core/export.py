@@ -1,4 +1,8 @@
-"""Grids, PNG bytes, zips and metadata: pure functions over rendered images."""
+"""PNG bytes, zips, metadata and the files a render exports: pure functions over rendered images.
+
+The figures themselves (grid, detailed view, summary figure) are made in :mod:`featviz_core.figures`
+and available from here too.
+"""
 
 from __future__ import annotations
 
@@ -9,68 +13,10 @@ import zipfile
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-def grid_image(
-    images: np.ndarray,
-    labels: Sequence[str],
-    *,
-    columns: int = 5,
-    title: str | None = None,
-    note: str | None = None,
-    tile: int | None = None,
-    gap: int = 8,
-) -> Image.Image:
-    """A labelled grid like the seed notebook's 2x5 figure.
-
-    Args:
-        images: (B, H, W, 3) uint8.
-        labels: one caption per image (``mixed4a:3``).
-        columns: images per row (5, as in the Distill-style figure).
-        title: optional heading above the grid.
-        note: optional line below the grid (e.g. the method and settings).
-        tile: side each image is resized to (default: the images' own size).
-    """
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be (B, H, W, 3), got {images.shape}")
-    if len(labels) != len(images):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    count = len(images)
-    columns = max(1, min(columns, count))
-    rows = (count + columns - 1) // columns
-    side = tile or images.shape[1]
-    label_font = _font(max(11, side // 10))
-    label_h = label_font.size + 8 if hasattr(label_font, "size") else 20
-    title_font = _font(max(14, side // 7))
-    title_h = (title_font.size + 16) if title else 0
-    note_font = _font(max(10, side // 12))
-    note_h = (note_font.size + 12) if note else 0
-    width = columns * side + (columns + 1) * gap
-    height = title_h + rows * (side + label_h) + (rows + 1) * gap + note_h
-    canvas = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(canvas)
-    if title:
-        draw.text((width / 2, gap + title_h / 2), title, fill="black", font=title_font, anchor="mm")
-    for i, (array, label) in enumerate(zip(images, labels)):
-        row, col = divmod(i, columns)
-        x = gap + col * (side + gap)
-        y = title_h + gap + row * (side + label_h + gap)
-        tile_img = Image.fromarray(array)
-        if tile_img.size != (side, side):
-            tile_img = tile_img.resize((side, side), Image.LANCZOS)
-        canvas.paste(tile_img, (x, y))
-        draw.text((x + side / 2, y + side + label_h / 2), label, fill="black", font=label_font, anchor="mm")
-    if note:
-        draw.text((width / 2, height - note_h / 2), note, fill=(90, 90, 90), font=note_font, anchor="mm")
-    return canvas
+from featviz_core.figures import (DETAIL_SIDE, default_title, detail_image, grid_image, lanczos,  # noqa: F401
+                                  method_note, summary_figure)
 
 
 def png_bytes(image: Image.Image | np.ndarray, metadata: dict[str, str] | None = None) -> bytes:
@@ -158,11 +104,17 @@ def result_zip(result: Any, *, wall_time_s: float | None = None, columns: int = 
     return buffer.getvalue()
 
 
-def result_files(result: Any, *, wall_time_s: float | None = None, columns: int = 5) -> dict[str, bytes]:
-    """File name -> bytes for everything a render exports."""
+def result_files(result: Any, *, wall_time_s: float | None = None, columns: int = 5, title: str | None = None,
+                 detail: bool = False) -> dict[str, bytes]:
+    """File name -> bytes for everything a render exports: ``grid.png`` (titled with ``title``), one PNG
+    per image, ``render.json``, and with ``detail`` also ``detail.png`` (the first four images, each at
+    least 512 px wide, Lanczos-resampled and labelled)."""
     files: dict[str, bytes] = {}
-    grid = grid_image(result.images, result.labels, columns=columns, note=describe_settings(result.request))
+    grid = grid_image(result.images, result.labels, columns=columns, title=title,
+                      note=describe_settings(result.request))
     files["grid.png"] = png_bytes(grid)
+    if detail:
+        files["detail.png"] = png_bytes(detail_image(result.images, result.labels))
     for array, label in zip(result.images, result.labels):
         files[f"{safe_filename(label)}.png"] = png_bytes(array, {"featviz": label})
     files["render.json"] = json.dumps(render_metadata(result, wall_time_s), indent=2).encode()

@@ -32,29 +32,42 @@ def random_images(size: int = 128, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
+def example_request(model: str, layer: str, channel: int, seed: int = 0, **changes):
+    """The RenderRequest of one live example: EXAMPLE_SIZE px and EXAMPLE_STEPS steps, at the model's own
+    resolution (no upsampling, to stay cheap) when the model accepts an image that small, else upsampled
+    to the model's native size as Lucent does (InceptionV1's fixed final pooling needs a large input)."""
+    from featviz_core.errors import FeatvizError
+    from featviz_core.request import RenderRequest
+
+    settings = dict(model=model, layer=layer, channels=(channel,), steps=EXAMPLE_STEPS, size=EXAMPLE_SIZE,
+                    seed=seed, **changes)
+    try:
+        return RenderRequest(**settings, upsample=False)
+    except (FeatvizError, RuntimeError):  # too small for the model: its layer shapes cannot be traced
+        return RenderRequest(**settings, upsample=True)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def tiny_renders(model: str, layer: str, channel: int, seed: int = 0) -> list[tuple[str, np.ndarray, float]]:
-    """One channel rendered three ways at 64 px and 32 steps, at the model's own resolution (no
-    upsampling, to stay cheap): Lucid's recipe, plain pixels, and no transforms.
+    """One channel rendered three ways at EXAMPLE_SIZE px and EXAMPLE_STEPS steps (see
+    :func:`example_request`): Lucid's recipe, plain pixels, and no transforms.
 
     Returns (name, (H, W, 3) uint8 image, objective without transforms) per variant.
     """
     from featviz_core.device import default_device
     from featviz_core.render import render
-    from featviz_core.request import RenderRequest
 
     from featviz_ui.models import shared_model
 
-    base = RenderRequest(model=model, layer=layer, channels=(channel,), steps=EXAMPLE_STEPS,
-                         size=EXAMPLE_SIZE, upsample=False, seed=seed)
     variants = (
-        ("Fourier, decorrelated, transforms", base),
-        ("Plain pixels", base.replace(fft=False, decorrelate=False)),
-        ("No transforms", base.replace(transforms="none")),
+        ("Fourier, decorrelated, transforms", {}),
+        ("Plain pixels", {"fft": False, "decorrelate": False}),
+        ("No transforms", {"transforms": "none"}),
     )
     net = shared_model(model)
     out = []
-    for name, request in variants:
+    for name, changes in variants:
+        request = example_request(model, layer, channel, seed, **changes)
         result = render(request, model=net, device=default_device(), snapshot_every=EXAMPLE_STEPS)
         out.append((name, result.images[0], float(result.scores[0])))
     return out

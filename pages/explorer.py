@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_ui import layout, links, models, prepared, present, views
+from featviz_ui import figures, layout, links, models, prepared, present, presets, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, get_slot, poll, stop, submit
 
@@ -78,6 +78,10 @@ for name, value in {"ex_first": defaults.channels[0], "ex_last": defaults.channe
                     "ex_l2": float(defaults.l2), "ex_lr": float(defaults.lr)}.items():
     ss.setdefault(name, value)
 
+figure_preset = presets.buttons((presets.SEED_GRID,), model, key="ex_preset")
+if figure_preset is not None:  # the form takes the figure's settings and folds, as Render does
+    preset(figure_preset.request(model))
+    layout.fold(SETTINGS)
 panel = layout.settings_panel(SETTINGS, start_open=current_job(slot) is None and slot.result is None)
 panel.caption(INTRO)
 show_all = panel.toggle("List every layer, not only the main ones", key="ex_all_layers")
@@ -119,7 +123,7 @@ with panel.form("explorer_form"):
     submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
                                       on_click=layout.fold, args=(SETTINGS, form_request))
 
-if submitted:
+if submitted or figure_preset is not None:
     from featviz_core.errors import FeatvizError
 
     try:
@@ -168,6 +172,7 @@ def show_result(result) -> None:
     st.markdown("**Objective of each channel over the optimization**")
     st.plotly_chart(views.history_chart(result), key="ex_chart", config={"displaylogo": False})
     views.downloads(result, key="ex_download")
+    figures.figure_options(result, key="ex_figures", stem=views.file_stem(result))
     if result.request.objective == "channel" and result.request.channels:
         pick, link = st.columns([1, 3], vertical_alignment="bottom")
         channel = pick.selectbox("Study one channel in depth", result.request.channels, key="ex_study")

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import streamlit as st
 
-from featviz_ui import layout, models, present, views
+from featviz_ui import figures, layout, models, present, presets, views
 from featviz_ui.shell import require_entry_point
-from featviz_ui.slots import current_job, get_slot, poll, stop, submit
+from featviz_ui.slots import current_job, forget, get_slot, poll, stop, submit
 
 require_entry_point()
 
@@ -48,6 +48,12 @@ if ss.get(layer_key) not in layer_names:
 for name, value in {"ne_channel": 0, "ne_steps": 1024, "ne_size": 256, "ne_seed": 0,
                     "ne_keep": "16, 64, 256, 1024", "ne_compare": True}.items():
     ss.setdefault(name, value)
+figure_preset = presets.buttons((presets.FFT_VS_PIXEL, presets.HIGH_RES), model, key="ne_preset")
+if figure_preset is not None:  # the form shows the figure's settings, then it renders
+    figure = figure_preset.request(model)
+    ss[layer_key], ss["ne_channel"], ss["ne_steps"] = figure.layer, figure.channels[0], figure.steps
+    ss["ne_size"], ss["ne_seed"], ss["ne_compare"] = figure.size, figure.seed, figure_preset.compare_pixels
+    layout.fold(SETTINGS)
 
 
 def keep_steps(text: str, steps: int) -> tuple[int, ...]:
@@ -95,7 +101,7 @@ with panel.form("neuron_form"):
     submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
                                       on_click=layout.fold, args=(SETTINGS, form_request))
 
-if submitted:
+if submitted or figure_preset is not None:
     from featviz_core.errors import FeatvizError
 
     try:
@@ -108,8 +114,8 @@ if submitted:
             pixel_slot.result, pixel_slot.error = None, ""
             if ss["ne_compare"]:
                 submit(pixel_slot, request.replace(fft=False, decorrelate=False), snapshot_every=32)
-            elif current_job(pixel_slot) is not None:
-                stop(pixel_slot)
+            else:
+                forget(pixel_slot)  # a comparison with another render would mislead
 
 
 def stop_both() -> None:
@@ -177,6 +183,7 @@ def show_result(result) -> None:
         st.caption("Optimizing pixels directly lets high frequencies the network barely cares about grow "
                    "unchecked; the Fourier basis, scaled like natural images, favours broad structure.")
     views.downloads(result, key="ne_download", grid_label="Download image (PNG)")
+    figures.figure_options(result, key="ne_figures", stem=views.file_stem(result))
 
 
 running = [poll(slot) for slot in (main_slot, pixel_slot)]  # also collects renders that ended unwatched

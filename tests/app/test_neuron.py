@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app_helpers import LAYER, errors, press_render, run_until, set_form, slot
+from app_helpers import DEFAULT_LAYER, LAYER, errors, press_render, run_until, set_form, slot
 
 
 def both_finished(at) -> bool:
@@ -13,8 +13,9 @@ def both_finished(at) -> bool:
                for name in ("neuron", "neuron_pixel"))
 
 
-def test_neuron_render_keeps_snapshots_and_compares_with_pixels(new_app):
+def test_neuron_render_keeps_snapshots_and_compares_with_pixels(new_app, model):
     at = new_app().run()
+    at.sidebar.selectbox(key="model").set_value(model).run()
     at.switch_page("pages/neuron.py").run()
     assert at.number_input(key="ne_steps").value == 1024 and at.number_input(key="ne_size").value == 256
     set_form(at, "ne", channel=7, steps=8, size=32, seed=201, keep="2, 4, 99")
@@ -23,7 +24,8 @@ def test_neuron_render_keeps_snapshots_and_compares_with_pixels(new_app):
 
     assert not errors(at)
     main, pixel = slot(at, "neuron").result, slot(at, "neuron_pixel").result
-    assert main.labels == [f"{LAYER}:7"] and main.request.fft and main.request.decorrelate
+    assert main.labels == [f"{DEFAULT_LAYER[model]}:7"] and main.request.fft and main.request.decorrelate
+    assert main.request.model == model
     assert pixel.request == main.request.replace(fft=False, decorrelate=False)
     # Steps past the end are dropped and the last step is always kept. A snapshot lands on every chosen
     # step; the page keeps the first one it sees at or after each (the queue keeps only the latest).

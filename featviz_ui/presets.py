@@ -1,0 +1,53 @@
+"""The seed notebook's figures as one-click presets: each sets a page's form and starts the render, on the
+model in use (its default layer: mixed4a for InceptionV1, _blocks.10 for EfficientNet-Lite0)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A figure of the seed notebook: which channels of the default layer, how many steps, how large."""
+
+    name: str
+    title: str
+    channels: tuple[int, ...]
+    steps: int
+    size: int
+    compare_pixels: bool = False  # the Neuron page also optimizes the channel in plain pixels
+
+    def request(self, model: str):
+        """The RenderRequest of this figure for ``model`` (Lucid's settings otherwise)."""
+        from featviz_core.models import get_spec
+        from featviz_core.request import RenderRequest
+
+        return RenderRequest(model=model, layer=get_spec(model).default_layer, channels=self.channels,
+                             steps=self.steps, size=self.size)
+
+    def label(self, model: str) -> str:
+        from featviz_core.models import get_spec
+        from featviz_core.request import format_channels
+
+        channels = format_channels(self.channels)
+        what = f"channel{'s' if len(self.channels) > 1 else ''} {channels}"
+        return f"{self.title}: {get_spec(model).default_layer} {what}, {self.steps} steps, {self.size} px"
+
+
+SEED_GRID = Preset("grid", "Grid", tuple(range(10)), steps=512, size=128)
+FFT_VS_PIXEL = Preset("fft_vs_pixel", "Fourier vs pixels", (5,), steps=256, size=128, compare_pixels=True)
+HIGH_RES = Preset("high_res", "High resolution", (3,), steps=1024, size=256)
+
+
+def buttons(presets: tuple[Preset, ...], model: str, *, key: str) -> Preset | None:
+    """A row of preset buttons (draw it before the form it fills); the one pressed in this run, or None."""
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.markdown("**The seed notebook's figures:**")
+    chosen = None
+    for preset in presets:
+        if row.button(preset.label(model), key=f"{key}_{preset.name}", icon=":material/auto_awesome:",
+                      help="Fills in the form with this figure's settings and renders it."):
+            chosen = preset
+    return chosen
