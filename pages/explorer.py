@@ -192,5 +192,5 @@ elif slot.result is not None:
     show_result(slot.result)
     if not waiting:  # the address bar keeps a waiting link until it can be shown
         links.sync(slot.result.request)
-else:
+elif not waiting:
     st.info("Press **Render** to see what the chosen channels respond to.", icon=":material/touch_app:")

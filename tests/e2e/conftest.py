@@ -103,6 +103,21 @@ def fresh_server(tmp_path):
 
 
 @pytest.fixture
+def start_server(tmp_path):
+    """``start_server(name, **settings)``: a context manager serving a fresh app (its own cache and log in
+    ``tmp_path / name``) with extra environment ``settings``; yields (base URL, server log path)."""
+
+    @contextlib.contextmanager
+    def start(name: str, **settings: str):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        with app_server(workdir, **settings) as base:
+            yield base, workdir / "server.log"
+
+    return start
+
+
+@pytest.fixture
 def short_idle_server(tmp_path):
     """A fresh server that cancels a render nobody has polled for 3 s (the default is 20 s)."""
     with app_server(tmp_path, FEATVIZ_IDLE_TIMEOUT_S="3") as base:
