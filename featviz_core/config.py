@@ -9,7 +9,7 @@
 | FEATVIZ_WORKERS | 1 on CPU, 2 on CUDA | renders that run at the same time |
 | FEATVIZ_QUEUE_LENGTH | 16 | renders that may wait; more get a "busy" answer |
 | FEATVIZ_DEADLINE_S | 600 | a render running longer stops and keeps its partial result |
-| FEATVIZ_IDLE_TIMEOUT_S | 20 | a render nobody has polled for this long (its tab was closed) is cancelled |
+| FEATVIZ_IDLE_TIMEOUT_S | 20 | a render nobody has polled for this long is cancelled, unless a watching tab is still connected |
 | FEATVIZ_CACHE_ENTRIES / FEATVIZ_CACHE_MB | 200 / 500 | bounds of the on-disk render cache |
 | FEATVIZ_DEVICE | auto | "cpu", "cuda", "cuda:1", ... (auto: CUDA when available) |
 | FEATVIZ_MAX_UPLOAD_MB / FEATVIZ_MAX_UPLOAD_SIDE | 10 / 4096 | largest photo upload: file size and width or height |

@@ -22,21 +22,29 @@ def effnet():
 
 
 @pytest.fixture(scope="session")
-def inception_weights_file(tmp_path_factory):
-    """An ``inception5h.pth`` with InceptionV1's architecture and seeded random weights, made for this run
-    (for ``FEATVIZ_INCEPTIONV1_WEIGHTS`` or a localhost download; the real file cannot be fetched here)."""
-    import torch
-
-    from featviz_core.models import random_model
-
-    path = tmp_path_factory.mktemp("inception-weights") / "inception5h.pth"
-    torch.save(random_model("inceptionv1", seed=0).state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="session")
 def inception_random():
     """InceptionV1's architecture with seeded random weights (its real weights cannot be downloaded here)."""
     from featviz_core.models import random_model
 
     return random_model("inceptionv1", seed=0)
+
+
+@pytest.fixture(scope="session")
+def inception_weights_file(tmp_path_factory):
+    """``inception_weights_file(seed)`` -> path of an ``inception5h.pth`` holding seeded random weights of
+    InceptionV1's architecture (a stand-in for Lucid's file, which cannot be downloaded here). Give it to
+    featviz with FEATVIZ_INCEPTIONV1_WEIGHTS."""
+    import torch
+
+    from featviz_core.models import random_model
+
+    made: dict[int, object] = {}
+
+    def make(seed: int = 0):
+        if seed not in made:
+            path = tmp_path_factory.mktemp(f"inception-seed{seed}") / "inception5h.pth"
+            torch.save(random_model("inceptionv1", seed=seed).state_dict(), path)
+            made[seed] = path
+        return made[seed]
+
+    return make

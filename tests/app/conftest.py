@@ -52,9 +52,10 @@ def _only_the_offline_model(monkeypatch):
 @pytest.fixture
 def with_inception(monkeypatch, inception_weights_file):
     """InceptionV1 is available (random weights named by FEATVIZ_INCEPTIONV1_WEIGHTS)."""
-    monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(inception_weights_file))
+    path = inception_weights_file()
+    monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(path))
     _forget_availability()
-    return inception_weights_file
+    return path
 
 
 @pytest.fixture(params=["efficientnet-lite0", "inceptionv1"])

@@ -35,7 +35,7 @@ def sidebar_text(at) -> str:
 
 def test_a_link_waits_for_its_weights_then_renders_its_own_model(new_app, empty_cache, inception_weights_file,
                                                                monkeypatch):
-    with serve_file(inception_weights_file, seconds=3.0) as (base, requests):
+    with serve_file(inception_weights_file(), seconds=3.0) as (base, requests):
         monkeypatch.setenv("FEATVIZ_INCEPTIONV1_URL", f"{base}/inception5h.pth")
         at = new_app(LINK).run()
 
@@ -60,7 +60,7 @@ def test_a_link_waits_for_its_weights_then_renders_its_own_model(new_app, empty_
         run_until(at, render_finished("explorer"), what="the link's render once the weights are here")
 
     assert requests == ["/inception5h.pth"]
-    data = inception_weights_file.read_bytes()
+    data = inception_weights_file().read_bytes()
     assert (empty_cache / "inception5h.pth").read_bytes() == data
     assert (empty_cache / "inception5h.pth.sha256").read_text().split()[0] == hashlib.sha256(data).hexdigest()
     assert captions(at) == [["mixed4a:0", "mixed4a:1"]]
@@ -90,7 +90,7 @@ def test_an_offline_download_says_which_file_to_put_where(new_app, empty_cache, 
 
 
 def test_a_download_with_the_wrong_digest_is_discarded(new_app, empty_cache, inception_weights_file, monkeypatch):
-    with serve_file(inception_weights_file, seconds=0.2) as (base, _):
+    with serve_file(inception_weights_file(), seconds=0.2) as (base, _):
         monkeypatch.setenv("FEATVIZ_INCEPTIONV1_URL", f"{base}/inception5h.pth")
         monkeypatch.setenv("FEATVIZ_INCEPTIONV1_SHA256", "0" * 64)
         at = new_app().run()

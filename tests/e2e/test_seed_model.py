@@ -35,7 +35,7 @@ def render_small(page, model: str) -> None:
 def test_fresh_servers_render_at_once_without_a_traceback(start_server, new_page, inception_weights_file):
     # Three cold starts (bounded): the first render of a fresh server must never meet a half-imported library.
     for start, model in enumerate(("efficientnet-lite0", "inceptionv1", "efficientnet-lite0")):
-        settings = {"FEATVIZ_INCEPTIONV1_WEIGHTS": str(inception_weights_file)} if model == "inceptionv1" else {}
+        settings = {"FEATVIZ_INCEPTIONV1_WEIGHTS": str(inception_weights_file())} if model == "inceptionv1" else {}
         with start_server(f"start-{start}", **settings) as (base, log_path):
             page = new_page()
             open_app(page, base)
@@ -48,7 +48,7 @@ def test_fresh_servers_render_at_once_without_a_traceback(start_server, new_page
 
 def test_a_link_downloads_its_model_renders_it_and_every_page_works(start_server, new_page, shots,
                                                                     inception_weights_file):
-    with serve_file(inception_weights_file, seconds=4.0) as (weights_url, requests):
+    with serve_file(inception_weights_file(), seconds=4.0) as (weights_url, requests):
         settings = {"FEATVIZ_INCEPTIONV1_URL": f"{weights_url}/inception5h.pth", "FEATVIZ_INCEPTIONV1_WEIGHTS": ""}
         with start_server("download", **settings) as (base, log_path):
             page = new_page(height=2400)
