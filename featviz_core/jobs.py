@@ -3,14 +3,16 @@
 Pages (or any client) ``submit`` a request and poll the returned :class:`Job`; workers call no UI code.
 A job is shared by every client that asks for the same request while it runs (a lecture hall pressing
 Render on the same settings costs one render). Clients prove they are still there with ``touch``; a job
-nobody has touched for ``idle_timeout_s`` is cancelled (the tab was closed) and leaves the queue, unless a
-client named the session it watches from and the service's ``session_alive`` callback says that session is
-still connected (a browser throttles the timers of a hidden tab to about once a minute, so an open tab in
-the background may poll rarely; its render must go on).
+nobody has touched for ``idle_timeout_s`` is cancelled (the tab was closed) and leaves the queue.
 
 With ``FEATVIZ_STATS_FILE`` set, the service rewrites that JSON file (atomically) whenever a render is
 queued, starts, finishes or is turned away, so a monitor or a load test in another process can read the
 counters, among them ``peak_running``: the most renders that ever ran at the same time.
+
+An idle job is kept, though, while a client that named the UI session it watches from (``touch(client,
+session)``) has that session still connected, as the service's ``session_alive`` callback says: a browser
+throttles a hidden tab's timers to about once a minute, so an open tab in the background may poll rarely,
+and its render must go on.
 """
 
 from __future__ import annotations
@@ -170,10 +172,8 @@ class RenderService:
         self._write_stats()
 
     # ----- clients ----------------------------------------------------------------------------------------
-    def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16,
-               session: str | None = None) -> Job:
-        """Queue ``request`` for ``client`` (watching from UI session ``session``, if named); a cached or
-        identical running request is reused.
+    def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16) -> Job:
+        """Queue ``request`` for ``client``; a cached or identical running request is reused.
 
         Raises:
             QueueFull: ``queue_length`` renders are already waiting for a free worker (or the service is
@@ -192,11 +192,11 @@ class RenderService:
                     self.counters["cache_hits"] += 1
                     job = self._new_job(request, snapshot_every)
                     job.state, job.result, job.finished = DONE, cached, time.monotonic()
-                    job.touch(client, session)
+                    job.touch(client)
                     return job
                 shared = self._by_key.get(key)
                 if shared is not None and shared.active and not shared.stop_reason:
-                    shared.touch(client, session)
+                    shared.touch(client)
                     self.counters["shared"] += 1
                     return shared
                 self._prune_locked()
@@ -210,7 +210,7 @@ class RenderService:
                         f"(at most {self.settings.queue_length} may wait). Try again in a moment."
                     )
                 job = self._new_job(request, snapshot_every)
-                job.touch(client, session)
+                job.touch(client)
                 self._by_key[key] = job
                 self._pending.append(job)
                 self.counters["submitted"] += 1

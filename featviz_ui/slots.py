@@ -118,7 +118,8 @@ def submit(slot: Slot, request, *, snapshot_every: int = 16, keep_steps: tuple[i
 
     previous = current_job(slot)
     try:
-        job = service().submit(request, client_id(), snapshot_every=snapshot_every, session=session_id())
+        job = service().submit(request, client_id(), snapshot_every=snapshot_every)
+        job.touch(client_id(), session_id())  # the tab's session, so an open but quiet tab keeps the render
     except FeatvizError as exc:
         slot.error = str(exc)
         return False

@@ -29,8 +29,10 @@ def test_a_connected_but_quiet_tab_keeps_its_render_and_a_closed_one_frees_the_q
 
     service = make_service(workers=1, queue_length=4, idle_timeout_s=IDLE_S)
     service.session_alive = session_alive  # set after creation, as the app does on the shared service
-    kept = service.submit(tiny(seed=40, steps=4000), "client-a", snapshot_every=1, session="open-tab")
-    dropped = service.submit(tiny(seed=41, steps=4), "client-b", session="closed-tab")
+    kept = service.submit(tiny(seed=40, steps=4000), "client-a", snapshot_every=1)
+    kept.touch("client-a", "open-tab")  # as the app does right after submitting: the tab's session
+    dropped = service.submit(tiny(seed=41, steps=4), "client-b")
+    dropped.touch("client-b", "closed-tab")
 
     # The closed tab's queued render leaves the queue when anyone looks at it (the app's sidebar reads the
     # queue's load every 2 s), although no worker ever took it.
@@ -66,7 +68,8 @@ def test_a_failing_liveness_check_counts_as_closed(make_service):
 
     service = make_service(workers=1, idle_timeout_s=IDLE_S)
     service.session_alive = broken
-    job = service.submit(tiny(seed=43, steps=4000), "client", snapshot_every=1, session="tab")
+    job = service.submit(tiny(seed=43, steps=4000), "client", snapshot_every=1)
+    job.touch("client", "tab")
     wait_for(lambda: not job.active, timeout_s=30, what="the render to stop")
     assert job.state in (DONE, CANCELLED)
     assert "nobody is watching" in (job.result.stopped if job.result is not None else job.error)
@@ -75,7 +78,8 @@ def test_a_failing_liveness_check_counts_as_closed(make_service):
 
 def test_release_forgets_the_clients_session(make_service):
     service = make_service(workers=1)
-    job = service.submit(tiny(seed=44, steps=4000), "client", snapshot_every=1, session="tab")
+    job = service.submit(tiny(seed=44, steps=4000), "client", snapshot_every=1)
+    job.touch("client", "tab")
     assert job.watching_sessions() == ["tab"]
     job.release("client")
     assert job.watching_sessions() == []
