@@ -21,6 +21,7 @@ def status(name: str) -> tuple[bool, str]:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _status(name: str, generation: int) -> tuple[bool, str]:
+    """``generation`` (weights arrived so far) is part of the cache key: a new file is seen at once."""
     from featviz_core.models import model_status
 
     found = model_status(name)
