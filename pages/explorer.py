@@ -22,6 +22,7 @@ INTRO = ("Choose a layer and some of its channels. featviz optimizes one image p
 model = models.current_model()
 slot = get_slot(SLOT)
 intake = links.take_intake()
+waiting = links.waiting_notice()  # a link waits for its model's weights: nothing is shown in its place
 ss = st.session_state
 layer_key = f"ex_layer_{model}"
 
@@ -67,7 +68,7 @@ elif "ex_steps" not in ss:  # back from another page (Streamlit forgets the widg
     if shown is not None and shown.model == model:
         preset(shown)
 defaults = links.explorer_defaults(model)
-if intake is None:  # a first visit opens on the default render when it is prepared (e.g. by `warm`)
+if intake is None and not waiting:  # a first visit opens on the default render when it is prepared (`warm`)
     prepared.first_screen(slot, defaults)
 if layer_key not in ss:
     ss[layer_key] = defaults.layer
@@ -138,7 +139,6 @@ elif intake is not None and intake.render:
         links.sync(intake.request)
 if intake is not None and intake.error:
     slot.error = intake.error
-waiting = links.waiting_notice()
 if waiting:
     st.warning(waiting, icon=":material/download:")
 
