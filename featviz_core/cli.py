@@ -1,4 +1,4 @@
-"""Command line: ``python -m featviz_core layers|models|fetch-weights|render|warm ...``.
+"""Command line: ``python -m featviz_core layers|models|fetch-weights|render|warm|atlas ...``.
 
 Errors a user can fix are printed as one line on stderr and exit with status 2; no traceback.
 """
@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--quiet", action="store_true", help="no progress bar")
 
     add_warm_parser(sub)
+    from featviz_core.atlas.cli import add_parser as add_atlas_parser
+
+    add_atlas_parser(sub)
     return parser
 
 
@@ -170,12 +173,19 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_atlas(args: argparse.Namespace) -> int:
+    from featviz_core.atlas.cli import run
+
+    return run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from featviz_core.cli_warm import cmd_warm
 
     args = _parser().parse_args(argv)
     commands = {"layers": _cmd_layers, "models": _cmd_models, "render": _cmd_render, "fetch-weights": _cmd_fetch,
                 "warm": cmd_warm}
+    commands["atlas"] = _cmd_atlas
     try:
         return commands[args.command](args)
     except FeatvizError as exc:

@@ -58,6 +58,7 @@ class Job:
     clients: dict[str, float] = field(default_factory=dict)
     sessions: dict[str, str] = field(default_factory=dict)  # client -> the UI session it watches from
     stop_reason: str = ""
+    priority: int = 0  # queued jobs of higher priority go first (visitors 0, the Gallery's background -1)
     service: "RenderService | None" = field(default=None, repr=False)
     # Clients touch from their own threads while a worker reads the times: guard the dict.
     _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -125,6 +126,7 @@ class RenderService:
         batch_size: int | None = None,
         stats_file: str | Path | None = None,
         session_alive: Callable[[str], bool] | None = None,
+        lookup: Callable[[RenderRequest], RenderResult | None] | None = None,
     ) -> None:
         """
         Args:
@@ -139,6 +141,7 @@ class RenderService:
                 connected. A job idle for ``idle_timeout_s`` goes on while one of its sessions is; without
                 the callback (or for clients that name no session) only ``touch`` counts. It may be set
                 later (the UI layer sets it on the shared service) and must be cheap and thread-safe.
+            lookup: asked on a cache miss for a finished result from elsewhere (an atlas); None: render.
         """
         self.settings = settings or ServiceSettings.from_env()
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
@@ -149,6 +152,7 @@ class RenderService:
         self.idle_timeout_s = self.settings.idle_timeout_s if idle_timeout_s is None else idle_timeout_s
         self.batch_size = batch_size
         self.session_alive = session_alive
+        self.lookup = lookup
         stats_file = stats_file if stats_file is not None else os.environ.get("FEATVIZ_STATS_FILE") or None
         self.stats_file = Path(stats_file) if stats_file else None
         self._stats_lock = threading.Lock()
@@ -172,8 +176,11 @@ class RenderService:
         self._write_stats()
 
     # ----- clients ----------------------------------------------------------------------------------------
-    def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16) -> Job:
+    def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16, priority: int = 0) -> Job:
         """Queue ``request`` for ``client``; a cached or identical running request is reused.
+
+        ``priority``: queued jobs of higher priority run first; a job counts against the queue length only
+        among jobs of its own priority or higher, so background work (negative) never turns a visitor away.
 
         Raises:
             QueueFull: ``queue_length`` renders are already waiting for a free worker (or the service is
@@ -183,6 +190,8 @@ class RenderService:
             raise TypeError("submit() takes a RenderRequest")
         key = request.key()
         cached = self.cache.get(key)
+        if cached is None and self.lookup is not None:
+            cached = self.lookup(request)
         try:
             with self._cond:
                 if self._closed:
@@ -197,12 +206,16 @@ class RenderService:
                 shared = self._by_key.get(key)
                 if shared is not None and shared.active and not shared.stop_reason:
                     shared.touch(client)
+                    if priority > shared.priority and shared in self._pending:  # a visitor wants it now
+                        self._pending.remove(shared)
+                        self._enqueue(shared, priority)
                     self.counters["shared"] += 1
                     return shared
                 self._prune_locked()
                 # Jobs a free worker is about to take do not wait; only the rest count against the limit.
                 free = max(0, len(self._threads) - self._running)
-                waiting = max(0, len(self._pending) + 1 - free)
+                ahead = sum(1 for queued in self._pending if queued.priority >= priority)
+                waiting = max(0, ahead + 1 - free)
                 if waiting > self.settings.queue_length:
                     self.counters["rejected"] += 1
                     raise QueueFull(
@@ -212,7 +225,7 @@ class RenderService:
                 job = self._new_job(request, snapshot_every)
                 job.touch(client)
                 self._by_key[key] = job
-                self._pending.append(job)
+                self._enqueue(job, priority)
                 self.counters["submitted"] += 1
                 self._cond.notify()
                 return job
@@ -255,6 +268,12 @@ class RenderService:
         self._write_stats()
 
     # ----- internals --------------------------------------------------------------------------------------
+    def _enqueue(self, job: Job, priority: int) -> None:
+        """Queue ``job`` behind every queued job of the same or higher priority. Caller holds ``_cond``."""
+        job.priority = priority
+        behind = next((i for i, queued in enumerate(self._pending) if queued.priority < priority), len(self._pending))
+        self._pending.insert(behind, job)
+
     def _new_job(self, request: RenderRequest, snapshot_every: int) -> Job:
         job = Job(id=f"job-{next(self._ids)}", request=request, snapshot_every=snapshot_every, service=self)
         self._jobs[job.id] = job
@@ -395,5 +414,7 @@ def get_service() -> RenderService:
     global _service
     with _service_lock:
         if _service is None:
-            _service = RenderService()
+            from featviz_core.atlas.lookup import lookup as atlas_lookup
+
+            _service = RenderService(lookup=atlas_lookup)  # a request an atlas holds is shown at once
         return _service

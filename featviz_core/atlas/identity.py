@@ -1,0 +1,127 @@
+"""What an atlas is of: the model, the SHA-256 of its weight file, and the render settings.
+
+Two renders of the same channel agree only when all three agree, so a store holds exactly one identity and
+refuses to be continued with another. The settings are every field of :class:`RenderRequest` that is not
+about which image is rendered (layer, channels, objective kind), derived from the dataclass itself so a
+setting added there is part of the identity without a change here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from featviz_core.atlas import AtlasError
+
+FORMAT = "featviz-atlas/1"
+# Fields of RenderRequest that say which image is rendered, not how: an atlas renders every channel of its
+# layers with the plain channel objective.
+PER_IMAGE_FIELDS = ("model", "layer", "channels", "objective", "negate", "expression")
+
+_digests: dict[tuple[str, int, int], str] = {}
+_digests_lock = threading.Lock()
+
+
+def setting_names() -> tuple[str, ...]:
+    """Names of the render settings an atlas is keyed by (steps, size, seed, lr, ...), in declaration order."""
+    from featviz_core.request import RenderRequest
+
+    return tuple(f.name for f in dataclasses.fields(RenderRequest) if f.name not in PER_IMAGE_FIELDS)
+
+
+def settings_of(request: Any) -> dict[str, Any]:
+    """The atlas settings of a RenderRequest, as plain JSON values."""
+    return {name: getattr(request, name) for name in setting_names()}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per (path, size, modification time) in this process."""
+    from featviz_core.models.weights import sha256_of
+
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _digests_lock:
+        known = _digests.get(key)
+    if known is None:
+        known = sha256_of(path)
+        with _digests_lock:
+            _digests[key] = known
+    return known
+
+
+def weights_digest(model: str, *, allow_download: bool = True) -> str:
+    """SHA-256 of the weight file ``model`` loads on this machine (downloading it when allowed and needed)."""
+    from featviz_core.models import get_spec, resolve_weights
+
+    return file_sha256(resolve_weights(get_spec(model), allow_download=allow_download))
+
+
+def local_weights_digest(model: str) -> str | None:
+    """SHA-256 of ``model``'s weight file if it is on this machine (never downloads), else None."""
+    from featviz_core.models import get_spec, local_weights
+
+    try:
+        path = local_weights(get_spec(model))
+        return file_sha256(path) if path is not None and path.is_file() else None
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class AtlasIdentity:
+    """(model, weights digest, settings): what every image of a store was rendered with."""
+
+    model: str
+    weights_sha256: str
+    settings: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def create(cls, model: str, weights_sha256: str, settings: Mapping[str, Any]) -> "AtlasIdentity":
+        return cls(model, weights_sha256, tuple(sorted(settings.items())))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "AtlasIdentity":
+        try:
+            return cls.create(str(data["model"]), str(data["weights_sha256"]), dict(data["settings"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AtlasError(f"the manifest does not say what the atlas is of ({exc})") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "weights_sha256": self.weights_sha256, "settings": dict(self.settings)}
+
+    @property
+    def key(self) -> str:
+        """16 hex digits naming this identity (the folder name of a fetched store uses it)."""
+        payload = json.dumps({"format": FORMAT, **self.to_json()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def name(self) -> str:
+        """Folder name of the store inside an archive: ``atlas-MODEL-KEY``."""
+        return f"atlas-{self.model}-{self.key}"
+
+    def request(self, layer: str, channels: tuple[int, ...]):
+        """The RenderRequest of these channels of ``layer`` under this identity's settings."""
+        from featviz_core.request import RenderRequest
+
+        return RenderRequest(model=self.model, layer=layer, channels=tuple(channels), **dict(self.settings))
+
+    def differences(self, other: "AtlasIdentity") -> list[str]:
+        """What differs from ``other`` (the store's), for a message: ``["steps 16 here, 8 in the store"]``."""
+        found = []
+        if self.model != other.model:
+            found.append(f"model {self.model} here, {other.model} in the store")
+        if self.weights_sha256 != other.weights_sha256:
+            found.append(f"weights with SHA-256 {self.weights_sha256[:12]}... here, "
+                         f"{other.weights_sha256[:12]}... in the store")
+        mine, theirs = dict(self.settings), dict(other.settings)
+        for name in sorted(set(mine) | set(theirs)):
+            if mine.get(name) != theirs.get(name):
+                found.append(f"{name} {mine.get(name)!r} here, {theirs.get(name)!r} in the store")
+        return found
