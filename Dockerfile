@@ -19,6 +19,10 @@
 #   WARM_LINKS                  links files of this repository (e.g. decks/example.txt) whose renders are
 #                               prepared into the image's render cache at build time, so they open at once
 #                               (python -m featviz_core warm); a bad line fails the build. Empty (default): none
+#   FEATVIZ_ATLAS_URL           a packed atlas (`python -m featviz_core atlas pack`) to bake into the image, read
+#                               by the Gallery and the Explorer from FEATVIZ_ATLAS_DIR. Default: none
+#   FEATVIZ_ATLAS_SHA256        the archive's SHA-256 (printed by `atlas pack`); required with the URL: a
+#                               download with another digest, or a damaged archive, fails the build
 FROM python:3.11-slim
 
 ARG TORCH_INDEX_URL=""
@@ -26,6 +30,8 @@ ARG FETCH_INCEPTIONV1=1
 ARG FEATVIZ_INCEPTIONV1_SHA256=""
 ARG FEATVIZ_INCEPTIONV1_URL=""
 ARG WARM_LINKS=""
+ARG FEATVIZ_ATLAS_URL=""
+ARG FEATVIZ_ATLAS_SHA256=""
 
 # Spaces run the container as uid 1000: build as that user so every file it needs is its own.
 RUN useradd --create-home --uid 1000 user
@@ -60,6 +66,14 @@ RUN if [ "$FETCH_INCEPTIONV1" = "1" ]; then \
     fi
 # Kept for run time too: every load of the weights is checked against this digest (or the recorded one).
 ENV FEATVIZ_INCEPTIONV1_SHA256=$FEATVIZ_INCEPTIONV1_SHA256
+# An atlas made elsewhere (on a GPU, or a Ray cluster): downloaded, checked against its digest, unpacked.
+RUN if [ -n "$FEATVIZ_ATLAS_URL" ]; then \
+        python -m featviz_core atlas fetch "$FEATVIZ_ATLAS_URL" --sha256 "$FEATVIZ_ATLAS_SHA256" --into /home/user/atlas --timeout 120; \
+    else \
+        mkdir -p /home/user/atlas && echo "No atlas included (FEATVIZ_ATLAS_URL is empty)"; \
+    fi
+# Read-only at run time: the app only reads atlases.
+ENV FEATVIZ_ATLAS_DIR=/home/user/atlas
 
 COPY --chown=user . .
 

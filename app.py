@@ -20,12 +20,14 @@ layers = st.Page("pages/layers.py", title="Layers", icon=":material/layers:", ur
 method = st.Page("pages/method.py", title="Method", icon=":material/menu_book:", url_path="method")
 photo = st.Page("pages/photo.py", title="Photo", icon=":material/add_photo_alternate:", url_path="photo")
 lecture = st.Page("pages/lecture.py", title="Lecture", icon=":material/slideshow:", url_path="lecture")
+gallery = st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:", url_path="gallery")
 
 # Render slots each page follows; the sidebar keeps the others' renders alive while another page is open.
-PAGE_SLOTS = {"explorer": ("explorer",), "neuron": ("neuron", "neuron_pixel"), "lecture": ("lecture",)}
+PAGE_SLOTS = {"explorer": ("explorer",), "neuron": ("neuron", "neuron_pixel"), "lecture": ("lecture",),
+              "gallery": ("gallery",)}
 
 presenting = present.requested()  # ?present=1: only the result; no navigation and no sidebar are drawn
-page = st.navigation([explorer, neuron, layers, method, photo, lecture],
+page = st.navigation([explorer, neuron, layers, method, photo, lecture, gallery],
                      position="hidden" if presenting else "sidebar")
 if presenting:
     present.show(background=tuple(slot for slots in PAGE_SLOTS.values() for slot in slots))

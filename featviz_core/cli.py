@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--quiet", action="store_true", help="no progress bar")
 
     add_warm_parser(sub)
+
     from featviz_core.atlas.cli import add_parser as add_atlas_parser
 
     add_atlas_parser(sub)

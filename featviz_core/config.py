@@ -17,6 +17,7 @@
 | FEATVIZ_INCEPTIONV1_WEIGHTS / FEATVIZ_EFFICIENTNET_LITE0_WEIGHTS | unset | use this local weight file instead |
 | FEATVIZ_INCEPTIONV1_SHA256 | unset | SHA-256 the InceptionV1 weight file must have (no digest is published upstream) |
 | FEATVIZ_INCEPTIONV1_URL | upstream | a mirror to download inception5h.pth from |
+| FEATVIZ_ATLAS_DIR | CACHE/atlas | atlases the app reads (featviz_core.atlas.lookup) |
 """
 
 from __future__ import annotations

@@ -108,8 +108,10 @@ def is_active(slot: Slot) -> bool:
     return job is not None and job.active
 
 
-def submit(slot: Slot, request, *, snapshot_every: int = 16, keep_steps: tuple[int, ...] = ()) -> bool:
-    """Queue ``request`` for this slot. A cached result is shown at once.
+def submit(slot: Slot, request, *, snapshot_every: int = 16, keep_steps: tuple[int, ...] = (),
+           priority: int = 0) -> bool:
+    """Queue ``request`` for this slot (``priority`` as in ``RenderService.submit``). A cached result, or
+    one an atlas holds, is shown at once.
 
     Returns False (with ``slot.error`` set) when the queue refuses it; the previous result stays.
     """
@@ -118,7 +120,7 @@ def submit(slot: Slot, request, *, snapshot_every: int = 16, keep_steps: tuple[i
 
     previous = current_job(slot)
     try:
-        job = service().submit(request, client_id(), snapshot_every=snapshot_every)
+        job = service().submit(request, client_id(), snapshot_every=snapshot_every, priority=priority)
         job.touch(client_id(), session_id())  # the tab's session, so an open but quiet tab keeps the render
     except FeatvizError as exc:
         slot.error = str(exc)
@@ -132,6 +134,9 @@ def submit(slot: Slot, request, *, snapshot_every: int = 16, keep_steps: tuple[i
         slot.job_id = None
         slot.result = job.result
         slot.notice = "Shown from the cache: this exact request was rendered before."
+        if job.result.extra.get("from_atlas"):
+            slot.notice = ("Shown from the atlas: these channels were rendered ahead of time with exactly these "
+                           "settings (the atlas keeps final images, not the optimization curve).")
     else:
         slot.job_id = job.id
     return True

@@ -18,27 +18,23 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import io
 import json
 import os
 import time
-import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-from PIL import Image, PngImagePlugin
 
 from featviz_core.atlas import AtlasError
+from featviz_core.atlas.entries import TMP_PREFIX, encode_entry, read_entry, write_atomically
+from featviz_core.atlas.guard import LOCK, LOG, MANIFEST, prepare_folder, writer_lock
 from featviz_core.atlas.identity import FORMAT, AtlasIdentity
 from featviz_core.atlas.plan import Batch, Plan
 
-MANIFEST = "manifest.json"
 IMAGES = "images"
-LOG = "renders.jsonl"
-LOCK = ".lock"
-TEXT_KEY = "featviz-atlas"
-TMP_PREFIX = ".tmp-"
+__all__ = ["AtlasStore", "IMAGES", "LOCK", "LOG", "MANIFEST", "TMP_PREFIX", "encode_entry", "layer_folder",
+           "prepare_folder", "read_entry", "read_log", "write_atomically", "writer_lock"]
 
 
 def layer_folder(layer: str) -> str:
@@ -46,40 +42,6 @@ def layer_folder(layer: str) -> str:
     from featviz_core.export import safe_filename
 
     return safe_filename(layer)
-
-
-def encode_entry(image: np.ndarray, record: dict[str, Any]) -> bytes:
-    """PNG bytes of one (H, W, 3) uint8 image carrying ``record`` (JSON) in a text chunk."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text(TEXT_KEY, json.dumps(record, sort_keys=True))
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
-
-
-def read_entry(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """Decode an entry PNG fully: ((H, W, 3) uint8, its record). Raises ValueError/OSError when damaged."""
-    with Image.open(path) as image:
-        image.load()
-        if image.mode != "RGB":
-            raise ValueError(f"{path.name} is {image.mode}, not RGB")
-        record = json.loads(image.text[TEXT_KEY]) if TEXT_KEY in getattr(image, "text", {}) else None
-        pixels = np.asarray(image)
-    if not isinstance(record, dict):
-        raise ValueError(f"{path.name} carries no atlas record")
-    return pixels, record
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class AtlasStore:
@@ -256,50 +218,6 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
         with contextlib.suppress(ValueError):
             events.append(json.loads(line))
     return events
-
-
-def prepare_folder(path: Path) -> None:
-    """Create the store folder and prove it is writable; refuse a non-empty folder that is not a store.
-
-    Raises:
-        AtlasError: one line saying what is wrong with ``path``.
-    """
-    if path.exists() and not path.is_dir():
-        raise AtlasError(f"--out {path} exists and is not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f"{TMP_PREFIX}probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise AtlasError(f"cannot write to the atlas store {path} ({exc.strerror or exc}); "
-                         "choose a folder you can write to") from None
-    if not (path / MANIFEST).exists() and any(p.name not in (LOCK, LOG) for p in path.iterdir()):
-        raise AtlasError(f"{path} is not empty and holds no atlas; choose a new or empty folder "
-                         "(nothing was written)")
-
-
-@contextlib.contextmanager
-def writer_lock(path: Path) -> Iterator[None]:
-    """Hold the store's writer lock for the duration; a second run is refused with the holder's pid."""
-    import fcntl
-
-    handle = open(path / LOCK, "a+")
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise AtlasError(f"another atlas run (pid {holder}) is writing {path}; wait for it to finish "
-                             "or stop it") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-    finally:
-        handle.close()
 
 
 def _now() -> str:

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from atlas_helpers import CHANNELS, LAYER, images_of
+from atlas_helpers import CHANNELS, images_of
 
 from featviz_core.atlas import AtlasError
 from featviz_core.atlas.archive import fetch, pack

@@ -262,7 +262,7 @@ def test_weight_fetches_are_valid_cli_calls_and_inceptionv1_can_be_switched_off(
     parsed_calls = [_parser().parse_args(argv) for argv in calls]
     models = [args.model for args in parsed_calls if args.command == "fetch-weights"]
     assert sorted(models) == ["efficientnet-lite0", "inceptionv1"]
-    assert [args.command for args in parsed_calls if args.command != "fetch-weights"] == ["warm"]
+    assert [args.command for args in parsed_calls if args.command != "fetch-weights"] == ["atlas", "warm"]
     fetch = next(c for c in run_commands() if "--model inceptionv1" in c)
     assert fetch.startswith('if [ "$FETCH_INCEPTIONV1" = "1" ]; then')
     arguments = " ".join(a for k, a in parsed() if k == "ARG")
@@ -443,3 +443,22 @@ def test_assemble_space_refuses_dangerous_targets(tmp_path, target):
     assert (ROOT / "featviz_core" / "jobs.py").exists()
     if target == "non-empty":
         assert (dest / "precious.txt").read_text() == "keep me"
+
+
+def test_an_atlas_can_be_baked_in_with_its_digest():
+    from featviz_core.cli import _parser
+
+    arguments = " ".join(a for k, a in parsed() if k == "ARG")
+    assert 'FEATVIZ_ATLAS_URL=""' in arguments and 'FEATVIZ_ATLAS_SHA256=""' in arguments
+    step = next(c for c in run_commands() if "atlas fetch" in c)
+    assert step.startswith('if [ -n "$FEATVIZ_ATLAS_URL" ]; then')
+    argv = shlex.split(re.search(r"python -m featviz_core ([^;&|]+)", step).group(1))
+    args = _parser().parse_args(argv)
+    assert (args.command, args.verb, args.url, args.sha256, args.into) == \
+        ("atlas", "fetch", "$FEATVIZ_ATLAS_URL", "$FEATVIZ_ATLAS_SHA256", "/home/user/atlas")
+    env = " ".join(a for k, a in parsed() if k == "ENV")
+    assert "FEATVIZ_ATLAS_DIR=/home/user/atlas" in env
+    # The fetch runs before the app's files are copied in, so editing the app does not download it again.
+    keywords = [(k, a) for k, a in parsed()]
+    fetch_at = next(i for i, (k, a) in enumerate(keywords) if k == "RUN" and "atlas fetch" in a)
+    assert fetch_at < keywords.index(("COPY", "--chown=user . ."))

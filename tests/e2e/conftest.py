@@ -162,3 +162,10 @@ def shots(request):
         return path
 
     return save
+
+
+@pytest.fixture(scope="module")
+def atlas_server(tmp_path_factory, atlas_dir):
+    """An app server whose FEATVIZ_ATLAS_DIR is ``atlas_dir`` (a fixture of the requesting test module)."""
+    with app_server(tmp_path_factory.mktemp("featviz-e2e-atlas"), FEATVIZ_ATLAS_DIR=str(atlas_dir)) as base:
+        yield base

@@ -1,0 +1,117 @@
+"""Gallery page: a page of tiles from an atlas store, paging, jumping to a channel, links to the Neuron page
+and the Explorer, and rendering the channels the atlas lacks at background priority."""
+
+from __future__ import annotations
+
+import pytest
+from app_helpers import errors, run_until, service, slot
+
+GALLERY = "pages/gallery.py"
+LAYER = "_blocks.5"  # 80 channels: one full page of 60 and a second of 20
+
+
+@pytest.fixture(scope="module")
+def atlas_dir(tmp_path_factory):
+    """A folder of atlases holding one store of ``_blocks.5`` with only channels 0-7 rendered."""
+    from featviz_core.atlas.local import LocalEngine
+    from featviz_core.atlas.runner import build_atlas
+
+    root = tmp_path_factory.mktemp("atlases")
+    build_atlas(root / "effnet", "efficientnet-lite0", LAYER, {"steps": 8, "size": 32}, engine=LocalEngine(),
+                batch=8, max_batches=1)
+    return root
+
+
+@pytest.fixture
+def gallery(new_app, atlas_dir, monkeypatch):
+    monkeypatch.setenv("FEATVIZ_ATLAS_DIR", str(atlas_dir))
+
+    def open_gallery(query=None):
+        at = new_app(query).run()
+        return at.switch_page(GALLERY).run()
+
+    return open_gallery
+
+
+def links(at) -> list[tuple[str, str, str]]:
+    return [(link.proto.label, link.proto.page, link.proto.query_string) for link in at.get("page_link")]
+
+
+def test_a_page_of_tiles_links_each_channel_to_the_neuron_page(gallery):
+    at = gallery()
+    assert not at.exception and not errors(at)
+    assert at.title[0].value == "Gallery"
+    assert at.selectbox(key="ga_layer").value == LAYER
+    assert at.selectbox(key="ga_page").options == ["channels 0-59", "channels 60-79"]
+    assert len(at.image) == 60
+    tiles = links(at)
+    assert len(tiles) == 60
+    assert tiles[:8] == [(str(c), "neuron", f"layer={LAYER}&channel={c}") for c in range(8)]
+    assert tiles[8] == ("8", "neuron", f"layer={LAYER}&channel=8")
+    helps = [link.proto.help for link in at.get("page_link")]
+    assert all(h.startswith("final activation ") for h in helps[:8])
+    assert helps[8:] == ["not in the atlas yet"] * 52
+    assert any(b.label == "Render missing" for b in at.button)
+
+    at.selectbox(key="ga_page").set_value(1).run()
+    assert len(at.image) == 20 and links(at)[0] == ("60", "neuron", f"layer={LAYER}&channel=60")
+
+
+def test_jump_to_a_channel_shows_its_page_and_links_to_the_neuron_page_and_the_explorer(gallery):
+    at = gallery()
+    at.number_input(key="ga_jump").set_value(5).run()
+    assert at.selectbox(key="ga_page").value == 0
+    found = links(at)
+    assert (f"Open {LAYER}:5 on the Neuron page", "neuron", f"layer={LAYER}&channel=5") in found
+    explorer = next(q for label, page, q in found if label == f"Open {LAYER}:5 in the Explorer (shown at once)")
+    assert f"layer={LAYER}" in explorer and "channels=5" in explorer and "steps=8" in explorer and "size=32" in explorer
+    assert any(m.value.startswith(f"**{LAYER}:5** · final activation ") for m in at.markdown)
+
+    at.number_input(key="ga_jump").set_value(70).run()
+    assert at.selectbox(key="ga_page").value == 1 and len(at.image) == 21  # the focus panel's image too
+    assert any(m.value == f"**{LAYER}:70** · not rendered yet" for m in at.markdown)
+
+
+def test_the_explorer_link_of_an_atlas_channel_is_shown_at_once_from_the_atlas(gallery, new_app):
+    at = gallery()
+    at.number_input(key="ga_jump").set_value(2).run()
+    query = next(q for label, _, q in links(at) if label.endswith("in the Explorer (shown at once)"))
+    explorer = new_app(dict(pair.split("=", 1) for pair in query.split("&"))).run()
+    state = slot(explorer, "explorer")
+    assert state.job_id is None and state.result is not None  # no render: the atlas answered
+    assert state.result.extra["from_atlas"].endswith("effnet")
+    assert any(i.value.startswith("Shown from the atlas") for i in explorer.info)
+
+
+def test_a_neuron_link_presets_the_neuron_page(gallery):
+    at = gallery({"layer": LAYER, "channel": "3"})
+    at.switch_page("pages/neuron.py").run()
+    assert at.selectbox(key="ne_layer_efficientnet-lite0").value == LAYER
+    assert at.number_input(key="ne_channel").value == 3
+
+
+def test_render_missing_queues_the_page_at_background_priority_and_fills_the_tiles(gallery):
+    from featviz_ui.atlas import BACKGROUND_PRIORITY
+
+    at = gallery()
+    at.selectbox(key="ga_page").set_value(1).run()
+    next(b for b in at.button if b.label == "Render missing").click().run()
+    run_until(at, lambda a: slot(a, "gallery").job_id is None and slot(a, "gallery").result is not None,
+              what="the missing channels to render")
+    result = slot(at, "gallery").result
+    assert result.request.channels == tuple(range(60, 80)) and result.request.steps == 8
+    jobs = [job for job in service()._jobs.values() if job.request == result.request]
+    assert jobs and all(job.priority == BACKGROUND_PRIORITY for job in jobs)  # queued behind visitors
+    assert not errors(at)
+    assert [label for label, _, _ in links(at)] == [str(c) for c in range(60, 80)]
+    assert all(link.proto.help.endswith("(rendered here)") for link in at.get("page_link"))
+    assert not any(b.label == "Render missing" for b in at.button)
+
+
+def test_without_an_atlas_the_page_says_how_to_make_one(new_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("FEATVIZ_ATLAS_DIR", str(tmp_path / "empty"))
+    at = new_app().run()
+    at.switch_page(GALLERY).run()
+    assert not at.exception and not at.image
+    assert at.info[0].value.startswith(f"No atlas of efficientnet-lite0 in {tmp_path / 'empty'}.")
+    assert "python -m featviz_core atlas --model efficientnet-lite0" in at.info[0].value
