@@ -60,6 +60,24 @@ def _import_ray():
     return ray
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, with one line, when a ``host:port`` (or ``ray://host:port``) address does not answer:
+    Ray itself keeps retrying an unreachable cluster for minutes."""
+    import re
+    import socket
+
+    match = re.fullmatch(r"(?:ray://)?\[?([^\]\s]+?)\]?:(\d+)", address.strip())
+    if match is None:  # "auto" or another form Ray resolves itself
+        return
+    host, port = match.group(1), int(match.group(2))
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise AtlasError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start one with "
+                         "`ray start --head` or check the address") from None
+
+
 def _cause(exc: BaseException) -> BaseException:
     """The exception raised inside an actor, unwrapped from Ray's RayTaskError."""
     return getattr(exc, "cause", None) or exc
@@ -102,10 +120,13 @@ class RayEngine:
             options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
             try:
                 if self.address:
+                    _check_reachable(self.address)
                     ray.init(address=self.address, **options)
                 else:
                     cpus = (self.workers * self.cpus_per_worker) if self.workers else (os.cpu_count() or 1)
                     ray.init(num_cpus=cpus, **options)
+            except AtlasError:
+                raise
             except Exception as exc:  # connection refused, bad address, ...
                 where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
                 raise AtlasError(f"could not start or reach {where}: {' '.join(str(exc).split())[:300]}") from None

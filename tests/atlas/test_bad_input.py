@@ -90,3 +90,15 @@ def test_settings_out_of_bounds_and_a_changed_batch_plan_are_refused(capsys, loc
     assert run(capsys, "--model", MODEL, "--layers", LAYER) == \
         "error: --out STORE is required: the folder the atlas is written to (or resumed in)"
     assert run(capsys, "--model", "resnet", "--out", str(tmp_path / "r")).startswith("error: unknown model 'resnet'")
+
+
+def test_an_unreachable_ray_cluster_is_one_line_not_minutes_of_retries(capsys, tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    line = run(capsys, "--model", MODEL, "--layers", LAYER, "--steps", "4", "--size", "32", "--engine", "ray",
+               "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "s"))
+    assert line.startswith(f"error: cannot reach the Ray cluster at 127.0.0.1:{port} (Connection refused)")
+    assert not (tmp_path / "s" / "manifest.json").exists()
