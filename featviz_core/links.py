@@ -25,7 +25,7 @@ RENDER_PARAMS = ALWAYS + OPTIONAL
 # Parameters about how a render is shown, not what it is (the presentation view; Streamlit's embedding).
 VIEW_PARAMS = ("present", "deck", "slide", "embed", "embed_options")
 # Pages of the app whose links are not renders of the Explorer.
-OTHER_PAGES = ("neuron", "layers", "method", "photo")
+OTHER_PAGES = ("neuron", "layers", "method", "photo", "gallery")
 DEFAULT_CHANNELS = tuple(range(10))
 MAX_LINK_CHARS = 4000
 

@@ -91,9 +91,8 @@ def explorer_params(store, layer: str, channel: int) -> dict[str, str] | None:
     """Explorer query parameters that ask for exactly this atlas entry (so it is shown at once), or None
     when the Explorer cannot express the atlas's settings (e.g. an atlas rendered without upsampling)."""
     from featviz_core.errors import FeatvizError
+    from featviz_core.links import request_params
     from featviz_core.request import RenderRequest
-
-    from featviz_ui.links import request_params
 
     try:
         request = store.identity.request(layer, (channel,))

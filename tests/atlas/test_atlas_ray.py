@@ -13,7 +13,7 @@ from featviz_core.atlas.ray_engine import RayEngine
 from featviz_core.atlas.runner import build_atlas
 from featviz_core.atlas.store import AtlasStore, read_log
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from atlas_helpers import CHANNELS, LAYER, ROOT, cli, cli_env, images_of, png_fi
 
 from featviz_core.atlas.store import AtlasStore, read_entry, read_log
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 
 def test_kill_9_mid_run_then_rerun_completes_without_rendering_anything_twice(tmp_path):
