@@ -102,7 +102,7 @@ class LocalEngine:
         import torch
 
         threads = self.threads or torch.get_num_threads()
-        return f"one process on {self.device_type} ({threads} threads)"
+        return f"one process on {self.device_type} ({threads} thread{'s' if threads > 1 else ''})"
 
     def start(self) -> None:
         """Nothing to start: the model is loaded with the first batch."""

@@ -77,6 +77,7 @@ def test_the_explorer_link_of_an_atlas_channel_is_shown_at_once_from_the_atlas(g
     at.number_input(key="ga_jump").set_value(2).run()
     query = next(q for label, _, q in links(at) if label.endswith("in the Explorer (shown at once)"))
     explorer = new_app(dict(pair.split("=", 1) for pair in query.split("&"))).run()
+    assert not explorer.exception and not errors(explorer)  # grid, chart and downloads of an atlas result
     state = slot(explorer, "explorer")
     assert state.job_id is None and state.result is not None  # no render: the atlas answered
     assert state.result.extra["from_atlas"].endswith("effnet")
