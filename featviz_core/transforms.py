@@ -5,6 +5,9 @@ map per image and applied with a single ``grid_sample`` from the padded image st
 size (the upsampling to 224 px that Lucent does last is folded into the same resample). Random draws for
 every step are made up front from each image's own ``torch.Generator`` and moved to the device once, so the
 step loop never synchronizes with the host and an image's transforms do not depend on its batch.
+
+The ``lucent`` preset instead replays Lucent 0.1.8's chain operation by operation
+(:mod:`featviz_core.lucent_transforms`), for comparisons on equal terms.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from featviz_core.errors import RequestError
+from featviz_core.lucent_transforms import apply_lucent_chain
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,11 @@ class TransformSpec:
         angles: rotations in degrees, one drawn per step.
         jitter_after: second translation, as ``jitter``.
         crop_padding: keep only the central (unpadded) area at the end (Distill's setting).
+        jitter_centred: jitter draws are centred on 0 (``d`` values from ``-(d-1)/2`` to ``(d-1)/2``, half
+            pixels when ``d`` is even); False draws whole pixels in ``[0, d)``, one way only, as Lucent does.
+        resample_each: apply each operation as its own resample in Lucent's order and arithmetic
+            (see :mod:`featviz_core.lucent_transforms`) instead of one composed resample.
+        description: what the preset does, in plain words (shown on the Method page).
     """
 
     name: str
@@ -39,24 +48,35 @@ class TransformSpec:
     angles: tuple[float, ...] = (0.0,)
     jitter_after: int = 0
     crop_padding: bool = False
+    jitter_centred: bool = True
+    resample_each: bool = False
+    description: str = ""
 
     @property
     def is_identity(self) -> bool:
         return (
-            self.pad == 0 and self.jitter <= 1 and self.jitter_after <= 1
+            not self.resample_each and self.pad == 0 and self.jitter <= 1 and self.jitter_after <= 1
             and set(self.scales) == {1.0} and set(self.angles) == {0.0}
         )
 
 
+_LUCID_SCALES = tuple(1 + (i - 5) / 50.0 for i in range(11))  # 0.90, 0.92, ..., 1.10
+_LUCID_ANGLES = tuple(float(a) for a in range(-10, 11)) + (0.0,) * 5  # -10..10 degrees, 0 more often
+
 PRESETS: dict[str, TransformSpec] = {
-    # Lucid / Lucent standard_transforms.
+    # Lucid / Lucent standard_transforms' values, composed into one resample.
     "standard": TransformSpec(
         name="standard",
         pad=12,
         jitter=8,
-        scales=tuple(1 + (i - 5) / 50.0 for i in range(11)),
-        angles=tuple(float(a) for a in range(-10, 11)) + (0.0,) * 5,
+        scales=_LUCID_SCALES,
+        angles=_LUCID_ANGLES,
         jitter_after=4,
+        description=(
+            "Lucid's standard values (pad 12 px of grey, shift, zoom 0.90-1.10, rotate up to 10 degrees, shift "
+            "again), done as one smooth resample straight to the model's input: shifts go both ways around "
+            "the centre by up to 3.5 and 1.5 px, and the zoom is a true zoom about the centre."
+        ),
     ),
     # Distill "Feature Visualization" (2017).
     "distill": TransformSpec(
@@ -67,8 +87,32 @@ PRESETS: dict[str, TransformSpec] = {
         angles=tuple(float(a) for a in range(-5, 6)),
         jitter_after=8,
         crop_padding=True,
+        description=(
+            "The Distill article's gentler set: pad 16 px, shift up to 7.5 px, zoom 0.95-1.05, rotate up to "
+            "5 degrees, shift up to 3.5 px, then crop the padding away; one resample."
+        ),
     ),
-    "none": TransformSpec(name="none"),
+    "none": TransformSpec(
+        name="none",
+        description="No transforms: the model sees the image itself, only resized to its input size.",
+    ),
+    # Lucent 0.1.8's standard_transforms, operation by operation, as render_vis applies them.
+    "lucent": TransformSpec(
+        name="lucent",
+        pad=12,
+        jitter=8,
+        scales=_LUCID_SCALES,
+        angles=_LUCID_ANGLES,
+        jitter_after=4,
+        jitter_centred=False,
+        resample_each=True,
+        description=(
+            "Exactly what Lucent 0.1.8 does: pad 12 px of grey, shift right and down by 0-7 px, resize by "
+            "0.90-1.10 (an enlarged image is not cropped, so the final resize to 224 px shrinks it back and "
+            "scales above 1 do little), rotate up to 10 degrees, shift by 0-3 px, resize to 224 px. Five "
+            "resamples, each softening the image slightly; use it to compare with Lucent on equal terms."
+        ),
+    ),
 }
 
 
@@ -79,10 +123,11 @@ def get_preset(name: str) -> TransformSpec:
         raise RequestError(f"unknown transforms preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
 
 
-def _jitter_draw(d: int, steps: int, generator: torch.Generator) -> torch.Tensor:
+def _jitter_draw(d: int, steps: int, generator: torch.Generator, centred: bool) -> torch.Tensor:
     if d <= 1:
         return torch.zeros(steps, 2)
-    return torch.randint(0, d, (steps, 2), generator=generator).float() - (d - 1) / 2.0
+    draws = torch.randint(0, d, (steps, 2), generator=generator).float()
+    return draws - (d - 1) / 2.0 if centred else draws
 
 
 def sample_params(spec: TransformSpec, steps: int, generator: torch.Generator) -> torch.Tensor:
@@ -91,12 +136,12 @@ def sample_params(spec: TransformSpec, steps: int, generator: torch.Generator) -
     Returns:
         (steps, 6) float tensor: jitter x, jitter y (pixels), scale, angle (degrees), jitter-after x, y.
     """
-    first = _jitter_draw(spec.jitter, steps, generator)
+    first = _jitter_draw(spec.jitter, steps, generator, spec.jitter_centred)
     scale_idx = torch.randint(0, len(spec.scales), (steps,), generator=generator)
     angle_idx = torch.randint(0, len(spec.angles), (steps,), generator=generator)
     scales = torch.tensor(spec.scales, dtype=torch.float32)[scale_idx]
     angles = torch.tensor(spec.angles, dtype=torch.float32)[angle_idx]
-    second = _jitter_draw(spec.jitter_after, steps, generator)
+    second = _jitter_draw(spec.jitter_after, steps, generator, spec.jitter_centred)
     return torch.cat([first, scales[:, None], angles[:, None], second], dim=1)
 
 
@@ -132,13 +177,16 @@ def apply_transforms(
     Args:
         images: (B, 3, S, S) in [0, 1].
         spec: the transform settings.
-        params: (B, 6) this step's draws (from :func:`sample_params`), on the images' device.
+        params: (B, 6) this step's draws (from :func:`sample_params`), on the images' device (for a
+            ``resample_each`` preset, better on the host: its image sizes depend on the draws).
         out_size: side of the result (see :func:`output_size`).
 
     Returns:
         (B, 3, out_size, out_size).
     """
     size = images.shape[-1]
+    if spec.resample_each:
+        return apply_lucent_chain(images, spec.pad, spec.pad_value, spec.scales, params, out_size)
     if spec.is_identity:
         if out_size == size:
             return images
