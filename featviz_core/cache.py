@@ -1,5 +1,8 @@
 """Content-addressed store of finished renders: request key -> PNGs + JSON, in memory and on disk.
 
+A key covers the request's settings and the SHA-256 of the weights the render was made with
+(:meth:`RenderRequest.key`), so replacing a model's weight file makes its old renders unreachable.
+
 Bounded by entry count and bytes (least recently used go first), on disk and in memory. Entries are
 written to a temporary folder and renamed into place, so a reader never sees half an entry; an entry that
 fails to load (corrupt or truncated file, images of the wrong shape) is deleted and treated as a miss.
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from featviz_core.models import weights_identity
 from featviz_core.render import RenderResult
 from featviz_core.request import RenderRequest
 
@@ -61,15 +65,25 @@ class RenderCache:
             self._remember(key, result)
         return result
 
-    def put(self, result: RenderResult) -> None:
-        """Store a complete render (stopped renders are not cached)."""
+    def put(self, result: RenderResult, *, weights: str | None = None) -> None:
+        """Store a complete render under its key for ``weights``.
+
+        Args:
+            result: the render; stopped (partial) renders are not cached.
+            weights: SHA-256 of the weights it was made with (default: the model's weight file on this
+                machine now). A render whose weights are unknown ("": no weight file) is not cached.
+        """
         if result.stopped:
             return
-        key = result.request.key()
+        if weights is None:
+            weights = weights_identity(result.request.model)
+        if not weights:
+            return
+        key = result.request.key(weights)
         self._remember(key, result)
         if self.path is not None:
             try:
-                self._write(key, result)
+                self._write(key, result, weights)
                 self._evict()
             except Exception as exc:  # a full or read-only disk (or a bad image) must not fail the render
                 log.warning("could not write render cache entry %s: %s", key, exc)
@@ -102,7 +116,7 @@ class RenderCache:
         assert self.path is not None
         return self.path / key
 
-    def _write(self, key: str, result: RenderResult) -> None:
+    def _write(self, key: str, result: RenderResult, weights: str) -> None:
         final = self._entry(key)
         if final.exists():
             return
@@ -113,6 +127,7 @@ class RenderCache:
                 Image.fromarray(image).save(tmp / f"{i}.png")
             meta = {
                 "request": result.request.to_dict(),
+                "weights": weights,
                 "labels": result.labels,
                 "scores": [float(s) for s in result.scores],
                 "history": np.asarray(result.history, dtype=np.float32).round(5).tolist(),
@@ -148,7 +163,7 @@ class RenderCache:
             settings = dict(meta["request"])
             settings["channels"] = tuple(settings["channels"])
             request = RenderRequest(**settings)
-            if request.key() != key:
+            if request.key(str(meta["weights"])) != key:
                 raise ValueError("entry does not match its key")
             result = RenderResult(
                 request=request,

@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
     layers = sub.add_parser("layers", help="list the layers of a model: name channels HxW")
     layers.add_argument("--model", default="auto", help="model name (default: InceptionV1 if its weights are here, else efficientnet-lite0)")
-    layers.add_argument("--size", type=int, default=224, help="model input size in pixels for the spatial sizes (default 224)")
+    layers.add_argument("--size", type=int, default=224, help="model input size in pixels for the spatial sizes (default 224; at least the model's smallest input)")
     layers.add_argument("--featured", action="store_true", help="only the main layers")
 
     sub.add_parser("models", help="list the models and whether their weights are available")
@@ -64,11 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--l2", type=float, default=0.0, help="L2 weight (default 0)")
     render.add_argument("--fft", action=argparse.BooleanOptionalAction, default=True, help="Fourier parameterization (default on)")
     render.add_argument("--decorrelate", action=argparse.BooleanOptionalAction, default=True, help="color decorrelation (default on)")
-    render.add_argument("--transforms", default="standard", help="standard (Lucid), distill, or none")
+    render.add_argument("--transforms", default="standard",
+                        help="standard (Lucid's values, one resample; default), lucent (Lucent 0.1.8's chain exactly), "
+                             "distill (Distill's gentler set), or none")
     render.add_argument("--upsample", action=argparse.BooleanOptionalAction, default=True,
-                        help="upsample to the model's native size as Lucent does (default on); --no-upsample feeds the image as is")
+                        help="upsample to the model's native size as Lucent does (default on); --no-upsample feeds the "
+                             "image as is (at least the model's smallest input)")
     render.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: FEATVIZ_DEVICE or auto)")
-    render.add_argument("--batch-size", type=int, default=None, help="images per forward pass (default: 2 on CPU, 64 on CUDA)")
+    render.add_argument("--batch-size", type=int, default=None,
+                        help="images per forward pass (default: 2 on CPU, 64 on CUDA); 1 makes each image bit-identical "
+                             "to a render of its channel alone")
     render.add_argument("--snapshot-every", type=int, default=16, help="progress update interval in steps")
     render.add_argument("--columns", type=int, default=5, help="images per grid row (default 5)")
     render.add_argument("--title", default=None, help="a title written above grid.png")
@@ -88,8 +93,11 @@ def _cmd_layers(args: argparse.Namespace) -> int:
 
     name = default_model_name() if args.model == "auto" else args.model
     spec = get_spec(name)
-    if not 16 <= args.size <= 4096:
-        raise FeatvizError(f"--size must be between 16 and 4096 pixels, got {args.size}")
+    if args.size > 4096:
+        raise FeatvizError(f"--size must be at most 4096 pixels, got {args.size}")
+    if args.size < spec.min_input_size:
+        raise FeatvizError(f"--size {args.size} is too small for {spec.name}: its layers need a model input of at "
+                           f"least {spec.min_input_size} px; choose --size {spec.min_input_size} or more")
     for info in layer_table(name, args.size):
         if args.featured and info.name not in spec.featured_layers:
             continue

@@ -34,7 +34,7 @@ from featviz_core.cache import RenderCache
 from featviz_core.config import ServiceSettings
 from featviz_core.device import resolve_device
 from featviz_core.errors import FeatvizError, QueueFull
-from featviz_core.models import load_model
+from featviz_core.models import load_model, weights_identity
 from featviz_core.render import RenderResult, Snapshot, render_iter, result_from_snapshot
 from featviz_core.request import RenderRequest
 
@@ -59,6 +59,7 @@ class Job:
     sessions: dict[str, str] = field(default_factory=dict)  # client -> the UI session it watches from
     stop_reason: str = ""
     priority: int = 0  # queued jobs of higher priority go first (visitors 0, the Gallery's background -1)
+    key: str = ""  # the request's key when it was submitted (the weights' identity may change later)
     service: "RenderService | None" = field(default=None, repr=False)
     # Clients touch from their own threads while a worker reads the times: guard the dict.
     _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -223,6 +224,7 @@ class RenderService:
                         f"(at most {self.settings.queue_length} may wait). Try again in a moment."
                     )
                 job = self._new_job(request, snapshot_every)
+                job.key = key
                 job.touch(client)
                 self._by_key[key] = job
                 self._enqueue(job, priority)
@@ -369,6 +371,9 @@ class RenderService:
     def _run(self, job: Job) -> None:
         try:
             model = self.model_loader(job.request.model, self.device)
+            # The weights this render is made with, read right after loading: a weight file replaced while
+            # the render runs does not relabel it, and the cache stores it under these weights only.
+            weights = weights_identity(job.request.model)
             for snapshot in render_iter(job.request, model=model, device=self.device,
                                         snapshot_every=job.snapshot_every, batch_size=self.batch_size,
                                         should_stop=lambda: self._stop_reason(job)):
@@ -377,7 +382,7 @@ class RenderService:
             assert last is not None
             job.result = result_from_snapshot(job.request, last, model, self.device, batch_size=self.batch_size)
             if not last.stopped:
-                self.cache.put(job.result)
+                self.cache.put(job.result, weights=weights)
             with self._cond:
                 self._finish(job, DONE if not last.stopped else CANCELLED, error=last.stopped)
         except FeatvizError as exc:
@@ -394,9 +399,8 @@ class RenderService:
             # A stopped render keeps its partial result; it is shown, not treated as a failure.
             job.state = DONE
             self.counters["stopped"] += 1
-        key = job.request.key()
-        if self._by_key.get(key) is job:
-            del self._by_key[key]
+        if self._by_key.get(job.key) is job:
+            del self._by_key[job.key]
         if job.state == DONE:
             self.counters["completed"] += 1
         elif job.state == FAILED:

@@ -143,7 +143,7 @@ def evaluate(
 def _evaluate_chunk(model: torch.nn.Module, request: RenderRequest, images: torch.Tensor,
                     objectives: list[Objective]) -> np.ndarray:
     spec = get_spec(request.model)
-    side = request.model_input_size if request.upsample else images.shape[-1]
+    side = request.scoring_input_size
     x = images
     if x.shape[-1] != side:
         x = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
@@ -237,7 +237,10 @@ def _render_chunks(
         raws.append(torch.randn(raw_shape(request.size, request.fft), generator=generator) * INIT_SD)
         draws.append(sample_params(preset, steps, generator))
     raw = torch.stack(raws).to(dev)
-    draws_dev = torch.stack(draws, dim=1).to(dev)  # (steps, B, 6)
+    draws_host = torch.stack(draws, dim=1)  # (steps, B, 6)
+    # A preset whose image sizes depend on the draws reads them on the host; the others on the device, so
+    # the step loop never waits for it.
+    draws_dev = draws_host if preset.resample_each else draws_host.to(dev)
 
     chunks = []
     for start in range(0, count, chunk):

@@ -159,6 +159,7 @@ class RenderRequest:
         if not isinstance(self.expression, str):
             raise RequestError("expression must be text like 'mixed4a:3 - 0.5*mixed4a:7'")
 
+        self._check_model_input(spec, limits)
         table = {info.name: info for info in layer_table(self.model, self.model_input_size)}
         if self.expression:
             parsed = parse_objective(self.expression)
@@ -176,6 +177,23 @@ class RenderRequest:
             raise RequestError(f"{len(channels)} channels asked for; at most {limits.max_channels} per render")
         for c in channels:
             self._check_target(table, self.layer, c, None, None, spec, limits)
+
+    def _check_model_input(self, spec, limits: Limits) -> None:
+        """The model must see at least ``spec.min_input_size`` px, while rendering and when scoring."""
+        seen = min(self.model_input_size, self.scoring_input_size)
+        if seen >= spec.min_input_size:
+            return
+        how = "" if self.upsample else " without upsampling"
+        fixes = []
+        if not self.upsample and _smallest_size(spec, self.transforms, True, limits) is not None:
+            fixes.append("turn upsampling on")
+        smallest = _smallest_size(spec, self.transforms, self.upsample, limits)
+        if smallest is not None:
+            fixes.append(f"choose an image size of at least {smallest} px")
+        raise RequestError(
+            f"image size {self.size} px is too small for {spec.name}{how}: the model would get a {seen} px input and "
+            f"needs at least {spec.min_input_size} px; " + (" or ".join(fixes) or "no allowed size is large enough")
+        )
 
     @staticmethod
     def _check_layer(table: dict, layer: str, spec) -> None:
@@ -209,6 +227,12 @@ class RenderRequest:
         spec = get_spec(self.model)
         return output_size(get_preset(self.transforms), self.size, spec.native_size if self.upsample else None)
 
+    @property
+    def scoring_input_size(self) -> int:
+        """Side of the image the model sees when a finished image is scored without random transforms:
+        the model input size when upsampling, else the image itself (no padding)."""
+        return self.model_input_size if self.upsample else self.size
+
     def objectives(self) -> list[Objective]:
         """One objective per image, in display order."""
         sign = -1.0 if self.negate else 1.0
@@ -232,7 +256,8 @@ class RenderRequest:
 
     def image_seeds(self) -> list[int]:
         """Seed of each image's random stream, derived from the seed and the image's objective only, so an
-        image comes out the same whether it is rendered alone or in a batch."""
+        image starts from the same noise and sees the same transforms whether it is rendered alone or in
+        a batch (its pixels may still differ in rounding between batch shapes; see ``featviz_core.render``)."""
         seeds = []
         for objective in self.objectives():
             digest = hashlib.sha256(f"{self.seed}|{objective.describe()}".encode()).hexdigest()
@@ -244,11 +269,20 @@ class RenderRequest:
         data["channels"] = list(self.channels)
         return data
 
-    def key(self) -> str:
-        """Content hash of everything that decides the pixels (plus the featviz version)."""
-        from featviz_core import __version__
+    def key(self, weights: str | None = None) -> str:
+        """Content hash of everything that decides the pixels: the settings, the featviz version and the
+        weights (their SHA-256, so a render is only ever served for the weights it was made with).
 
-        payload = json.dumps({"v": __version__, **self.to_dict()}, sort_keys=True)
+        Args:
+            weights: the weights' identity; default: :func:`featviz_core.models.weights_identity` of the
+                model now ("" when its file is not on this machine yet).
+        """
+        from featviz_core import __version__
+        from featviz_core.models import weights_identity
+
+        if weights is None:
+            weights = weights_identity(self.model)
+        payload = json.dumps({"v": __version__, "weights": weights, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
     def replace(self, **changes: Any) -> "RenderRequest":
@@ -274,6 +308,41 @@ class RenderRequest:
         model = kwargs.get("model") or "auto"
         kwargs["model"] = default_model_name() if model == "auto" else model
         return cls(**kwargs)
+
+
+def _smallest_size(spec, transforms: str, upsample: bool, limits: Limits) -> int | None:
+    """Smallest allowed image size whose model inputs (rendering and scoring) reach ``spec.min_input_size``."""
+    preset = get_preset(transforms)
+    native = spec.native_size if upsample else None
+    for size in range(limits.min_size, limits.max_size + 1):
+        rendered = output_size(preset, size, native)
+        scored = rendered if upsample else size
+        if min(rendered, scored) >= spec.min_input_size:
+            return size
+    return None
+
+
+def min_image_size(model: str, upsample: bool = True, transforms: str = "standard") -> int:
+    """The smallest image side (px) a :class:`RenderRequest` accepts for ``model`` with these settings.
+
+    Upsampled images always reach the model's native size, so with ``upsample`` this is the general lower
+    bound (``FEATVIZ_MIN_SIZE``); without it the image itself must reach the model's ``min_input_size``.
+    Pages use it to pick example sizes that work for the model in use.
+
+    Raises:
+        RequestError: unknown model or preset, or no allowed size is large enough (limits set too low).
+    """
+    from featviz_core.models import get_spec
+
+    spec = get_spec(model)
+    limits = Limits.from_env()
+    smallest = _smallest_size(spec, transforms, upsample, limits)
+    if smallest is None:
+        raise RequestError(
+            f"no image size up to {limits.max_size} px is large enough for {spec.name} "
+            f"(it needs a model input of at least {spec.min_input_size} px)"
+        )
+    return smallest
 
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +17,10 @@ import torch
 from featviz_core.config import cache_dir
 from featviz_core.errors import WeightsUnavailable
 from featviz_core.models import zoo
-from featviz_core.models.weights import ChecksumMismatch, DownloadError, NegativeCache, download, sha256_of
+from featviz_core.models.layers import LayerInfo, layer_table, targetable_layers, targetable_shapes
+from featviz_core.models.weights import (
+    ChecksumMismatch, DownloadError, NegativeCache, download, file_digest, file_stamp, sha256_of,
+)
 
 __all__ = [
     "LayerInfo",
@@ -33,6 +35,9 @@ __all__ = [
     "load_model",
     "model_status",
     "resolve_weights",
+    "targetable_layers",
+    "targetable_shapes",
+    "weights_identity",
 ]
 
 
@@ -99,6 +104,9 @@ class ModelSpec:
     weights: WeightSource
     featured_layers: tuple[str, ...]
     default_layer: str
+    # Smallest model input side (px) for which every targetable layer is computed (at least 1x1). Below it
+    # a pooling or strided convolution has nothing left to work on. Tests check it against a trace.
+    min_input_size: int = 1
     stage_notes: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
@@ -124,6 +132,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "mixed4d", "mixed4e", "mixed5a", "mixed5b",
         ),
         default_layer="mixed4a",
+        min_input_size=32,
         stage_notes=(
             ("conv2d0-conv2d2", "Gabor-like edges, color contrasts, simple frequency detectors"),
             ("mixed3a-mixed3b", "Early vision: curves, color centre-surround, simple textures, line ends"),
@@ -147,6 +156,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         featured_layers=("_conv_stem",) + tuple(f"_blocks.{i}" for i in range(16)) + ("_conv_head",),
         default_layer="_blocks.10",
+        min_input_size=32,
         stage_notes=(
             ("_conv_stem-_blocks.2", "Edges, colors and fine textures"),
             ("_blocks.3-_blocks.7", "Textures, repeated patterns, simple shapes"),
@@ -158,7 +168,8 @@ REGISTRY: dict[str, ModelSpec] = {
 
 DEFAULT_FALLBACK = "efficientnet-lite0"
 _negative = NegativeCache()
-_model_cache: dict[tuple[str, str], torch.nn.Module] = {}
+# (model name, device) -> (stamp of the weight file it was built from, model)
+_model_cache: dict[tuple[str, str], tuple[tuple | None, torch.nn.Module]] = {}
 _model_lock = threading.Lock()
 
 
@@ -287,18 +298,39 @@ def build_with_weights(spec: ModelSpec, path: Path) -> torch.nn.Module:
 
 
 def load_model(name: str, device: torch.device | str = "cpu", *, allow_download: bool = True) -> torch.nn.Module:
-    """The shared, frozen, eval-mode model ``name`` on ``device`` (loaded once per process)."""
+    """The shared, frozen, eval-mode model ``name`` on ``device``.
+
+    Loaded once per process, and again when its weight file is replaced (another size or modification
+    time), so renders always use the weights whose digest :func:`weights_identity` reports.
+    """
     spec = get_spec(name)
     device = torch.device(device)
     key = (name, str(device))
     with _model_lock:
-        model = _model_cache.get(key)
-        if model is None:
-            path = resolve_weights(spec, allow_download=allow_download)
-            model = build_with_weights(spec, path).to(device).eval()
-            model.requires_grad_(False)
-            _model_cache[key] = model
+        present = local_weights(spec)
+        stamp = file_stamp(present) if present is not None and present.exists() else None
+        cached = _model_cache.get(key)
+        if cached is not None and (stamp is None or cached[0] == stamp):
+            return cached[1]  # unchanged (or deleted since: the weights in memory are still those)
+        path = resolve_weights(spec, allow_download=allow_download)
+        model = build_with_weights(spec, path).to(device).eval()
+        model.requires_grad_(False)
+        _model_cache[key] = (file_stamp(path), model)
         return model
+
+
+def weights_identity(name: str) -> str:
+    """SHA-256 of the weight file model ``name`` loads on this machine now, or "" when there is none yet.
+
+    Part of every render's cache key, so a render is only served for the weights it was made with.
+    """
+    path = local_weights(get_spec(name))
+    if path is None:
+        return ""
+    try:
+        return file_digest(path)
+    except OSError:  # missing or unreadable: loading would fail too
+        return ""
 
 
 def random_model(name: str, seed: int = 0) -> torch.nn.Module:
@@ -337,56 +369,3 @@ def model_status(name: str) -> ModelStatus:
 def default_model_name() -> str:
     """InceptionV1 when its weights are on this machine, else the offline default."""
     return "inceptionv1" if model_status("inceptionv1").available else DEFAULT_FALLBACK
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """A layer an objective can target, with its output shape at a given model input size."""
-
-    name: str
-    channels: int
-    height: int
-    width: int
-
-    @property
-    def shape_text(self) -> str:
-        return f"{self.height}x{self.width}"
-
-
-def targetable_shapes(model: torch.nn.Module, example: torch.Tensor) -> dict[str, tuple[int, ...]]:
-    """Output shape of every module that runs exactly once on ``example`` and outputs a 4-D tensor,
-    in the order the modules run. The model is left without hooks."""
-    calls: dict[str, int] = {}
-    shapes: dict[str, tuple[int, ...]] = {}
-    handles = []
-    for module_name, module in model.named_modules():
-        if not module_name:
-            continue
-
-        def hook(_module, _inputs, output, module_name=module_name):
-            calls[module_name] = calls.get(module_name, 0) + 1
-            if module_name not in shapes:
-                shapes[module_name] = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
-
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {n: shape for n, shape in shapes.items() if calls[n] == 1 and len(shape) == 4}
-
-
-@lru_cache(maxsize=32)
-def layer_table(name: str, input_size: int = 224) -> tuple[LayerInfo, ...]:
-    """Every module of ``name`` that runs exactly once per forward pass and outputs a 4-D tensor, in order.
-
-    Shapes come from one forward pass on the "meta" device: no weights, no memory, no arithmetic.
-    """
-    spec = get_spec(name)
-    with torch.device("meta"):
-        model = spec.build()
-    model.eval()
-    shapes = targetable_shapes(model, torch.zeros(1, 3, input_size, input_size, device="meta"))
-    return tuple(LayerInfo(n, shape[1], shape[2], shape[3]) for n, shape in shapes.items())

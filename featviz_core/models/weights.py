@@ -40,6 +40,33 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+_digests: dict[tuple[str, int, int], str] = {}
+
+
+def file_stamp(path: Path) -> tuple[str, int, int]:
+    """(resolved path, size in bytes, modification time in ns): changes whenever the file is replaced."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of ``path``, computed once per process for each path, size and modification time (a 27 MB
+    weight file takes about a tenth of a second; later calls cost one ``stat``)."""
+    stamp = file_stamp(path)
+    with _locks_guard:
+        known = _digests.get(stamp)
+    if known is not None:
+        return known
+    with _lock_for(path):  # one thread hashes a file; others wait for its answer
+        with _locks_guard:
+            known = _digests.get(stamp)
+        if known is None:
+            known = sha256_of(path)
+            with _locks_guard:
+                _digests[stamp] = known
+    return known
+
+
 def _lock_for(path: Path) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(str(path.resolve()), threading.Lock())

@@ -1,6 +1,11 @@
+import pytest
 import torch
 
-from featviz_core.models import REGISTRY, default_model_name, get_spec, layer_table, load_model, model_status
+from featviz_core.errors import RequestError
+from featviz_core.models import (
+    REGISTRY, default_model_name, get_spec, layer_table, load_model, model_status, targetable_layers,
+)
+from featviz_core.models.layers import _meta_model, targetable_shapes
 
 SEED_LAYERS = ["conv2d0", "conv2d1", "conv2d2", "mixed3a", "mixed3b", "mixed4a", "mixed4b", "mixed4c",
                "mixed4d", "mixed4e", "mixed5a", "mixed5b"]
@@ -46,10 +51,11 @@ def test_preprocessing_is_data():
     assert eff.apply(x).flatten().tolist() == [-1.0, 0.0, 1.0]
 
 
-def test_efficientnet_real_weights_are_available_offline_and_the_default():
+def test_efficientnet_real_weights_are_available_offline_and_the_default(monkeypatch):
+    monkeypatch.delenv("FEATVIZ_INCEPTIONV1_WEIGHTS", raising=False)  # this test's own cache folder is empty
     status = model_status("efficientnet-lite0")
     assert status.available and "efficientnet-lite0-57934424.pth" in status.message
-    assert not model_status("inceptionv1").available  # no network here, nothing cached
+    assert not model_status("inceptionv1").available  # no file named, nothing in the test's cache folder
     assert default_model_name() == "efficientnet-lite0"
     model = load_model("efficientnet-lite0", "cpu")
     assert model is load_model("efficientnet-lite0", "cpu")  # loaded once per process
@@ -63,3 +69,32 @@ def test_registry_specs_are_complete():
         assert spec.name == name and spec.default_layer in spec.featured_layers
         table = {i.name for i in layer_table(name, spec.native_size)}
         assert set(spec.featured_layers) <= table
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_min_input_size_is_the_exact_smallest_input(name):
+    """The spec's minimum is data; a trace to the last targetable layer proves it exact: at the minimum and
+    at sizes above it every layer is computed, one pixel less and the network shrinks to nothing."""
+    spec = get_spec(name)
+    smallest = spec.min_input_size
+    last = targetable_layers(name)[-1]
+    below = torch.zeros(1, 3, smallest - 1, smallest - 1, device="meta")
+    with pytest.raises(RuntimeError):
+        targetable_shapes(_meta_model(name), below, stop_after=last)
+    for size in list(range(smallest, smallest + 9)) + [56, 64, 88, 100, 128, 152, 200, 224, 248, 280]:
+        table = layer_table(name, size)
+        assert [info.name for info in table] == list(targetable_layers(name)), size
+        assert min(min(info.height, info.width) for info in table) >= 1, size
+    with pytest.raises(RequestError, match=rf"{name} needs a model input of at least {smallest} px .*got {smallest - 1} px"):
+        layer_table(name, smallest - 1)
+
+
+def test_inceptionv1_layers_at_inputs_too_small_for_its_classifier_head():
+    """InceptionV1 ends in a fixed 7x7 average pool that needs a 224 px input; listing layers stops
+    before it, so the layer table exists for the small inputs that render fine."""
+    for size in (88, 128, 152):
+        table = {info.name: info for info in layer_table("inceptionv1", size)}
+        assert set(SEED_LAYERS) <= set(table)
+    assert layer_table("inceptionv1", 128)[-1].name == "mixed5b"
+    assert layer_table("inceptionv1", 128)[-1].shape_text == "4x4"
+    assert {i.name: i.shape_text for i in layer_table("inceptionv1", 88)}["mixed4a"] == "5x5"  # 88 -> 44 -> 22 -> 11 -> 5

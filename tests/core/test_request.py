@@ -1,7 +1,9 @@
 import pytest
 
 from featviz_core.errors import RequestError
-from featviz_core.request import RenderRequest, format_channels, parse_channels
+from featviz_core.config import Limits
+from featviz_core.models import get_spec
+from featviz_core.request import RenderRequest, format_channels, min_image_size, parse_channels
 
 E = "efficientnet-lite0"
 
@@ -94,3 +96,43 @@ def test_labels():
     assert RenderRequest(model=E, channels=(3,), negate=True).labels() == ["-_blocks.10:3"]
     assert RenderRequest(model=E, objective="layer").labels() == ["dream(_blocks.10)"]
     assert RenderRequest(model=E, objective="neuron", channels=(1,)).labels() == ["_blocks.10:1 neuron"]
+
+
+@pytest.mark.parametrize("model", ["inceptionv1", E])
+def test_too_small_for_the_model_is_one_clear_message(model):
+    smallest = get_spec(model).min_input_size
+    with pytest.raises(RequestError) as info:
+        RenderRequest(model=model, size=16, upsample=False, steps=4)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message == (f"image size 16 px is too small for {model} without upsampling: the model would get a "
+                       f"16 px input and needs at least {smallest} px; turn upsampling on or choose an image "
+                       f"size of at least {smallest} px")
+    for transforms in ("standard", "distill", "none", "lucent"):  # upsampled, any preset reaches 224 px
+        assert RenderRequest(model=model, size=16, transforms=transforms, steps=4).model_input_size == 224
+
+
+@pytest.mark.parametrize("model", ["inceptionv1", E])
+def test_min_image_size_is_the_smallest_size_a_request_accepts(model):
+    assert min_image_size(model) == Limits().min_size  # upsampled to the native size: any allowed size
+    for transforms in ("standard", "distill", "none", "lucent"):
+        smallest = min_image_size(model, upsample=False, transforms=transforms)
+        assert smallest == get_spec(model).min_input_size  # the unpadded image is scored as it is
+        RenderRequest(model=model, size=smallest, upsample=False, transforms=transforms, steps=4)
+        with pytest.raises(RequestError, match=f"at least {smallest} px"):
+            RenderRequest(model=model, size=smallest - 1, upsample=False, transforms=transforms, steps=4)
+
+
+def test_inceptionv1_renders_at_sizes_its_classifier_head_could_not_take():
+    """The Method page's examples: 64 px without upsampling is an 88 px input, far below the 224 px
+    InceptionV1's 7x7 average pool needs, but every layer up to mixed5b is computed."""
+    request = RenderRequest(model="inceptionv1", layer="mixed5b", channels="0-3", size=64, upsample=False, steps=4)
+    assert request.model_input_size == 88 and request.scoring_input_size == 64
+
+
+def test_min_image_size_reports_limits_that_leave_no_size(monkeypatch):
+    monkeypatch.setenv("FEATVIZ_MAX_SIZE", "24")
+    with pytest.raises(RequestError, match="no image size up to 24 px is large enough for inceptionv1"):
+        min_image_size("inceptionv1", upsample=False)
+    with pytest.raises(RequestError, match=r"needs at least 32 px; turn upsampling on$"):  # the only way left
+        RenderRequest(model="inceptionv1", size=20, upsample=False, steps=4)

@@ -12,6 +12,7 @@ from PIL import Image
 from service_helpers import tiny, wait_for
 
 from featviz_core.cache import STALE_TMP_S, RenderCache
+from featviz_core.models.weights import sha256_of
 from featviz_core.jobs import DONE
 from featviz_core.render import RenderResult
 
@@ -230,3 +231,71 @@ def test_cache_keys_never_name_paths(tmp_path):
         with pytest.raises(ValueError, match="bad cache key"):
             cache.get(key)
     assert cache.get("0" * 32) is None
+
+
+# ----- the weights are part of the key ---------------------------------------------------------------------
+INCEPTION_TINY = dict(model="inceptionv1", layer="mixed3a", channels=(0, 1), steps=3, size=32, upsample=False)
+
+
+def test_key_names_the_weights_file(inception_weights_file, monkeypatch):
+    from featviz_core.models import weights_identity
+    from featviz_core.request import RenderRequest
+
+    first, second = inception_weights_file(0), inception_weights_file(1)
+    monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(first))
+    request = RenderRequest(**INCEPTION_TINY)
+    key_first = request.key()
+    assert weights_identity("inceptionv1") == sha256_of(first)
+    assert request.key() == key_first == RenderRequest(**INCEPTION_TINY).key()  # stable for one file
+    monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(second))
+    assert request.key() != key_first  # same request, other weights
+    assert request.key(sha256_of(first)) == key_first
+    monkeypatch.delenv("FEATVIZ_INCEPTIONV1_WEIGHTS")
+    assert weights_identity("inceptionv1") == ""  # no file on this machine: nothing is cached for it
+    cache = RenderCache(None)
+    cache.put(fake_inception_result(request))
+    assert cache.memory_usage() == (0, 0)
+
+
+def fake_inception_result(request) -> RenderResult:
+    count = len(request.channels)
+    images = np.zeros((count, request.size, request.size, 3), dtype=np.uint8)
+    return RenderResult(request=request, images=images, labels=request.labels(), scores=np.zeros(count, np.float32),
+                        history=np.zeros((request.steps, count), np.float32), steps_done=request.steps,
+                        elapsed_s=0.1, device="cpu")
+
+
+def test_a_render_is_served_only_for_the_weights_it_was_made_with(inception_weights_file, monkeypatch, tmp_path):
+    """Two random-weights inception5h.pth files, one request: the service renders it once per file (the
+    model is reloaded when the file changes) and serves each file's render only for that file."""
+    from service_helpers import settings
+
+    from featviz_core.jobs import RenderService
+    from featviz_core.request import RenderRequest
+
+    first, second = inception_weights_file(0), inception_weights_file(1)
+    service = RenderService(settings(tmp_path), device="cpu")  # loads models from their files, as the app does
+    try:
+        def run(client):
+            job = service.submit(RenderRequest(**INCEPTION_TINY), client)
+            job.touch(client)
+            wait_for(lambda: not job.active, what="the InceptionV1 render")
+            assert job.state == DONE, job.error
+            return job.result
+
+        monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(first))
+        made_with_first = run("a")
+        monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(second))
+        made_with_second = run("b")
+        assert made_with_second.extra != {"from_cache": True}
+        assert not np.array_equal(made_with_second.images, made_with_first.images)  # other weights, other images
+        assert service.stats()["cache_hits"] == 0 and service.stats()["completed"] == 2
+        monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(first))
+        service.cache.clear_memory()
+        again = run("c")  # from disk, the first file's render
+        assert again.extra == {"from_cache": True} and service.stats()["cache_hits"] == 1
+        np.testing.assert_array_equal(again.images, made_with_first.images)
+        meta = json.loads((service.cache.path / RenderRequest(**INCEPTION_TINY).key() / "meta.json").read_text())
+        assert meta["weights"] == sha256_of(first)
+    finally:
+        service.shutdown(timeout_s=30)
