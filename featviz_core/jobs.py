@@ -4,6 +4,9 @@ Pages (or any client) ``submit`` a request and poll the returned :class:`Job`; w
 A job is shared by every client that asks for the same request while it runs (a lecture hall pressing
 Render on the same settings costs one render). Clients prove they are still there with ``touch``; a job
 nobody has touched for ``idle_timeout_s`` is cancelled (the tab was closed) and leaves the queue.
+A worker renders one job's request at a time and never puts two requests in one batch, so a render's
+pixels do not depend on what else is running: they equal ``render(request, batch_size=...)`` with the
+service's batch size.
 
 With ``FEATVIZ_STATS_FILE`` set, the service rewrites that JSON file (atomically) whenever a render is
 queued, starts, finishes or is turned away, so a monitor or a load test in another process can read the

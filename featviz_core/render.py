@@ -6,10 +6,21 @@
 
 Correctness contracts:
     * each image's initial noise and random transforms come from its own generator, seeded from the
-      request's seed and the image's objective, so batching does not change an image;
+      request's seed and the image's objective, so batching does not change what an image starts from or
+      sees;
     * the loss is a sum over images, so image ``i``'s gradient does not depend on the batch;
     * the model must be in eval mode (batch norm in training mode would couple the images);
     * gradients flow only into the image parameters; the shared model is never modified.
+
+Reproducibility (what the tests check, on Intel and AMD CPUs alike):
+    * the same request with the same ``batch_size`` gives identical pixels on the same machine: how the
+      images are split into batches depends only on the request and ``batch_size``;
+    * with ``batch_size=1`` an image is bit-identical alone or beside other channels: it is computed on
+      its own;
+    * in a batch of another shape, an image follows the same optimization but kernels may round
+      differently (oneDNN picks kernels by batch shape), and Adam can amplify that rounding (most in a
+      channel whose gradient is almost zero): its first step's objective agrees within float rounding,
+      its pixels are not promised equal.
 """
 
 from __future__ import annotations
@@ -171,7 +182,9 @@ def render_iter(
         device: "cpu", "cuda", ... (default: FEATVIZ_DEVICE or auto). The model is expected on it.
         snapshot_every: yield every this many steps (and always at the last step).
         batch_size: images per forward pass; more images are processed in chunks, all in lock-step.
-            On CUDA out-of-memory the chunk is halved and the render restarts.
+            On CUDA out-of-memory the chunk is halved and the render restarts. Pixels can depend on it
+            in the last bits (see the module's reproducibility notes); 1 makes every image independent
+            of its neighbours.
         should_stop: polled every step; a truthy value (a reason string) ends the render with a final
             snapshot marked ``stopped``.
         fast: optimize with the model's checked render variant (batch norm folded into convolutions,

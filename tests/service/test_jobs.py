@@ -200,12 +200,16 @@ def test_concurrent_renders_equal_solo_renders(make_service, effnet):
         for job in jobs:
             wait_for(finished(job))
     assert service.stats()["peak_running"] == 2
+    # The promise: the same request gives identical pixels on this machine whatever else is rendering
+    # (the service never mixes requests in a batch and splits each one as render() does).
     for request, job in zip(requests, jobs):
         assert job.state == DONE
         solo = render(request, model=effnet, device="cpu")
         np.testing.assert_array_equal(job.result.images, solo.images)
-    # Channel 1 with seed 15 comes out the same alone as beside channel 0.
-    np.testing.assert_array_equal(jobs[2].result.images[0], jobs[0].result.images[1])
+    # Channel 1 with seed 15 beside channel 0 (a batch of 2) and alone (a batch of 1): the same start and
+    # transforms, so the first step's objective agrees within float rounding. The pixels are not compared
+    # bit for bit: kernels picked by batch shape may round differently (they do on AVX-512 Intel CPUs).
+    np.testing.assert_allclose(jobs[2].result.history[0, 0], jobs[0].result.history[0, 1], rtol=1e-4, atol=1e-5)
 
 
 # ----- out of memory ---------------------------------------------------------------------------------------
