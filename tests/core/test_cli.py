@@ -3,9 +3,20 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from featviz_core.cli import main
+
+# Each model with the layer its renders use here and that layer's channel count.
+MODELS = {"efficientnet-lite0": ("_blocks.10", 112), "inceptionv1": ("mixed4a", 508)}
+
+
+@pytest.fixture(params=list(MODELS))
+def model(request, monkeypatch, inception_weights_file):
+    """Every CLI test runs for both models; InceptionV1 loads a random-weights inception5h.pth made here."""
+    monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(inception_weights_file(0)))
+    return request.param
 
 
 def test_layers_prints_name_channels_and_size(capsys):
@@ -15,19 +26,31 @@ def test_layers_prints_name_channels_and_size(capsys):
     assert "conv2d0 64 112x112" in lines
 
 
-def test_render_writes_grid_pngs_and_metadata(tmp_path, capsys):
+def test_layers_at_inputs_below_the_native_size(model, capsys):
+    """InceptionV1's classifier head needs 224 px; listing layers at 128 px must still work."""
+    layer, count = MODELS[model]
+    assert main(["layers", "--model", model, "--size", "128"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{layer} {count} 8x8" in lines
+    last = {"inceptionv1": "mixed5b 1024 4x4", "efficientnet-lite0": "_avg_pooling 1280 1x1"}[model]
+    assert lines[-1] == last
+
+
+def test_render_writes_grid_pngs_and_metadata(model, tmp_path, capsys):
+    layer, _ = MODELS[model]
     out = tmp_path / "out"
-    code = main(["render", "--model", "efficientnet-lite0", "--layer", "_blocks.10", "--channels", "0-2,7",
+    code = main(["render", "--model", model, "--layer", layer, "--channels", "0-2,7",
                  "--steps", "4", "--size", "32", "--no-upsample", "--seed", "5", "--out", str(out)])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["grid.png", "render.json", "_blocks.10_0.png", "_blocks.10_1.png", "_blocks.10_2.png", "_blocks.10_7.png"])
+        ["grid.png", "render.json", f"{layer}_0.png", f"{layer}_1.png", f"{layer}_2.png", f"{layer}_7.png"])
     meta = json.loads((out / "render.json").read_text())
     assert meta["settings"]["channels"] == [0, 1, 2, 7] and meta["seed"] == 5
+    assert meta["settings"]["model"] == model
     assert meta["settings"]["steps"] == 4 and meta["settings"]["upsample"] is False
-    assert set(meta["final_objective"]) == {"_blocks.10:0", "_blocks.10:1", "_blocks.10:2", "_blocks.10:7"}
+    assert set(meta["final_objective"]) == {f"{layer}:0", f"{layer}:1", f"{layer}:2", f"{layer}:7"}
     assert meta["versions"]["torch"] and meta["device"] == "cpu" and meta["wall_time_s"] > 0
-    tile = np.asarray(Image.open(out / "_blocks.10_7.png"))
+    tile = np.asarray(Image.open(out / f"{layer}_7.png"))
     assert tile.shape == (32, 32, 3)
     grid = Image.open(out / "grid.png")
     assert grid.width > 4 * 32 and grid.height > 32
@@ -35,11 +58,48 @@ def test_render_writes_grid_pngs_and_metadata(tmp_path, capsys):
     assert "step 4/4" in err  # the progress bar went to stderr
 
 
+def test_render_with_lucents_transforms(model, tmp_path):
+    layer, _ = MODELS[model]
+    out = tmp_path / "lucent"
+    assert main(["render", "--model", model, "--layer", layer, "--channels", "3", "--steps", "3", "--size", "48",
+                 "--no-upsample", "--transforms", "lucent", "--quiet", "--out", str(out)]) == 0
+    meta = json.loads((out / "render.json").read_text())
+    assert meta["settings"]["transforms"] == "lucent"
+    image = np.asarray(Image.open(out / f"{layer}_3.png"))
+    assert image.shape == (48, 48, 3) and image.std() > 0
+
+
+def test_native_size_far_below_the_classifier_heads_need_renders(model, tmp_path):
+    """`render --no-upsample --size 64` is an 88 px model input: it used to crash for InceptionV1."""
+    layer, _ = MODELS[model]
+    out = tmp_path / "native"
+    assert main(["render", "--model", model, "--layer", layer, "--channels", "0-1", "--steps", "2", "--size", "64",
+                 "--no-upsample", "--quiet", "--out", str(out)]) == 0
+    assert np.asarray(Image.open(out / f"{layer}_1.png")).shape == (64, 64, 3)
+
+
+def test_sizes_the_model_cannot_take_are_one_line_and_exit_2(model, tmp_path, capsys):
+    cases = [
+        (["render", "--model", model, "--no-upsample", "--size", "16", "--steps", "2", "--out", str(tmp_path)],
+         f"error: image size 16 px is too small for {model} without upsampling: the model would get a 16 px "
+         "input and needs at least 32 px; turn upsampling on or choose an image size of at least 32 px"),
+        (["layers", "--model", model, "--size", "16"],
+         f"error: --size 16 is too small for {model}: its layers need a model input of at least 32 px; "
+         "choose --size 32 or more"),
+    ]
+    for args, message in cases:
+        assert main(args) == 2, args
+        captured = capsys.readouterr()
+        assert captured.err.splitlines() == [message] and captured.out == ""
+    assert not any(tmp_path.iterdir())  # nothing was written
+
+
 def _run_cli(*args):
     return subprocess.run([sys.executable, "-m", "featviz_core", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_bad_input_prints_one_line_and_exits_2(tmp_path):
+def test_bad_input_prints_one_line_and_exits_2(tmp_path, inception_weights_file, monkeypatch):
+    monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(inception_weights_file(0)))  # the CLI processes inherit it
     cases = [
         (["render", "--model", "efficientnet-lite0", "--channels", "500", "--out", str(tmp_path)],
          "channel 500 is outside layer _blocks.10, which has 112 channels"),
@@ -47,6 +107,8 @@ def test_bad_input_prints_one_line_and_exits_2(tmp_path):
         (["render", "--model", "efficientnet-lite0", "--steps", "0", "--out", str(tmp_path)], "steps must be between 1"),
         (["render", "--model", "nope", "--out", str(tmp_path)], "unknown model 'nope'"),
         (["layers", "--model", "nope"], "unknown model 'nope'"),
+        (["render", "--model", "inceptionv1", "--no-upsample", "--size", "20", "--out", str(tmp_path)],
+         "image size 20 px is too small for inceptionv1 without upsampling"),
     ]
     for args, message in cases:
         done = _run_cli(*args)
