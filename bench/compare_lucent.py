@@ -1,8 +1,11 @@
 """featviz versus torch-lucent's render_vis, side by side in one process.
 
-Same model object (same weights), layer, channels, steps, image size and transforms. Lucent is called one
-channel at a time, as the seed notebook does. Quality is compared on equal terms: after both runs, one
-shared evaluation measures each final image's mean target activation (no random transforms, 224 px).
+Same model object (same weights), layer, channels, steps and image size. Lucent is called one channel at
+a time, as the seed notebook does. featviz runs with its own `standard` transforms and with `lucent` (Lucent's
+own transform chain, so that row compares the same algorithm on both sides). Quality is compared after all
+runs by two shared evaluations of each final image: its mean target activation on one bare view (resized to
+224 px, no transforms), and the neutral score (featviz_core.quality.neutral_score: the mean over eight fixed
+views, grey borders 0/8/16/24 px x upright or turned 5 degrees), which favours neither transform set.
 
     python bench/compare_lucent.py                       # both models, seed settings (512 steps): long on CPU
     python bench/compare_lucent.py --steps 64 --channels 0-3 --models efficientnet-lite0   # a quick look
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import PeakMemory, machine, sync, table  # noqa: E402
 from featviz_core.models import get_spec, load_model, random_model  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
+from featviz_core.quality import neutral_score  # noqa: E402
 from featviz_core.render import evaluate, render_iter  # noqa: E402
 from featviz_core.request import RenderRequest, parse_channels  # noqa: E402
 
@@ -101,6 +106,11 @@ def shared_evaluation(model, request, images, device) -> float:
     return float(evaluate(model, request.replace(upsample=True), images.to(device)).mean())
 
 
+def neutral_evaluation(model, request, images, device) -> float:
+    """Mean neutral score of the images (eight fixed views, see featviz_core.quality)."""
+    return float(neutral_score(model, request.model, request.objectives(), images.to(device)).mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="inceptionv1,efficientnet-lite0")
@@ -114,9 +124,9 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     channels = parse_channels(args.channels)
-    print(f"# featviz vs torch-lucent\n\nmachine: {machine()}\n"
+    print(f"# featviz vs torch-lucent\n\nmachine: {machine()}, load average at start {os.getloadavg()[0]:.1f}\n"
           f"settings: channels {args.channels} ({len(channels)}), {args.steps} steps, {args.size} px, "
-          f"Fourier + decorrelation, standard transforms, Adam lr 0.05\n")
+          f"Fourier + decorrelation, Adam lr 0.05; Lucent with its standard_transforms\n")
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         layer = DEFAULT_LAYERS[name]
         model = build(name, device)
@@ -132,29 +142,30 @@ def main() -> None:
                 lucent_images, lucent_wall, lucent_cpu = run_lucent(model, request, device)
             lucent_value = shared_evaluation(model, request, lucent_images, device)
             rows.append(["torch-lucent render_vis (one channel at a time)", lucent_wall, lucent_cpu, lucent_value,
-                         mem, None])
+                         neutral_evaluation(model, request, lucent_images, device), mem, None, os.getloadavg()[0]])
         targets = [lucent_value] if lucent_value is not None else None
-        # Time and memory come from a plain run; time-to-quality from a second run that evaluates every
-        # 8 steps (evaluation time excluded), so the evaluations never inflate the memory or time columns.
-        with PeakMemory(device) as mem:
-            images, wall, cpu, _ = run_featviz(model, request, device, args.batch_size)
-        reached = run_featviz(model, request, device, args.batch_size, targets)[3] if targets else {}
-        rows.append(["featviz (batched, stops at the layer)", wall, cpu,
-                     shared_evaluation(model, request, images, device), mem, reached.get(lucent_value)])
+        runs = [("featviz `standard` transforms (batched, stops at the layer)", request, True),
+                ("featviz `--transforms lucent` (Lucent's transforms, same algorithm)",
+                 request.replace(transforms="lucent"), False)]
         if not args.no_native:
-            native = request.replace(upsample=False)
+            runs.append(("featviz, native resolution (no upsampling)", request.replace(upsample=False), True))
+        for label, variant, with_reach in runs:
+            # Time and memory come from a plain run; time-to-quality from a second run that evaluates every
+            # 8 steps (evaluation time excluded), so the evaluations never inflate the memory or time columns.
             with PeakMemory(device) as mem:
-                images, wall, cpu, _ = run_featviz(model, native, device, args.batch_size)
-            reached = run_featviz(model, native, device, args.batch_size, targets)[3] if targets else {}
-            rows.append(["featviz, native resolution (no upsampling)", wall, cpu,
-                         shared_evaluation(model, request, images, device), mem, reached.get(lucent_value)])
+                images, wall, cpu, _ = run_featviz(model, variant, device, args.batch_size)
+            load = os.getloadavg()[0]  # other processes on the machine: high values make the times unreliable
+            reached = run_featviz(model, variant, device, args.batch_size, targets)[3] if targets and with_reach else {}
+            rows.append([label, wall, cpu, shared_evaluation(model, request, images, device),
+                         neutral_evaluation(model, request, images, device), mem,
+                         reached.get(lucent_value) if with_reach else "skip", load])
         base = rows[0][1] if lucent_value is not None else None
         base_cpu = rows[0][2] if lucent_value is not None else None
         image_steps = len(channels) * args.steps
         out = []
-        for label, wall, cpu, value, mem, ttq in rows:
+        for label, wall, cpu, value, neutral, mem, ttq, load in rows:
             memory = f"{mem.cuda_mb:.0f} (GPU)" if device.type == "cuda" else f"{mem.rss_mb:.0f}"
-            if label.startswith("torch"):
+            if label.startswith("torch") or ttq == "skip":
                 reach = "-"
             elif ttq is None:
                 reach = "not reached" if base else "-"
@@ -163,11 +174,12 @@ def main() -> None:
             out.append([
                 label, f"{wall:.1f}", f"{cpu:.1f}", f"{wall / image_steps * 1000:.1f}",
                 f"{base / wall:.2f}x" if base else "-", f"{base_cpu / cpu:.2f}x" if base_cpu else "-",
-                memory, f"{value:.2f}", reach,
+                memory, f"{value:.2f}", f"{neutral:.2f}", reach, f"{load:.1f}",
             ])
         print(f"## {name} `{layer}` ({weights}), device {device}\n")
         print(table(["run", "wall s", "CPU s", "ms / image-step", "speed-up (wall)", "speed-up (CPU time)",
-                     "peak memory MB", "mean target activation", "time to Lucent's final activation"], out))
+                     "peak memory MB", "mean target activation (bare view)", "neutral score (8 views)",
+                     "time to Lucent's final activation", "load average after the run"], out))
         print(f"\nfeatviz one-time render-variant build (per process, not in the wall times): {prep:.1f} s\n")
 
 
