@@ -93,8 +93,9 @@ def _cmd_layers(args: argparse.Namespace) -> int:
 
     name = default_model_name() if args.model == "auto" else args.model
     spec = get_spec(name)
-    if args.size > 4096:
-        raise FeatvizError(f"--size must be at most 4096 pixels, got {args.size}")
+    if not 16 <= args.size <= 4096:
+        raise FeatvizError(f"--size must be between 16 and 4096 pixels, got {args.size} "
+                           f"({spec.name} needs at least {spec.min_input_size} px)")
     if args.size < spec.min_input_size:
         raise FeatvizError(f"--size {args.size} is too small for {spec.name}: its layers need a model input of at "
                            f"least {spec.min_input_size} px; choose --size {spec.min_input_size} or more")
