@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,9 +21,6 @@ FORMAT = "featviz-atlas/1"
 # Fields of RenderRequest that say which image is rendered, not how: an atlas renders every channel of its
 # layers with the plain channel objective.
 PER_IMAGE_FIELDS = ("model", "layer", "channels", "objective", "negate", "expression")
-
-_digests: dict[tuple[str, int, int], str] = {}
-_digests_lock = threading.Lock()
 
 
 def setting_names() -> tuple[str, ...]:
@@ -40,19 +36,11 @@ def settings_of(request: Any) -> dict[str, Any]:
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, computed once per (path, size, modification time) in this process."""
-    from featviz_core.models.weights import sha256_of
+    """SHA-256 of a file, computed once per (path, size, modification time) in this process (the digest
+    cache the render cache's keys use too)."""
+    from featviz_core.models.weights import file_digest
 
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _digests_lock:
-        known = _digests.get(key)
-    if known is None:
-        known = sha256_of(path)
-        with _digests_lock:
-            _digests[key] = known
-    return known
+    return file_digest(Path(path))
 
 
 def weights_digest(model: str, *, allow_download: bool = True) -> str:
@@ -64,13 +52,9 @@ def weights_digest(model: str, *, allow_download: bool = True) -> str:
 
 def local_weights_digest(model: str) -> str | None:
     """SHA-256 of ``model``'s weight file if it is on this machine (never downloads), else None."""
-    from featviz_core.models import get_spec, local_weights
+    from featviz_core.models import weights_identity
 
-    try:
-        path = local_weights(get_spec(model))
-        return file_sha256(path) if path is not None and path.is_file() else None
-    except OSError:
-        return None
+    return weights_identity(model) or None
 
 
 @dataclass(frozen=True)
