@@ -43,7 +43,8 @@ def test_render_writes_grid_pngs_and_metadata(model, tmp_path, capsys):
                  "--steps", "4", "--size", "32", "--no-upsample", "--seed", "5", "--out", str(out)])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["grid.png", "render.json", f"{layer}_0.png", f"{layer}_1.png", f"{layer}_2.png", f"{layer}_7.png"])
+        ["grid.png", "detail.png", "render.json", f"{layer}_0.png", f"{layer}_1.png", f"{layer}_2.png",
+         f"{layer}_7.png"])
     meta = json.loads((out / "render.json").read_text())
     assert meta["settings"]["channels"] == [0, 1, 2, 7] and meta["seed"] == 5
     assert meta["settings"]["model"] == model
