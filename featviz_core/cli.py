@@ -56,7 +56,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="channel mean (default), centre neuron, or whole layer (DeepDream)")
     render.add_argument("--expression", default="", help="custom objective, e.g. 'mixed4a:3 - 0.5*mixed4b:7' (one image)")
     render.add_argument("--negate", action="store_true", help="minimize instead of maximize")
-    render.add_argument("--steps", type=int, default=512)
+    render.add_argument("--steps", type=int, default=None,
+                        help="optimization steps (default: the --quality preset's; overrides it when given)")
+    render.add_argument("--quality", default="seed", choices=["seed", "fast"],
+                        help="seed: 512 steps, as Lucent (default); fast: the measured per-model step count at which "
+                             "featviz reaches Lucent's 512-step quality (see BENCHMARKS.md)")
     render.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
@@ -74,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--batch-size", type=int, default=None,
                         help="images per forward pass (default: 2 on CPU, 64 on CUDA); 1 makes each image bit-identical "
                              "to a render of its channel alone")
+    render.add_argument("--compile", action="store_true",
+                        help="run the forward pass through torch.compile (compiling takes seconds to minutes, once per "
+                             "process; results agree with eager within float rounding, not bitwise)")
     render.add_argument("--snapshot-every", type=int, default=16, help="progress update interval in steps")
     render.add_argument("--columns", type=int, default=5, help="images per grid row (default 5)")
     render.add_argument("--title", default=None, help="a title written above grid.png")
@@ -135,14 +142,18 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     from featviz_core.device import resolve_device
     from featviz_core.export import render_metadata, result_files
-    from featviz_core.models import load_model
+    from featviz_core.models import default_model_name, load_model
+    from featviz_core.presets import preset_steps
     from featviz_core.render import render
     from featviz_core.request import RenderRequest
 
     started = time.perf_counter()
+    steps = args.steps
+    if steps is None:
+        steps = preset_steps(args.quality, default_model_name() if args.model == "auto" else args.model)
     request = RenderRequest.from_mapping({
         "model": args.model, "layer": args.layer, "channels": args.channels, "objective": args.objective,
-        "expression": args.expression, "negate": args.negate, "steps": args.steps, "size": args.size,
+        "expression": args.expression, "negate": args.negate, "steps": steps, "size": args.size,
         "seed": args.seed, "lr": args.lr, "tv": args.tv, "l2": args.l2, "fft": args.fft,
         "decorrelate": args.decorrelate, "transforms": args.transforms, "upsample": args.upsample,
     })
@@ -166,7 +177,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     try:
         result = render(request, model=model, device=device, on_snapshot=progress,
-                        snapshot_every=args.snapshot_every, batch_size=args.batch_size)
+                        snapshot_every=args.snapshot_every, batch_size=args.batch_size, compile=args.compile)
     finally:
         if show:
             sys.stderr.write("\n")
@@ -176,6 +187,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     for name, data in files.items():
         (out / name).write_bytes(data)
     meta = render_metadata(result, wall)
+    if result.note:
+        sys.stderr.write(f"note: {result.note}\n")
     if show:
         sys.stderr.write(f"wrote {out / 'grid.png'}, {out / 'detail.png'}, {len(result.images)} PNGs and "
                          f"render.json in {wall:.1f} s "

@@ -38,6 +38,7 @@ from featviz_core.config import ServiceSettings
 from featviz_core.device import resolve_device
 from featviz_core.errors import FeatvizError, QueueFull
 from featviz_core.models import load_model, weights_identity
+from featviz_core.compiled import compile_from_env
 from featviz_core.render import RenderResult, Snapshot, render_iter, result_from_snapshot
 from featviz_core.request import RenderRequest
 
@@ -131,6 +132,7 @@ class RenderService:
         stats_file: str | Path | None = None,
         session_alive: Callable[[str], bool] | None = None,
         lookup: Callable[[RenderRequest], RenderResult | None] | None = None,
+        compile: bool | None = None,
     ) -> None:
         """
         Args:
@@ -146,6 +148,9 @@ class RenderService:
                 the callback (or for clients that name no session) only ``touch`` counts. It may be set
                 later (the UI layer sets it on the shared service) and must be cheap and thread-safe.
             lookup: asked on a cache miss for a finished result from elsewhere (an atlas); None: render.
+            compile: render with ``torch.compile`` (default: FEATVIZ_COMPILE=1). Each worker process pays
+                the compile time once per (model, layers, batch shape); pixels agree with eager renders
+                within float rounding, and the cache serves either.
         """
         self.settings = settings or ServiceSettings.from_env()
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
@@ -157,6 +162,7 @@ class RenderService:
         self.batch_size = batch_size
         self.session_alive = session_alive
         self.lookup = lookup
+        self.compile = compile_from_env() if compile is None else compile
         stats_file = stats_file if stats_file is not None else os.environ.get("FEATVIZ_STATS_FILE") or None
         self.stats_file = Path(stats_file) if stats_file else None
         self._stats_lock = threading.Lock()
@@ -379,7 +385,7 @@ class RenderService:
             weights = weights_identity(job.request.model)
             for snapshot in render_iter(job.request, model=model, device=self.device,
                                         snapshot_every=job.snapshot_every, batch_size=self.batch_size,
-                                        should_stop=lambda: self._stop_reason(job)):
+                                        should_stop=lambda: self._stop_reason(job), compile=self.compile):
                 job.snapshot = snapshot
             last = job.snapshot
             assert last is not None

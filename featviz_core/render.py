@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from featviz_core.capture import capture_layers
+from featviz_core.compiled import compile_seconds_for
 from featviz_core.device import resolve_device
 from featviz_core.errors import NonFiniteError, RenderError
 from featviz_core.models import get_spec, load_model
@@ -172,6 +173,7 @@ def render_iter(
     batch_size: int | None = None,
     should_stop: Callable[[], str | bool] | None = None,
     fast: bool = True,
+    compile: bool = False,
 ) -> Iterator[Snapshot]:
     """Render ``request``, yielding snapshots.
 
@@ -189,6 +191,11 @@ def render_iter(
             snapshot marked ``stopped``.
         fast: optimize with the model's checked render variant (batch norm folded into convolutions,
             cheaper redirected-ReLU backward; see ``featviz_core.models.fast``). Same function, less work.
+        compile: run the forward pass through ``torch.compile`` (``featviz_core.compiled``), cut at the
+            target layers. A runtime setting, not part of the request: activations agree with eager within
+            float rounding, not bitwise. Compiling takes seconds to minutes, once per process for each
+            (model, layers, batch shape), and is not counted in ``elapsed_s``. A model that cannot be cut
+            renders eagerly, with a note on the snapshots.
 
     Raises:
         NonFiniteError: the optimization produced NaN/inf (checked at every snapshot).
@@ -205,10 +212,10 @@ def render_iter(
         layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
         model = model_for_render(model, layers)
     chunk = max(1, batch_size or default_batch_size(dev))
-    note = ""
+    forward, note = _forward_pass(model, request, compile)
     while True:
         try:
-            yield from _render_chunks(request, model, dev, snapshot_every, chunk, should_stop, note)
+            yield from _render_chunks(request, model, dev, snapshot_every, chunk, should_stop, note, forward)
             return
         except RenderError:
             raise
@@ -225,7 +232,23 @@ def render_iter(
         if dev.type == "cuda":
             torch.cuda.empty_cache()
         chunk = max(1, chunk // 2)
-        note = f"memory was short; continued with {chunk} image(s) per batch"
+        note = "; ".join(filter(None, [note, f"memory was short; continued with {chunk} image(s) per batch"]))
+
+
+Forward = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+
+
+def _forward_pass(model: torch.nn.Module, request: RenderRequest, compile: bool) -> tuple[Forward | None, str]:
+    """The compiled forward pass for the request's layers (None: eager) and a note when compiling was refused."""
+    if not compile:
+        return None, ""
+    from featviz_core.compiled import CompileUnavailable, compiled_forward
+
+    layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
+    try:
+        return compiled_forward(model, layers), ""
+    except CompileUnavailable as exc:
+        return None, f"not compiled ({exc}); rendered eagerly"
 
 
 def _render_chunks(
@@ -236,6 +259,7 @@ def _render_chunks(
     chunk: int,
     should_stop: Callable[[], str | bool] | None,
     note: str,
+    forward: Forward | None = None,
 ) -> Iterator[Snapshot]:
     spec = get_spec(request.model)
     preset = get_preset(request.transforms)
@@ -265,13 +289,19 @@ def _render_chunks(
     history = torch.zeros(steps, count, device=dev)
     loss_total = torch.zeros((), device=dev)
     started = time.perf_counter()
+    compiling_s = 0.0  # compile time (first step of each batch shape) is left out of elapsed_s
     for step in range(1, steps + 1):
         loss_total = torch.zeros((), device=dev)
         for where, image, optimizer, batch in chunks:
             optimizer.zero_grad(set_to_none=True)
             pixels = image()
             x = apply_transforms(pixels, preset, draws_dev[step - 1, where], side)
-            acts = capture_layers(model, batch.layers, spec.preprocess.apply(x))
+            if forward is None:
+                acts = capture_layers(model, batch.layers, spec.preprocess.apply(x))
+            else:
+                before = compile_seconds_for(model)
+                acts = forward(spec.preprocess.apply(x))
+                compiling_s += compile_seconds_for(model) - before
             scores = batch.score(acts)
             objective = scores
             if request.tv:
@@ -302,7 +332,7 @@ def _render_chunks(
                 scores=hist[-1].copy(),
                 history=hist,
                 loss=loss_value,
-                elapsed_s=time.perf_counter() - started,
+                elapsed_s=time.perf_counter() - started - compiling_s,
                 done=step == steps or bool(reason),
                 stopped=(reason if isinstance(reason, str) and reason else "stopped") if reason and step < steps else "",
                 note=note,

