@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from featviz_core.presets import FAST_STEPS, SEED_STEPS
 from featviz_ui import figures, layout, links, models, prepared, present, presets, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, get_slot, poll, stop, submit
@@ -91,6 +92,14 @@ layer_names = [info.name for info in table]
 layer_text = {info.name: models.layer_label(info) for info in table}
 if ss[layer_key] not in layer_names:
     ss[layer_key] = defaults.layer
+
+if model in FAST_STEPS:  # quality presets set the form's steps: the seed's 512, or the measured fast count
+    seed_button, fast_button, _ = panel.columns([1, 1, 4])
+    seed_button.button(f"Seed quality ({SEED_STEPS} steps)", key="ex_quality_seed", on_click=ss.__setitem__,
+                       args=("ex_steps", SEED_STEPS), help="Lucent's default step count.")
+    fast_button.button(f"Fast ({FAST_STEPS[model]} steps)", key="ex_quality_fast", on_click=ss.__setitem__,
+                       args=("ex_steps", FAST_STEPS[model]),
+                       help="Where featviz reaches Lucent's 512-step quality on this model (measured; see BENCHMARKS.md).")
 
 with panel.form("explorer_form"):
     st.caption(f"Model: **{model}** (choose it in the sidebar)")

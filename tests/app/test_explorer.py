@@ -189,3 +189,15 @@ def test_links_reproduce_every_form_setting_exactly():
     assert set(request_params(request.replace(fft=True, decorrelate=True, tv=0.0, l2=0.0, lr=0.05,
                                               transforms="standard"))) == {"model", "layer", "channels", "steps",
                                                                            "size", "seed"}
+
+
+def test_quality_buttons_set_the_steps(new_app):
+    from featviz_core.presets import FAST_STEPS, SEED_STEPS
+
+    at = new_app()
+    at.run()
+    at.button(key="ex_quality_fast").click().run()
+    assert at.number_input(key="ex_steps").value == FAST_STEPS["efficientnet-lite0"] < SEED_STEPS
+    at.button(key="ex_quality_seed").click().run()
+    assert at.number_input(key="ex_steps").value == SEED_STEPS
+    assert not errors(at)
