@@ -108,6 +108,8 @@ def test_bad_input_prints_one_line_and_exits_2(tmp_path, inception_weights_file,
         (["render", "--model", "efficientnet-lite0", "--steps", "0", "--out", str(tmp_path)], "steps must be between 1"),
         (["render", "--model", "nope", "--out", str(tmp_path)], "unknown model 'nope'"),
         (["layers", "--model", "nope"], "unknown model 'nope'"),
+        (["render", "--model", "inceptionv1", "--quality", "fast", "--out", str(tmp_path)],
+         "no fast step count has been measured for inceptionv1; set the steps yourself"),
         (["render", "--model", "inceptionv1", "--no-upsample", "--size", "20", "--out", str(tmp_path)],
          "image size 20 px is too small for inceptionv1 without upsampling"),
     ]
