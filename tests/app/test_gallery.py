@@ -6,20 +6,15 @@ from __future__ import annotations
 import pytest
 from app_helpers import errors, run_until, service, slot
 
+from atlas_sample import LAYER, partial_atlas
+
 GALLERY = "pages/gallery.py"
-LAYER = "_blocks.5"  # 80 channels: one full page of 60 and a second of 20
 
 
 @pytest.fixture(scope="module")
 def atlas_dir(tmp_path_factory):
     """A folder of atlases holding one store of ``_blocks.5`` with only channels 0-7 rendered."""
-    from featviz_core.atlas.local import LocalEngine
-    from featviz_core.atlas.runner import build_atlas
-
-    root = tmp_path_factory.mktemp("atlases")
-    build_atlas(root / "effnet", "efficientnet-lite0", LAYER, {"steps": 8, "size": 32}, engine=LocalEngine(),
-                batch=8, max_batches=1)
-    return root
+    return partial_atlas(tmp_path_factory.mktemp("atlases"))
 
 
 @pytest.fixture

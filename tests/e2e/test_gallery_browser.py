@@ -12,22 +12,17 @@ import pytest
 from e2e_helpers import ERROR, EXCEPTION, OUTPUT, wait_for
 from PIL import Image
 
+from atlas_sample import LAYER, partial_atlas
+
 pytestmark = pytest.mark.e2e
 
-LAYER = "_blocks.5"  # 80 channels
 TILES = '[data-testid="stMain"] [data-testid="stImage"] img'
 
 
 @pytest.fixture(scope="module")
 def atlas_dir(tmp_path_factory):
     """A folder of atlases with one store of ``_blocks.5``: channels 0-7 rendered, the rest missing."""
-    from featviz_core.atlas.local import LocalEngine
-    from featviz_core.atlas.runner import build_atlas
-
-    root = tmp_path_factory.mktemp("atlases")
-    build_atlas(root / "effnet", "efficientnet-lite0", LAYER, {"steps": 8, "size": 32}, engine=LocalEngine(),
-                batch=8, max_batches=1)
-    return root
+    return partial_atlas(tmp_path_factory.mktemp("atlases"))
 
 
 def test_a_page_of_tiles_from_the_store_and_a_click_that_opens_the_neuron_page(atlas_server, atlas_dir, new_page,
