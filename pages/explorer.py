@@ -101,7 +101,7 @@ if model in FAST_STEPS:  # quality presets set the form's steps: the seed's 512,
                        args=("ex_steps", FAST_STEPS[model]),
                        help="Where featviz reaches Lucent's 512-step quality on this model (measured; see BENCHMARKS.md).")
 
-with panel.form("explorer_form"):
+with panel.form("explorer_form", enter_to_submit=False):
     st.caption(f"Model: **{model}** (choose it in the sidebar)")
     left, first, last, listed = st.columns([3, 1, 1, 2])
     left.selectbox("Layer", layer_names, key=layer_key, format_func=layer_text.get,

@@ -83,7 +83,7 @@ def form_request():
 busy = any(current_job(slot) is not None for slot in (main_slot, pixel_slot))
 panel = layout.settings_panel(SETTINGS, start_open=not busy and main_slot.result is None)
 panel.caption(INTRO)
-with panel.form("neuron_form"):
+with panel.form("neuron_form", enter_to_submit=False):
     st.caption(f"Model: **{model}** (choose it in the sidebar)")
     layer_col, channel_col, steps_col, size_col, seed_col = st.columns([3, 1, 1, 1, 1])
     layer_col.selectbox("Layer", layer_names, key=layer_key, format_func=layer_text.get)
