@@ -212,7 +212,8 @@ def render_iter(
         layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
         model = model_for_render(model, layers)
     chunk = max(1, batch_size or default_batch_size(dev))
-    forward, note = _forward_pass(model, request, compile)
+    forward, compile_note = _forward_pass(model, request, compile)
+    note = compile_note
     while True:
         try:
             yield from _render_chunks(request, model, dev, snapshot_every, chunk, should_stop, note, forward)
@@ -232,7 +233,8 @@ def render_iter(
         if dev.type == "cuda":
             torch.cuda.empty_cache()
         chunk = max(1, chunk // 2)
-        note = "; ".join(filter(None, [note, f"memory was short; continued with {chunk} image(s) per batch"]))
+        # Only the latest chunk size is news: each retry replaces the memory note, never appends to it.
+        note = "; ".join(filter(None, [compile_note, f"memory was short; continued with {chunk} image(s) per batch"]))
 
 
 Forward = Callable[[torch.Tensor], dict[str, torch.Tensor]]
