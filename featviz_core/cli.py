@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -217,5 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`layers | head`): stop quietly, as other command-line tools do. Point stdout at
+        # devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 

@@ -119,3 +119,13 @@ def test_bad_input_prints_one_line_and_exits_2(tmp_path, inception_weights_file,
         assert "Traceback" not in done.stderr
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], done.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`layers | head`: the reader closes the pipe before the command writes; no traceback, exit 0."""
+    process = subprocess.Popen([sys.executable, "-m", "featviz_core", "layers", "--model", "efficientnet-lite0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # gone before the command has imported torch, let alone printed
+    _, stderr = process.communicate(timeout=120)
+    assert "Traceback" not in stderr.decode() and "BrokenPipe" not in stderr.decode()
+    assert process.returncode == 0
