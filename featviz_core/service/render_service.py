@@ -1,0 +1,236 @@
+"""The render service: one lock over the queue, the shared jobs, the job registry and the counters, and the
+worker threads that take jobs from the queue. Each part lives in its own module of this package."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from featviz_core.cache import RenderCache
+from featviz_core.compiled import compile_from_env
+from featviz_core.config import ServiceSettings
+from featviz_core.device import resolve_device
+from featviz_core.errors import QueueFull
+from featviz_core.models import load_model
+from featviz_core.render import RenderResult
+from featviz_core.request import RenderRequest
+from featviz_core.service import liveness
+from featviz_core.service.job import CANCELLED, DONE, FAILED, RUNNING, Job
+from featviz_core.service.queue import JobQueue
+from featviz_core.service.registry import JobRegistry
+from featviz_core.service.sharing import SharedJobs
+from featviz_core.service.stats import Counters, StatsFile, stats_path
+from featviz_core.service.worker import RenderSetup, WorkerPool, run_job
+
+
+class RenderService:
+    """Owns the queue, the workers and the render cache."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings | None = None,
+        *,
+        device: str | torch.device | None = None,
+        cache: RenderCache | None = None,
+        model_loader: Callable[[str, torch.device], torch.nn.Module] = load_model,
+        idle_timeout_s: float | None = None,
+        batch_size: int | None = None,
+        stats_file: str | Path | None = None,
+        session_alive: Callable[[str], bool] | None = None,
+        lookup: Callable[[RenderRequest], RenderResult | None] | None = None,
+        compile: bool | None = None,
+    ) -> None:
+        """
+        Args:
+            settings: workers, queue length, deadline, cache bounds (default: from the environment).
+            device: where renders run (default: FEATVIZ_DEVICE, else CUDA when available).
+            cache: the finished-render store (default: on disk under the settings' cache path).
+            model_loader: ``(model name, device) -> eval-mode model``; the default shares one per process.
+            idle_timeout_s: a job no client touched for this long is cancelled (default: the settings').
+            batch_size: images per forward pass (default: :func:`featviz_core.render.default_batch_size`).
+            stats_file: JSON file kept up to date with :meth:`stats` (default: FEATVIZ_STATS_FILE, if set).
+            session_alive: ``(session id) -> bool``: whether a UI session a client watches from is still
+                connected. A job idle for ``idle_timeout_s`` goes on while one of its sessions is; without
+                the callback (or for clients that name no session) only ``touch`` counts. It may be set
+                later (the UI layer sets it on the shared service) and must be cheap and thread-safe.
+            lookup: asked on a cache miss for a finished result from elsewhere (an atlas); None: render.
+            compile: render with ``torch.compile`` (default: FEATVIZ_COMPILE=1). Each worker process pays
+                the compile time once per (model, layers, batch shape); pixels agree with eager renders
+                within float rounding, and the cache serves either.
+        """
+        self.settings = settings or ServiceSettings.from_env()
+        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
+        self.cache = cache if cache is not None else RenderCache(
+            self.settings.cache_path, max_entries=self.settings.cache_entries, max_bytes=self.settings.cache_bytes
+        )
+        self.model_loader = model_loader
+        self.idle_timeout_s = self.settings.idle_timeout_s if idle_timeout_s is None else idle_timeout_s
+        self.batch_size = batch_size
+        self.session_alive = session_alive
+        self.lookup = lookup
+        self.compile = compile_from_env() if compile is None else compile
+        self.stats_file = stats_path(stats_file)
+        self._stats_writer = StatsFile(self.stats_file) if self.stats_file is not None else None
+        # One lock guards the queue, the registries, the counters and the running count; workers wait on it.
+        self._cond = threading.Condition()
+        self._pending = JobQueue(self.settings.queue_length)
+        self._jobs = JobRegistry()
+        self._shared = SharedJobs()
+        self.counters = Counters()
+        self._running = 0
+        self._closed = False
+        self._workers = WorkerPool(self.settings.workers, take=self._take, run=self._run, done=self._done)
+        self._threads = self._workers.threads
+        self._workers.start()
+        self._write_stats()
+
+    # ----- clients ----------------------------------------------------------------------------------------
+    def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16, priority: int = 0) -> Job:
+        """Queue ``request`` for ``client``; a cached or identical running request is reused.
+
+        ``priority``: queued jobs of higher priority run first; a job counts against the queue length only
+        among jobs of its own priority or higher, so background work (negative) never turns a visitor away.
+
+        Raises:
+            QueueFull: ``queue_length`` renders are already waiting for a free worker (or the service is
+                shutting down).
+        """
+        if not isinstance(request, RenderRequest):
+            raise TypeError("submit() takes a RenderRequest")
+        key = request.key()
+        cached = self.cache.get(key)
+        if cached is None and self.lookup is not None:
+            cached = self.lookup(request)
+        try:
+            with self._cond:
+                if self._closed:
+                    self.counters.add("rejected")
+                    raise QueueFull("featviz is restarting; try again in a moment.")
+                if cached is not None:
+                    self.counters.add("cache_hits")
+                    job = self._jobs.new(request, snapshot_every, self)
+                    job.state, job.result, job.finished = DONE, cached, time.monotonic()
+                    job.touch(client)
+                    return job
+                shared = self._shared.find(key)
+                if shared is not None:
+                    shared.touch(client)
+                    self._pending.raise_priority(shared, priority)  # a visitor wants it now
+                    self.counters.add("shared")
+                    return shared
+                self._prune_locked()
+                if not self._pending.has_room(priority, free_workers=max(0, len(self._threads) - self._running)):
+                    self.counters.add("rejected")
+                    raise QueueFull(self._pending.busy_message(self._running))
+                job = self._jobs.new(request, snapshot_every, self)
+                job.key = key
+                job.touch(client)
+                self._shared.add(job)
+                self._pending.put(job, priority)
+                self.counters.add("submitted")
+                self._cond.notify()
+                return job
+        finally:
+            self._write_stats()
+
+    def get(self, job_id: str) -> Job | None:
+        with self._cond:
+            return self._jobs.get(job_id)
+
+    def position(self, job: Job) -> int:
+        """How many queued jobs are ahead of ``job`` (0 when it is not queued)."""
+        with self._cond:
+            self._prune_locked()
+            return self._pending.position(job)
+
+    def stats(self) -> dict[str, int]:
+        """Counters since start (submitted, completed, stopped, failed, cancelled, rejected, cache_hits,
+        shared, peak_running) and the present state (running, queued, workers, workers_alive)."""
+        with self._cond:
+            self._prune_locked()
+            return {**self.counters.as_dict(), "running": self._running, "queued": len(self._pending),
+                    "workers": len(self._threads), "workers_alive": self._workers.alive()}
+
+    def prune(self) -> None:
+        """Queued jobs that must stop (cancelled, abandoned) leave the queue now."""
+        with self._cond:
+            pruned = self._prune_locked()
+        if pruned:
+            self._write_stats()
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Stop accepting work, cancel queued jobs, stop running ones (keeping partial results), join."""
+        with self._cond:
+            self._closed = True
+            for job in [j for j in self._jobs.values() if j.state == RUNNING]:
+                job.stop_reason = "server shutting down"
+            while self._pending:
+                job = self._pending.take()
+                job.stop_reason = "server shutting down"
+                self._finish(job, CANCELLED, error=job.stop_reason)
+            self._cond.notify_all()
+        self._workers.join(timeout_s)
+        self._write_stats()
+
+    # ----- internals --------------------------------------------------------------------------------------
+    def _stop_reason(self, job: Job) -> str:
+        return liveness.stop_reason(job, deadline_s=self.settings.deadline_s, idle_timeout_s=self.idle_timeout_s,
+                                    session_alive=self.session_alive)
+
+    def _prune_locked(self) -> int:
+        """Queued jobs that were cancelled or whose clients are gone leave the queue now (so they neither
+        count against its length nor stand ahead of anyone). Caller holds ``_cond``."""
+        gone = [job for job in self._pending if self._stop_reason(job)]
+        for job in gone:
+            self._pending.remove(job)
+            self._finish(job, CANCELLED, error=self._stop_reason(job))
+        return len(gone)
+
+    def _write_stats(self) -> None:
+        if self._stats_writer is not None:
+            self._stats_writer.write(self.stats)
+
+    def _take(self) -> Job | None:
+        """A worker's next job, marked running (blocks until there is one); None once the service closed."""
+        with self._cond:
+            while True:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return None
+                job = self._pending.take()
+                reason = self._stop_reason(job)
+                if reason:  # cancelled while waiting: it leaves the queue without running
+                    self._finish(job, CANCELLED, error=reason)
+                    continue
+                job.state, job.started = RUNNING, time.monotonic()
+                self._running += 1
+                self.counters.running(self._running)
+                break
+        self._write_stats()
+        return job
+
+    def _run(self, job: Job) -> None:
+        setup = RenderSetup(model_loader=self.model_loader, device=self.device, batch_size=self.batch_size,
+                            compile=self.compile, cache=self.cache)
+        outcome = run_job(job, setup, should_stop=lambda: self._stop_reason(job))
+        with self._cond:
+            self._finish(job, outcome.state, error=outcome.error)
+
+    def _done(self, job: Job) -> None:
+        with self._cond:
+            self._running -= 1
+            if job.active:  # never leave a job looking alive after its worker let go of it
+                self._finish(job, FAILED, error="internal error: the render ended unexpectedly")
+        self._write_stats()
+
+    def _finish(self, job: Job, state: str, *, error: str = "") -> None:
+        """``job`` ends in ``state``: it stops being shared and is counted. Caller holds ``_cond``."""
+        stopped = job.end(state, error)
+        self._shared.forget(job)
+        self.counters.ended(job.state, stopped=stopped)
+
