@@ -32,6 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from featviz_core.cli_options import add_setting_options
     from featviz_core.cli_warm import add_warm_parser
 
     parser = _Parser(prog="python -m featviz_core", description="Feature visualization of CNN channels.")
@@ -50,31 +51,10 @@ def _parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="render channels of a layer and write a grid, a detailed view, PNGs "
                                            "and render.json")
-    render.add_argument("--model", default="auto")
-    render.add_argument("--layer", default="", help="layer name, e.g. mixed4a or _blocks.10 (default: the model's)")
-    render.add_argument("--channels", default="0-9", help="ranges and lists: 0-9, 3,7,12, 0-4,8 (default 0-9)")
-    render.add_argument("--objective", default="channel", choices=["channel", "neuron", "layer"],
-                        help="channel mean (default), centre neuron, or whole layer (DeepDream)")
-    render.add_argument("--expression", default="", help="custom objective, e.g. 'mixed4a:3 - 0.5*mixed4b:7' (one image)")
-    render.add_argument("--negate", action="store_true", help="minimize instead of maximize")
-    render.add_argument("--steps", type=int, default=None,
-                        help="optimization steps (default: the --quality preset's; overrides it when given)")
+    add_setting_options(render)  # every declared render setting (featviz_core.settings)
     render.add_argument("--quality", default="seed", choices=["seed", "fast"],
                         help="seed: 512 steps, as Lucent (default); fast: the measured per-model step count at which "
-                             "featviz reaches Lucent's 512-step quality (see BENCHMARKS.md)")
-    render.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
-    render.add_argument("--seed", type=int, default=0)
-    render.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
-    render.add_argument("--tv", type=float, default=0.0, help="total-variation weight (default 0)")
-    render.add_argument("--l2", type=float, default=0.0, help="L2 weight (default 0)")
-    render.add_argument("--fft", action=argparse.BooleanOptionalAction, default=True, help="Fourier parameterization (default on)")
-    render.add_argument("--decorrelate", action=argparse.BooleanOptionalAction, default=True, help="color decorrelation (default on)")
-    render.add_argument("--transforms", default="standard",
-                        help="standard (Lucid's values, one resample; default), lucent (Lucent 0.1.8's chain exactly), "
-                             "distill (Distill's gentler set), or none")
-    render.add_argument("--upsample", action=argparse.BooleanOptionalAction, default=True,
-                        help="upsample to the model's native size as Lucent does (default on); --no-upsample feeds the "
-                             "image as is (at least the model's smallest input)")
+                             "featviz reaches Lucent's 512-step quality (see BENCHMARKS.md); --steps overrides it")
     render.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: FEATVIZ_DEVICE or auto)")
     render.add_argument("--batch-size", type=int, default=None,
                         help="images per forward pass (default: 2 on CPU, 64 on CUDA); 1 makes each image bit-identical "
@@ -146,18 +126,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from featviz_core.models import default_model_name, load_model
     from featviz_core.presets import preset_steps
     from featviz_core.render import render
-    from featviz_core.request import RenderRequest
+    from featviz_core.cli_options import request_from_args
 
     started = time.perf_counter()
     steps = args.steps
     if steps is None:
         steps = preset_steps(args.quality, default_model_name() if args.model == "auto" else args.model)
-    request = RenderRequest.from_mapping({
-        "model": args.model, "layer": args.layer, "channels": args.channels, "objective": args.objective,
-        "expression": args.expression, "negate": args.negate, "steps": steps, "size": args.size,
-        "seed": args.seed, "lr": args.lr, "tv": args.tv, "l2": args.l2, "fft": args.fft,
-        "decorrelate": args.decorrelate, "transforms": args.transforms, "upsample": args.upsample,
-    })
+    request = request_from_args(args, steps=steps)
     if args.batch_size is not None and args.batch_size < 1:
         raise FeatvizError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.snapshot_every < 1:

@@ -1,8 +1,10 @@
 """RenderRequest: everything that decides a render's pixels, validated on construction.
 
 The CLI, the app's form and its URL query parameters all build one of these, so they share one set of
-rules and one set of messages. Runtime choices that do not change the result (device, batch size, snapshot
-interval) are not part of the request.
+rules and one set of messages. Its fields are the settings declared in :mod:`featviz_core.settings` (name,
+type, bounds, default, help), so a setting is declared once; the rules that relate several settings (a
+layer of this model, channels inside it, options that conflict) are here. Runtime choices that do not
+change the result (device, batch size, snapshot interval) are not part of the request.
 """
 
 from __future__ import annotations
@@ -10,119 +12,25 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import re
-from dataclasses import dataclass
 from typing import Any, Mapping
 
+from featviz_core.channels import format_channels, parse_channels
 from featviz_core.config import Limits
 from featviz_core.errors import RequestError
-from featviz_core.objectives import Objective, channel, deepdream, neuron, parse_objective
-from featviz_core.transforms import PRESETS, get_preset, output_size
+from featviz_core.objectives import Objective, parse_objective
+from featviz_core.plan import PlannedImage, parse_interpolation, parse_position, plan_images
+from featviz_core.settings import MAX_SEED, SETTINGS, beyond_active, check_all, parse_all, shown
+from featviz_core.transforms import get_preset, output_size
 
-OBJECTIVE_KINDS = ("channel", "neuron", "layer")
-MAX_SEED = 2**31 - 1
+__all__ = ["MAX_SEED", "RenderRequest", "format_channels", "min_image_size", "parse_channels"]
 
-
-def _shown(value: Any) -> str:
-    """A value quoted in a message, shortened: a hostile URL must not make a page-long error."""
-    text = repr(value)
-    return text if len(text) <= 44 else text[:40] + "..."
+_shown = shown
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
-def parse_channels(text: str | int | list | tuple, limit: int | None = None) -> tuple[int, ...]:
-    """``"0-9"``, ``"3,7,12"``, ``"0-4, 8"`` or a list of ints -> tuple of unique ints in the given order."""
-    if isinstance(text, bool):
-        raise RequestError("channels must be numbers like 0-9 or 3,7,12")
-    if isinstance(text, int):
-        items: list[int] = [text]
-    elif isinstance(text, (list, tuple)):
-        items = []
-        for item in text:
-            if isinstance(item, bool) or not isinstance(item, int):
-                raise RequestError(f"channels must be whole numbers, got {item!r}")
-            items.append(item)
-    else:
-        if limit is None:  # never expand a range past what a render may ask for ("0-999999999999")
-            limit = Limits.from_env().max_channels
-        raw = str(text).strip()
-        if len(raw) > 2000:
-            raise RequestError(f"channels: the list is too long ({len(raw)} characters); at most {limit} channels per render")
-        if not raw:
-            raise RequestError("channels are empty; write a range like 0-9 or a list like 3,7,12")
-        items = []
-        for part in raw.split(","):
-            part = part.strip()
-            match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
-            if match:
-                first, last = int(match.group(1)), int(match.group(2))
-                if last < first:
-                    raise RequestError(f"channels: {part!r} runs backwards; write first-last with first <= last")
-                if limit is not None and last - first + 1 > limit:
-                    raise RequestError(f"channels: {part!r} asks for {last - first + 1} channels; at most {limit} per render")
-                items.extend(range(first, last + 1))
-            elif re.fullmatch(r"\d+", part):
-                items.append(int(part))
-            else:
-                raise RequestError(
-                    f"channels: cannot read {_shown(part)}; write a range like 0-9, a list like 3,7,12, or both (0-4,8)"
-                )
-    if any(i < 0 for i in items):
-        raise RequestError("channels cannot be negative")
-    unique = tuple(dict.fromkeys(items))
-    if not unique:
-        raise RequestError("channels are empty; write a range like 0-9 or a list like 3,7,12")
-    return unique
-
-
-def format_channels(channels: tuple[int, ...]) -> str:
-    """Inverse of :func:`parse_channels` for display and URLs: (0,1,2,3,7) -> "0-3,7"."""
-    parts: list[str] = []
-    run: list[int] = []
-    for c in channels:
-        if run and c == run[-1] + 1:
-            run.append(c)
-            continue
-        if run:
-            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-        run = [c]
-    if run:
-        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(parts)
-
-
-def _check_number(name: str, value: Any, *, integer: bool) -> None:
-    kind = "a whole number" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise RequestError(f"{name} must be {kind}, got {_shown(value)}")
-    if not math.isfinite(value):
-        raise RequestError(f"{name} must be a finite number, got {value!r}")
-
-
-@dataclass(frozen=True)
-class RenderRequest:
-    """What to render. Construction validates every field and raises :class:`RequestError`.
-
-    Defaults equal Lucent's ``render_vis`` as the seed notebook calls it: Adam at lr 0.05, 512 steps,
-    128 px, Fourier parameterization, color decorrelation, Lucid's standard transforms, upsampled to 224 px.
-    """
-
-    model: str
-    layer: str = ""
-    channels: tuple[int, ...] = (0,)
-    objective: str = "channel"
-    negate: bool = False
-    expression: str = ""
-    steps: int = 512
-    size: int = 128
-    fft: bool = True
-    decorrelate: bool = True
-    tv: float = 0.0
-    l2: float = 0.0
-    lr: float = 0.05
-    transforms: str = "standard"
-    upsample: bool = True
-    seed: int = 0
+class _Request:
+    """Methods of :class:`RenderRequest` (its fields come from the settings' declarations)."""
 
     def __post_init__(self) -> None:
         from featviz_core.models import get_spec, layer_table
@@ -130,53 +38,82 @@ class RenderRequest:
         limits = Limits.from_env()
         spec = get_spec(self.model)
         if not isinstance(self.layer, str):
-            raise RequestError(f"layer must be a name like {spec.default_layer}, got {_shown(self.layer)}")
+            raise RequestError(f"layer must be a name like {spec.default_layer}, got {shown(self.layer)}")
+        values = dataclasses.asdict(self)
+        check_all(values, limits, skip=("model", "channels"))
         if not self.layer:
             object.__setattr__(self, "layer", spec.default_layer)
-        for name in ("steps", "size", "seed"):
-            _check_number(name, getattr(self, name), integer=True)
-        for name in ("tv", "l2", "lr"):
-            _check_number(name, getattr(self, name), integer=False)
-        for name in ("fft", "decorrelate", "upsample", "negate"):
-            if not isinstance(getattr(self, name), bool):
-                raise RequestError(f"{name} must be true or false, got {_shown(getattr(self, name))}")
-        if not 1 <= self.steps <= limits.max_steps:
-            raise RequestError(f"steps must be between 1 and {limits.max_steps}, got {self.steps}")
-        if not limits.min_size <= self.size <= limits.max_size:
-            raise RequestError(f"image size must be between {limits.min_size} and {limits.max_size} pixels, got {self.size}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise RequestError(f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
-        if self.tv < 0:
-            raise RequestError(f"TV weight cannot be negative (0 turns it off), got {self.tv:g}")
-        if self.l2 < 0:
-            raise RequestError(f"L2 weight cannot be negative (0 turns it off), got {self.l2:g}")
-        if not 0 < self.lr <= 10:
-            raise RequestError(f"learning rate must be above 0 and at most 10 (Lucid uses 0.05), got {self.lr:g}")
-        if self.transforms not in PRESETS:
-            raise RequestError(f"unknown transforms preset {_shown(self.transforms)}; choose one of: {', '.join(PRESETS)}")
-        if self.objective not in OBJECTIVE_KINDS:
-            raise RequestError(f"unknown objective {_shown(self.objective)}; choose one of: {', '.join(OBJECTIVE_KINDS)}")
-        if not isinstance(self.expression, str):
-            raise RequestError("expression must be text like 'mixed4a:3 - 0.5*mixed4a:7'")
-
+        self._check_combinations(spec)
         self._check_model_input(spec, limits)
         table = {info.name: info for info in layer_table(self.model, self.model_input_size)}
         if self.expression:
-            parsed = parse_objective(self.expression)
             object.__setattr__(self, "channels", ())
-            for term in parsed.terms:
-                self._check_target(table, term.layer, term.channel, term.y, term.x, spec, limits)
-            return
-        self._check_layer(table, self.layer, spec)
-        if self.objective == "layer":
+            for term in parse_objective(self.expression).terms:
+                self._check_target(table, term.layer, term.channel, term.y, term.x, spec)
+        elif self.interpolate:
+            ends = parse_interpolation(self.interpolate)
+            object.__setattr__(self, "interpolate", ",".join(f"{layer}:{c}" for layer, c in ends))
             object.__setattr__(self, "channels", ())
-            return
-        channels = parse_channels(self.channels, limits.max_channels)
-        object.__setattr__(self, "channels", channels)
-        if len(channels) > limits.max_channels:
-            raise RequestError(f"{len(channels)} channels asked for; at most {limits.max_channels} per render")
-        for c in channels:
-            self._check_target(table, self.layer, c, None, None, spec, limits)
+            for layer, c in ends:
+                self._check_target(table, layer, c, None, None, spec)
+        else:
+            self._check_layer(table, self.layer, spec)
+            if self.objective == "layer":
+                object.__setattr__(self, "channels", ())
+            else:
+                channels = parse_channels(self.channels, limits.max_channels)
+                object.__setattr__(self, "channels", channels)
+                if len(channels) > limits.max_channels:
+                    raise RequestError(f"{len(channels)} channels asked for; at most {limits.max_channels} per render")
+                y, x = parse_position(self.position) or (None, None)
+                for c in channels:
+                    self._check_target(table, self.layer, c, y, x, spec)
+        count = len(self.images())
+        if count > limits.max_channels:
+            raise RequestError(
+                f"{count} images asked for ({self._count_terms()}); at most {limits.max_channels} per render: ask "
+                "for fewer channels, diverse images or frames"
+            )
+
+    def _count_terms(self) -> str:
+        parts = [f"{self.frames} frames" if self.interpolate else f"{max(1, len(self.channels))} objective(s)"]
+        if self.diversity > 1:
+            parts.append(f"{self.diversity} diverse images each")
+        if self.negative:
+            parts.append("each with its negative")
+        return ", ".join(parts)
+
+    def _check_combinations(self, spec) -> None:
+        """Settings that cannot go together, each with the reason and the way out."""
+        if self.position and self.objective != "neuron" and not self.expression:
+            raise RequestError("a neuron position needs the neuron objective; choose objective 'neuron' or clear "
+                               "the position")
+        if self.interpolate and self.expression:
+            raise RequestError("an interpolation and a free objective cannot be combined; clear one of them")
+        if self.interpolate and self.objective != "channel":
+            raise RequestError("an interpolation runs between two channels; choose objective 'channel' for it")
+        if self.interpolate and self.diversity > 1:
+            raise RequestError("an interpolation cannot also have diverse images; set diversity to 1 or clear the "
+                               "interpolation")
+        if self.negative and self.negate:
+            raise RequestError("negatives beside positives already show both signs; turn off 'negate' or 'negative'")
+        if self.alpha and spec.input_channels != 3:
+            raise RequestError(f"transparency needs a model that takes RGB images; {spec.name} takes "
+                               f"{spec.input_channels} channel(s); turn alpha off")
+        if self.alpha and self.init:
+            raise RequestError("a photo has no alpha channel: start from a photo or render with alpha, not both")
+        if self.init_l2 and not self.init:
+            raise RequestError("the pull toward the photo needs a starting photo; give one (init) or set the pull "
+                               "weight to 0")
+        if self.init:
+            from featviz_core.photos import get_photo
+
+            if not _DIGEST.match(self.init):
+                raise RequestError(f"photo: {shown(self.init)} is not a photo's SHA-256 (64 hexadecimal digits); "
+                                   "upload the photo on the Photo page or give --init a file")
+            if get_photo(self.init) is None:
+                raise RequestError("the photo this render starts from is not on this server (photos are kept in "
+                                   "memory only while the server runs); upload it again on the Photo page")
 
     def _check_model_input(self, spec, limits: Limits) -> None:
         """The model must see at least ``spec.min_input_size`` px, while rendering and when scoring."""
@@ -200,11 +137,11 @@ class RenderRequest:
         if layer not in table:
             featured = ", ".join(spec.featured_layers)
             raise RequestError(
-                f"unknown layer {_shown(layer)} for {spec.name}; main layers are {featured} "
+                f"unknown layer {shown(layer)} for {spec.name}; main layers are {featured} "
                 f"(all {len(table)} are listed by `python -m featviz_core layers --model {spec.name}`)"
             )
 
-    def _check_target(self, table, layer, channel_index, y, x, spec, limits) -> None:
+    def _check_target(self, table, layer, channel_index, y, x, spec) -> None:
         self._check_layer(table, layer, spec)
         info = table[layer]
         if channel_index is not None and not 0 <= channel_index < info.channels:
@@ -233,36 +170,29 @@ class RenderRequest:
         the model input size when upsampling, else the image itself (no padding)."""
         return self.model_input_size if self.upsample else self.size
 
+    def images(self) -> list[PlannedImage]:
+        """Every image: objective, caption, seed and group, in display order (:mod:`featviz_core.plan`)."""
+        return plan_images(self)
+
     def objectives(self) -> list[Objective]:
         """One objective per image, in display order."""
-        sign = -1.0 if self.negate else 1.0
-        if self.expression:
-            return [parse_objective(self.expression) * sign]
-        if self.objective == "layer":
-            return [deepdream(self.layer) * sign]
-        if self.objective == "neuron":
-            return [neuron(self.layer, c) * sign for c in self.channels]
-        return [channel(self.layer, c) * sign for c in self.channels]
+        return [image.objective for image in self.images()]
 
     def labels(self) -> list[str]:
-        """Captions, e.g. ``mixed4a:3``; neurons and negated objectives say so."""
-        prefix = "-" if self.negate else ""
-        if self.expression:
-            return [("-(" + self.expression + ")") if self.negate else self.expression]
-        if self.objective == "layer":
-            return [f"{prefix}dream({self.layer})"]
-        suffix = " neuron" if self.objective == "neuron" else ""
-        return [f"{prefix}{self.layer}:{c}{suffix}" for c in self.channels]
+        """Captions, e.g. ``mixed4a:3``; neurons, negated objectives, diverse images and frames say so."""
+        return [image.label for image in self.images()]
 
     def image_seeds(self) -> list[int]:
-        """Seed of each image's random stream, derived from the seed and the image's objective only, so an
-        image starts from the same noise and sees the same transforms whether it is rendered alone or in
-        a batch (its pixels may still differ in rounding between batch shapes; see ``featviz_core.render``)."""
-        seeds = []
-        for objective in self.objectives():
-            digest = hashlib.sha256(f"{self.seed}|{objective.describe()}".encode()).hexdigest()
-            seeds.append(int(digest[:15], 16))
-        return seeds
+        """Seed of each image's random stream, derived from the seed and the image's objective (and its
+        index among diverse images) only, so an image starts from the same noise and sees the same
+        transforms whether it is rendered alone or in a batch (its pixels may still differ in rounding
+        between batch shapes; see ``featviz_core.render``)."""
+        return [image.seed for image in self.images()]
+
+    @property
+    def beyond(self) -> tuple[str, ...]:
+        """The settings beyond one image per channel that this request uses (empty for a plain render)."""
+        return beyond_active(dataclasses.asdict(self))
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -297,17 +227,30 @@ class RenderRequest:
         """
         from featviz_core.models import default_model_name
 
-        base = defaults.to_dict() if defaults is not None else {}
         kwargs: dict[str, Any] = {}
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        for name, field in fields.items():
-            if name in values and values[name] is not None:
-                kwargs[name] = _convert(name, values[name], field.type)
-            elif name in base:
-                kwargs[name] = tuple(base[name]) if name == "channels" else base[name]
+        if defaults is not None:
+            kwargs.update({name: value for name, value in dataclasses.asdict(defaults).items()})
+        kwargs.update(parse_all(values))
         model = kwargs.get("model") or "auto"
         kwargs["model"] = default_model_name() if model == "auto" else model
         return cls(**kwargs)
+
+
+def _field(setting) -> tuple:
+    if setting.required:
+        return (setting.name, Any)
+    default = setting.default
+    return (setting.name, Any, dataclasses.field(default=default))
+
+
+#: What to render. Construction validates every field and raises :class:`RequestError`. Its fields are
+#: :data:`featviz_core.settings.SETTINGS`; defaults equal Lucent's ``render_vis`` as the seed notebook calls it
+#: (Adam at lr 0.05, 512 steps, 128 px, Fourier parameterization, color decorrelation, Lucid's standard
+#: transforms, upsampled to 224 px) and render one image per channel.
+RenderRequest = dataclasses.make_dataclass(
+    "RenderRequest", [_field(s) for s in SETTINGS], bases=(_Request,), frozen=True,
+    namespace={"__module__": __name__, "__doc__": "What to render: the settings of featviz_core.settings, validated."},
+)
 
 
 def _smallest_size(spec, transforms: str, upsample: bool, limits: Limits) -> int | None:
@@ -343,38 +286,3 @@ def min_image_size(model: str, upsample: bool = True, transforms: str = "standar
             f"(it needs a model input of at least {spec.min_input_size} px)"
         )
     return smallest
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _convert(name: str, value: Any, annotation: Any) -> Any:
-    text_type = str(annotation)
-    if not isinstance(value, str):
-        return tuple(value) if name == "channels" and isinstance(value, list) else value
-    raw = value.strip()
-    if name == "channels":
-        return parse_channels(raw, Limits.from_env().max_channels)
-    if len(raw) > 500:
-        raise RequestError(f"{name} is too long ({len(raw)} characters; at most 500)")
-    if "bool" in text_type:
-        low = raw.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise RequestError(f"{name} must be true or false, got {_shown(value)}")
-    if text_type in ("int", "float") and len(raw) > 40:
-        raise RequestError(f"{name} must be a {'whole ' if text_type == 'int' else ''}number, got {_shown(value)}")
-    if text_type == "int":
-        try:
-            return int(raw)
-        except ValueError:
-            raise RequestError(f"{name} must be a whole number, got {_shown(value)}") from None
-    if text_type == "float":
-        try:
-            return float(raw)
-        except ValueError:
-            raise RequestError(f"{name} must be a number, got {_shown(value)}") from None
-    return raw

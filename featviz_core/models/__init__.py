@@ -107,6 +107,9 @@ class ModelSpec:
     # Smallest model input side (px) for which every targetable layer is computed (at least 1x1). Below it
     # a pooling or strided convolution has nothing left to work on. Tests check it against a trace.
     min_input_size: int = 1
+    # Color channels of the model's input (3: RGB). Transparent renders composite RGB over backgrounds, so
+    # they need an RGB model.
+    input_channels: int = 3
     stage_notes: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 

@@ -34,7 +34,7 @@ CLI_CASES = [
     (["--channels", "a,b"], "channels: cannot read 'a'"),
     (["--channels", ""], "channels are empty"),
     (["--channels", "-1"], "channels: cannot read '-1'"),
-    (["--objective", "pixels"], "argument --objective: invalid choice: 'pixels'"),
+    (["--objective", "pixels"], "unknown objective 'pixels'; choose one of: channel, neuron, layer"),
     (["--expression", "__import__('os')"], "cannot read the objective at \"__import__('os')\""),
     (["--expression", "_blocks.1:0" + " + _blocks.1:0" * 40], "expression is too long (571 characters; at most 500)"),
     (["--expression", "_blocks.1:999"], "channel 999 is outside layer _blocks.1"),

@@ -1,0 +1,122 @@
+"""Which images a request renders: one objective, caption, random seed and group per image.
+
+Most renders are one image per channel, each alone. The renders beyond that add images and couple them:
+
+    negative      each objective's negation right after it (the Distill article's pairs); images stay alone
+    diversity N   N images per objective, one group, pushed apart by a term over their Gram matrices
+    interpolate   K frames from channel A to channel B (Lucid's ``channel_interpolate`` weights), one group
+                  sharing a parameter component so neighbouring frames stay aligned
+
+Images of one group are optimized in the same forward pass (their loss terms depend on each other); an image
+alone is independent of every other image, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from featviz_core.errors import RequestError
+from featviz_core.objectives import Objective, channel, deepdream, neuron, parse_objective
+
+if TYPE_CHECKING:
+    from featviz_core.request import RenderRequest
+
+_TARGET = re.compile(r"^\s*([\w.]+)\s*:\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """One image of a render.
+
+    Attributes:
+        objective: what it maximizes.
+        label: its caption (``mixed4a:3``, ``-mixed4a:3``, ``mixed4a:3 #2``, ``mixed4a:3→7 2/6``).
+        seed: the seed of its own random stream (initial noise and transforms).
+        group: images with the same group are optimized together (coupled terms need one pass).
+    """
+
+    objective: Objective
+    label: str
+    seed: int
+    group: int
+
+
+def parse_position(text: str) -> tuple[int, int] | None:
+    """``"7,7"`` -> (7, 7); ``""`` -> None (the centre)."""
+    if not text.strip():
+        return None
+    match = re.fullmatch(r"\s*(\d{1,6})\s*,\s*(\d{1,6})\s*", text)
+    if not match:
+        raise RequestError(f"neuron position: cannot read {text[:40]!r}; write row,column like 7,7 (blank: the centre)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_interpolation(text: str) -> tuple[tuple[str, int], tuple[str, int]]:
+    """``"mixed4a:3,mixed4a:7"`` (or separated by a space) -> (("mixed4a", 3), ("mixed4a", 7))."""
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    targets = [_TARGET.match(p) for p in parts]
+    if len(parts) != 2 or not all(targets):
+        raise RequestError(f"interpolation: cannot read {text[:60]!r}; write two channels LAYER:A,LAYER:B like "
+                           "mixed4a:3,mixed4a:7")
+    return tuple((m.group(1), int(m.group(2))) for m in targets)  # type: ignore[return-value]
+
+
+def interpolation_weights(frames: int) -> list[float]:
+    """Weight of channel B in each frame: ``i / (frames - 1)``, as Lucid's ``channel_interpolate``."""
+    return [i / (frames - 1) for i in range(frames)]
+
+
+def _seed(base: int, objective: Objective, index: int) -> int:
+    # The first image of an objective keeps the stream it always had, so a plain render is unchanged.
+    text = f"{base}|{objective.describe()}" + (f"|{index}" if index else "")
+    return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16)
+
+
+def shared_seed(request: "RenderRequest") -> int:
+    """Seed of the component an interpolation's frames share."""
+    return int(hashlib.sha256(f"{request.seed}|shared|{request.interpolate}".encode()).hexdigest()[:15], 16)
+
+
+def base_objectives(request: "RenderRequest") -> list[tuple[Objective, str]]:
+    """The objectives before negatives and diversity, with their captions."""
+    if request.expression:
+        return [(parse_objective(request.expression), request.expression)]
+    if request.interpolate:
+        (layer_a, a), (layer_b, b) = parse_interpolation(request.interpolate)
+        weights = interpolation_weights(request.frames)
+        end = f"{b}" if layer_a == layer_b else f"{layer_b}:{b}"
+        return [(channel(layer_a, a) * (1 - t) + channel(layer_b, b) * t, f"{layer_a}:{a}→{end} {i + 1}/{len(weights)}")
+                for i, t in enumerate(weights)]
+    if request.objective == "layer":
+        return [(deepdream(request.layer), f"dream({request.layer})")]
+    if request.objective == "neuron":
+        y, x = parse_position(request.position) or (None, None)
+        where = "" if y is None else f"@{y},{x}"
+        return [(neuron(request.layer, c, y, x), f"{request.layer}:{c} neuron{where}") for c in request.channels]
+    return [(channel(request.layer, c), f"{request.layer}:{c}") for c in request.channels]
+
+
+def _negated(label: str, compound: bool) -> str:
+    return f"-({label})" if compound else f"-{label}"
+
+
+def plan_images(request: "RenderRequest") -> list[PlannedImage]:
+    """Every image of ``request`` in display order (see the module docstring)."""
+    images: list[PlannedImage] = []
+    sign = -1.0 if request.negate else 1.0
+    compound = bool(request.expression or request.interpolate)  # captions with operators get brackets
+    signed = [(objective * sign, _negated(label, compound) if request.negate else label)
+              for objective, label in base_objectives(request)]
+    if request.negative:
+        signed = [pair for objective, label in signed
+                  for pair in ((objective, label), (-objective, _negated(label, compound)))]
+    together = bool(request.interpolate)
+    for number, (objective, label) in enumerate(signed):
+        for index in range(request.diversity):
+            group = 0 if together else number if request.diversity > 1 else len(images)
+            caption = f"{label} #{index + 1}" if request.diversity > 1 else label
+            images.append(PlannedImage(objective, caption, _seed(request.seed, objective, index), group))
+    return images
