@@ -8,20 +8,25 @@ this module does not import torch (the app imports it at start).
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from featviz_core.errors import FeatvizError, RequestError
+from featviz_core.settings import SETTINGS
 
 if TYPE_CHECKING:
     from featviz_core.request import RenderRequest
 
-# Parameters a link always carries, and the ones written only when they differ from the defaults.
-ALWAYS = ("model", "layer", "channels", "steps", "size", "seed")
-OPTIONAL = ("fft", "decorrelate", "tv", "l2", "lr", "transforms")
+# Parameters a link always carries, and the ones written only when they differ from the defaults: both
+# from the settings' declarations (featviz_core.settings).
+ALWAYS = tuple(s.name for s in SETTINGS if s.link == "always")
+OPTIONAL = tuple(s.name for s in SETTINGS if s.link == "changed")
 RENDER_PARAMS = ALWAYS + OPTIONAL
+# Parameters that name what a link renders (a link without one only fills in the Explorer's form).
+TARGET_PARAMS = ("channels", "expression", "interpolate")
 # Parameters about how a render is shown, not what it is (the presentation view; Streamlit's embedding).
 VIEW_PARAMS = ("present", "deck", "slide", "embed", "embed_options")
 # Pages of the app whose links are not renders of the Explorer.
@@ -41,20 +46,22 @@ def explorer_defaults(model: str) -> RenderRequest:
 
 
 def request_params(request: RenderRequest) -> dict[str, str]:
-    """Query parameters that reproduce ``request`` (the Explorer's settings only)."""
-    from featviz_core.request import RenderRequest, format_channels
-
-    params = {
-        "model": request.model, "layer": request.layer, "channels": format_channels(request.channels),
-        "steps": str(request.steps), "size": str(request.size), "seed": str(request.seed),
-    }
-    base = RenderRequest(model=request.model)
-    for name in OPTIONAL:
-        value = getattr(request, name)
-        if value != getattr(base, name):
-            # str() of a float is its shortest exact form, so the link reproduces the request bit for bit
-            params[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    """Query parameters that reproduce ``request``: the settings every link carries, and the others where
+    they differ from their defaults (written so that reading them back gives the same values bit for bit)."""
+    params = {}
+    for setting in SETTINGS:
+        value = getattr(request, setting.name)
+        if setting.link == "always" or (setting.link == "changed" and value != setting.default):
+            params[setting.name] = setting.text(value)
+    if not request.channels:  # a layer objective, an expression or an interpolation names no channels
+        params.pop("channels", None)
     return params
+
+
+def names_render(values: Mapping[str, str]) -> bool:
+    """Whether a link's values name what to render (channels, an expression, an interpolation or a whole
+    layer), not only settings for the form."""
+    return any(name in values for name in TARGET_PARAMS) or values.get("objective") == "layer"
 
 
 def render_values(values: Mapping[str, str]) -> dict[str, str]:
@@ -89,7 +96,9 @@ def link_values(link: str) -> dict[str, str]:
             raise RequestError(f"cannot read {pair[:40]!r}: each setting is name=value")
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name not in RENDER_PARAMS and name not in VIEW_PARAMS:
-            raise RequestError(f"unknown setting {name[:40]!r}; links name {', '.join(RENDER_PARAMS)}")
+            close = difflib.get_close_matches(name, RENDER_PARAMS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RequestError(f"unknown setting {name[:40]!r}{hint}; links name {', '.join(RENDER_PARAMS)}")
         values[name] = value
     if not render_values(values):
         raise RequestError(f"the link names no render setting ({', '.join(ALWAYS)}, ...)")

@@ -259,9 +259,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("alpha", "bool", False, label="Transparent (alpha)", flag="--alpha", widget="toggle", role="beyond",
             help="optimize an alpha channel too, over random backgrounds, as Lucid's transparency notebook; the "
             "PNGs keep their alpha"),
-    Setting("alpha_weight", "float", 1.0, label="Alpha penalty", noun="alpha penalty", low=0, flag="--alpha-weight",
-            widget="number", step=0.1, format="%.2f", role="beyond",
-            help="how strongly opaque pixels are penalized, so only what the neuron needs stays visible"),
+    Setting("alpha_weight", "float", 1.0, label="Transparency pressure", noun="alpha penalty", low=0,
+            flag="--alpha-weight", widget="number", step=0.1, format="%.2f", role="beyond",
+            help="how strongly the objective is scaled by the image's transparency, as Lucid's transparency "
+            "notebook (1: as the notebook; 0: no push toward transparency)"),
     Setting("init", "text", "", label="Start from photo", noun="photo", flag="--init", cli_file=True, role="beyond",
             help="start from a photo instead of noise (the CLI takes a file; links name the photo's SHA-256)"),
     Setting("init_l2", "float", 0.0, label="Pull toward the photo", noun="photo pull weight", low=0,

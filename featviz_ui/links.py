@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from featviz_core.links import ALWAYS, OPTIONAL, RENDER_PARAMS, explorer_defaults, request_params
+from featviz_core.links import ALWAYS, OPTIONAL, RENDER_PARAMS, explorer_defaults, names_render, request_params
 from featviz_ui import models
 
 __all__ = ["ALWAYS", "OPTIONAL", "Intake", "explorer_defaults", "intake", "request_params", "sync", "take_intake",
@@ -59,7 +59,7 @@ def intake() -> None:
         return
     st.session_state[SEEN_KEY] = values
     st.session_state.pop(WAITING_KEY, None)
-    outcome = Intake(render="channels" in values)
+    outcome = Intake(render=names_render(values))
     try:
         model = values.get("model", "auto").strip()
         model = models.fallback_model() if model == "auto" else get_spec(model).name

@@ -1,14 +1,13 @@
 """What an atlas is of: the model, the SHA-256 of its weight file, and the render settings.
 
 Two renders of the same channel agree only when all three agree, so a store holds exactly one identity and
-refuses to be continued with another. The settings are every field of :class:`RenderRequest` that is not
-about which image is rendered (layer, channels, objective kind), derived from the dataclass itself so a
-setting added there is part of the identity without a change here.
+refuses to be continued with another. The settings are the ``method`` settings of
+:mod:`featviz_core.settings` (how an image is optimized, not which image nor the renders beyond one image per
+channel), so a setting declared there is part of the identity without a change here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -18,16 +17,12 @@ from typing import Any, Mapping
 from featviz_core.atlas import AtlasError
 
 FORMAT = "featviz-atlas/1"
-# Fields of RenderRequest that say which image is rendered, not how: an atlas renders every channel of its
-# layers with the plain channel objective.
-PER_IMAGE_FIELDS = ("model", "layer", "channels", "objective", "negate", "expression")
-
-
 def setting_names() -> tuple[str, ...]:
-    """Names of the render settings an atlas is keyed by (steps, size, seed, lr, ...), in declaration order."""
-    from featviz_core.request import RenderRequest
+    """Names of the render settings an atlas is keyed by (steps, size, seed, lr, ...), in declaration order:
+    an atlas renders every channel of its layers with the plain channel objective."""
+    from featviz_core.settings import names
 
-    return tuple(f.name for f in dataclasses.fields(RenderRequest) if f.name not in PER_IMAGE_FIELDS)
+    return names("method")
 
 
 def settings_of(request: Any) -> dict[str, Any]:

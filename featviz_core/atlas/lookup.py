@@ -96,7 +96,8 @@ def matching_result(request, roots: list[Path] | None = None):
     from featviz_core.atlas.identity import local_weights_digest, settings_of
     from featviz_core.render import RenderResult
 
-    if request.objective != "channel" or request.negate or request.expression or not request.channels:
+    if (request.objective != "channel" or request.negate or request.expression or not request.channels
+            or request.beyond):
         return None
     stores = [s for s in find_stores(roots) if s.model == request.model
               and dict(s.identity.settings) == settings_of(request)]

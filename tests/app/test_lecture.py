@@ -11,7 +11,7 @@ import pytest
 from app_helpers import LAYER, captions, errors, render_finished, run_until, service, slot
 
 from featviz_core.cli import main
-from featviz_core.links import request_from_link
+from featviz_core.links import RENDER_PARAMS, request_from_link
 
 M = "efficientnet-lite0"
 TWO = f"?model={M}&layer={LAYER}&channels=3-4&steps=3&size=32&seed=4201"
@@ -99,8 +99,8 @@ def test_presenting_a_deck_steps_through_its_slides_without_the_form_or_the_side
 
     at.button(key="featviz_present_next").click().run()  # the bad line names itself
     assert [e.value for e in at.error] == [
-        "Line 3 of deck intro cannot be shown: unknown setting 'chanels'; links name model, layer, channels, "
-        "steps, size, seed, fft, decorrelate, tv, l2, lr, transforms"]
+        "Line 3 of deck intro cannot be shown: unknown setting 'chanels' (did you mean 'channels'?); links name "
+        + ", ".join(RENDER_PARAMS)]
     assert at.button(key="featviz_present_next").disabled
 
     at.query_params["slide"] = "x"

@@ -46,7 +46,7 @@ def test_view_parameters_are_allowed_and_left_out_of_the_render():
     ("", "the link has no settings"),
     ("https://host.example/?", "the link has no settings"),
     ("http://localhost:8501/neuron?layer=_blocks.10&channel=3", "link to the Neuron page"),
-    ("?chanels=3", "unknown setting 'chanels'; links name model, layer, channels"),
+    ("?chanels=3", "unknown setting 'chanels' (did you mean 'channels'?); links name model, layer, channels"),
     ("?steps", "cannot read 'steps': each setting is name=value"),
     ("?present=1&deck=intro", "the link names no render setting"),
     (f"?model={M}&channels=500", "channel 500 is outside layer _blocks.10, which has 112 channels"),

@@ -8,7 +8,7 @@ import sys
 from featviz_core.cache import RenderCache
 from featviz_core.cli import main
 from featviz_core.config import ServiceSettings
-from featviz_core.links import request_from_link
+from featviz_core.links import RENDER_PARAMS, request_from_link
 
 M, LAYER = "efficientnet-lite0", "_blocks.10"
 FIRST = f"?model={M}&layer={LAYER}&channels=0-1&steps=3&size=32&seed=4101"
@@ -25,8 +25,8 @@ def test_warm_renders_the_good_links_names_each_bad_line_and_exits_2(tmp_path, c
     assert err.splitlines() == [
         f"error: {links} line 4: this is a link to the Neuron page; only links of the Explorer (the app's start "
         "page) name a render",
-        f"error: {links} line 6: unknown setting 'chanels'; links name model, layer, channels, steps, size, seed, "
-        "fft, decorrelate, tv, l2, lr, transforms",
+        f"error: {links} line 6: unknown setting 'chanels' (did you mean 'channels'?); links name "
+        + ", ".join(RENDER_PARAMS),
     ]
     lines = out.splitlines()
     assert lines[1].startswith(f"[1/2] line 2 {M} {LAYER}:0-1, 3 steps, 32 px, seed 4101: rendered in ")
