@@ -5,13 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from featviz_core.presets import FAST_STEPS, SEED_STEPS
-from featviz_ui import figures, layout, links, models, prepared, present, presets, views
+from featviz_ui import figures, form, layout, links, models, prepared, present, presets, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, get_slot, poll, stop, submit
 
 require_entry_point()
 
 SLOT = "explorer"
+PREFIX = "ex"  # session-state keys of the form's settings: ex_steps, ex_size, ...
 SETTINGS = "ex_settings_open"  # the settings panel is open (it folds once a render runs)
 POLL_S = 0.5
 
@@ -32,15 +33,12 @@ def preset(request) -> None:
     """Put a request's settings into the form (before its widgets are drawn)."""
     from featviz_core.request import format_channels
 
-    channels = request.channels
+    channels = request.channels or links.explorer_defaults(request.model).channels
     contiguous = list(channels) == list(range(channels[0], channels[0] + len(channels)))
     ss[f"ex_layer_{request.model}"] = request.layer
     ss["ex_first"], ss["ex_last"] = (channels[0], channels[-1]) if contiguous else (0, 0)
     ss["ex_list"] = "" if contiguous else format_channels(channels)
-    for name in ("steps", "size", "seed", "fft", "decorrelate", "transforms"):
-        ss[f"ex_{name}"] = getattr(request, name)
-    for name in ("tv", "l2", "lr"):
-        ss[f"ex_{name}"] = float(getattr(request, name))
+    form.preset(request, PREFIX)
 
 
 def form_request():
@@ -49,12 +47,7 @@ def form_request():
 
     listed = ss["ex_list"].strip()
     channels = parse_channels(listed if listed else f"{int(ss['ex_first'])}-{int(ss['ex_last'])}")
-    return RenderRequest(
-        model=model, layer=ss[layer_key], channels=channels, steps=int(ss["ex_steps"]),
-        size=int(ss["ex_size"]), seed=int(ss["ex_seed"]), fft=bool(ss["ex_fft"]),
-        decorrelate=bool(ss["ex_decorrelate"]), tv=float(ss["ex_tv"]), l2=float(ss["ex_l2"]),
-        lr=float(ss["ex_lr"]), transforms=ss["ex_transforms"],
-    )
+    return RenderRequest(model=model, layer=ss[layer_key], channels=channels, **form.values(PREFIX))
 
 
 if intake is not None and intake.request is not None:
@@ -74,11 +67,9 @@ if intake is None and not waiting:  # a first visit opens on the default render 
 if layer_key not in ss:
     ss[layer_key] = defaults.layer
 for name, value in {"ex_first": defaults.channels[0], "ex_last": defaults.channels[-1], "ex_list": "",
-                    "ex_steps": defaults.steps, "ex_size": defaults.size, "ex_seed": defaults.seed,
-                    "ex_every": 16, "ex_fft": defaults.fft, "ex_decorrelate": defaults.decorrelate,
-                    "ex_transforms": defaults.transforms, "ex_tv": float(defaults.tv),
-                    "ex_l2": float(defaults.l2), "ex_lr": float(defaults.lr)}.items():
+                    "ex_every": 16}.items():
     ss.setdefault(name, value)
+form.set_defaults(defaults, PREFIX)
 
 figure_preset = presets.buttons((presets.SEED_GRID,), model, key="ex_preset")
 if figure_preset is not None:  # the form takes the figure's settings and folds, as Render does
@@ -111,25 +102,32 @@ with panel.form("explorer_form", enter_to_submit=False):
     listed.text_input("Or a list of channels", key="ex_list", placeholder="e.g. 3,7,12 or 0-4,9",
                       help="When filled in, this list is used instead of first-last.")
     steps, size, seed, every = st.columns(4)
-    steps.number_input("Steps", step=64, key="ex_steps", help="Optimization steps (Lucid uses 512).")
-    size.number_input("Image size (px)", step=16, key="ex_size", help="Side of each square image.")
-    seed.number_input("Seed", min_value=0, step=1, key="ex_seed",
-                      help="The same settings and seed give the same images.")
+    for column, name in ((steps, "steps"), (size, "size"), (seed, "seed")):
+        form.draw(column, name, PREFIX)
     every.number_input("Snapshot every (steps)", min_value=1, step=1, key="ex_every",
                        help="How often the live images are refreshed while rendering.")
     param, robust, penalty = st.columns(3)
-    param.toggle("Fourier parameterization", key="ex_fft", help="Optimize the image's spectrum, scaled like "
-                 "natural images, instead of its pixels.")
-    param.toggle("Color decorrelation", key="ex_decorrelate", help="Optimize in a color space whose "
-                 "channels are uncorrelated in natural images.")
-    robust.selectbox("Transforms", ("standard", "distill", "none"), key="ex_transforms",
-                     help="Random jitter, scale and rotation applied at every step (Lucid's standard set, "
-                          "the Distill article's set, or none).")
-    robust.number_input("Learning rate", step=0.01, format="%.3f", key="ex_lr", help="Adam's step size.")
-    penalty.number_input("TV weight", min_value=0.0, step=0.0001, format="%.5f", key="ex_tv",
-                         help="Total-variation penalty: discourages pixel-to-pixel noise (0 turns it off).")
-    penalty.number_input("L2 weight", min_value=0.0, step=0.0001, format="%.5f", key="ex_l2",
-                         help="Penalty on the image's squared norm (0 turns it off).")
+    for column, names in ((param, ("fft", "decorrelate")), (robust, ("transforms", "lr")), (penalty, ("tv", "l2"))):
+        for name in names:
+            form.draw(column, name, PREFIX)
+    with st.expander("Objective: neuron, whole layer, negation, free expression"):
+        kind, where, sign = st.columns([2, 2, 1])
+        form.draw(kind, "objective", PREFIX)
+        form.draw(where, "position", PREFIX)
+        form.draw(sign, "negate", PREFIX)
+        form.draw(st, "expression", PREFIX)
+    with st.expander("Beyond one image per channel: negatives, diversity, interpolation, transparency"):
+        pairs, diverse, weight = st.columns([2, 1, 1])
+        form.draw(pairs, "negative", PREFIX)
+        form.draw(diverse, "diversity", PREFIX)
+        form.draw(weight, "diversity_weight", PREFIX)
+        between, frames = st.columns([3, 1])
+        form.draw(between, "interpolate", PREFIX)
+        form.draw(frames, "frames", PREFIX)
+        alpha, pressure, upsample = st.columns([1, 1, 2])
+        form.draw(alpha, "alpha", PREFIX)
+        form.draw(pressure, "alpha_weight", PREFIX)
+        form.draw(upsample, "upsample", PREFIX)
     submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
                                       on_click=layout.fold, args=(SETTINGS, form_request))
 
