@@ -259,7 +259,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("alpha", "bool", False, label="Transparent (alpha)", flag="--alpha", widget="toggle", role="beyond",
             help="optimize an alpha channel too, over random backgrounds, as Lucid's transparency notebook; the "
             "PNGs keep their alpha"),
-    Setting("alpha_weight", "float", 1.0, label="Transparency pressure", noun="alpha penalty", low=0,
+    Setting("alpha_weight", "float", 1.0, label="Transparency pressure", noun="transparency pressure", low=0, high=1,
             flag="--alpha-weight", widget="number", step=0.1, format="%.2f", role="beyond",
             help="how strongly the objective is scaled by the image's transparency, as Lucid's transparency "
             "notebook (1: as the notebook; 0: no push toward transparency)"),
