@@ -54,3 +54,43 @@ def test_parse_objective():
 def test_parse_objective_errors(text):
     with pytest.raises(RequestError, match="objective"):
         parse_objective(text)
+
+
+def test_every_registered_kind_is_written_and_read_back():
+    from featviz_core.objectives import KINDS, Term, get_kind, kind_help, registered_kinds
+
+    assert KINDS == ("channel", "neuron", "layer") == tuple(kind.name for kind in registered_kinds())
+    assert list(kind_help()) == list(KINDS)
+    assert all(text and "\n" not in text for text in kind_help().values())
+    for kind in registered_kinds():
+        terms = [Term(kind.name, "_blocks.10", 7 if kind.reads_channel else None, weight=w) for w in (1.0, -1.0, 0.25)]
+        if kind.reads_position:
+            terms.append(Term(kind.name, "_blocks.10", 7, 2, 3, weight=-2.0))
+        for term in terms:
+            assert parse_objective(term.describe()).terms == (term,), term.describe()
+        assert parse_objective(kind.example).terms[0].kind == kind.name
+        assert get_kind(kind.name) is kind
+
+
+def test_a_batch_gathers_once_per_layer_and_kind():
+    objs = [channel("a", 0), channel("a", 3) - channel("b", 1), neuron("a", 2), 2 * deepdream("b") + neuron("a", 1)]
+    groups = BatchObjective(objs).groups
+    assert [(g.layer, g.kind.name, g.image_idx.tolist()) for g in groups] == [
+        ("a", "channel", [0, 1]), ("b", "channel", [1]), ("a", "neuron", [2, 3]), ("b", "layer", [3]),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["channel", "neuron", "layer"])
+def test_a_kind_gives_the_objectives_and_labels_a_request_of_it_renders(kind):
+    from featviz_core.objectives import get_kind
+    from featviz_core.request import RenderRequest
+
+    for negate in (False, True):
+        request = RenderRequest(model="efficientnet-lite0", layer="_blocks.10", channels=(3, 8), objective=kind,
+                                negate=negate, steps=1, size=32, upsample=False)
+        registered = get_kind(kind)
+        assert request.channels == ((3, 8) if registered.reads_channel else ())
+        sign = -1.0 if negate else 1.0
+        assert request.objectives() == [o * sign for o in registered.objectives(request.layer, request.channels)]
+        assert request.labels() == [("-" if negate else "") + label
+                                    for label in registered.labels(request.layer, request.channels)]

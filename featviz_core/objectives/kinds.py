@@ -1,0 +1,154 @@
+"""The registry of objective term kinds: each kind declared once, as one small class.
+
+A kind says what it reads (a layer, and maybe a channel and a position), how it scores all the terms of
+its kind on one layer with a single gather, how a term is written and how it is parsed (its piece of the
+expression grammar), and a one-line help text. Everything else (the parser, ``Term.describe``,
+``BatchObjective``, the request's and the CLI's list of kinds) reads this registry.
+
+Adding a kind: subclass :class:`TermKind`, fill in its attributes and methods, and add an instance to
+``_REGISTERED``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+if TYPE_CHECKING:
+    from featviz_core.objectives.batch import TermGroup
+    from featviz_core.objectives.terms import Objective, Term
+
+
+class TermKind:
+    """One kind of objective term.
+
+    Attributes:
+        name: the kind's name in requests, URLs and ``Term.kind``.
+        help: one line saying what the kind maximizes.
+        reads_channel: a term of this kind names a channel (a request of a kind that reads none renders
+            one image for the whole layer and takes no channels).
+        reads_position: a term of this kind may name a (y, x) position in the layer.
+        grammar: the term's piece of the expression grammar, a regular expression whose named groups
+            start with ``{name}_`` (unique across kinds) and that needs no other kind's help to match.
+        example: a term as written, for messages.
+    """
+
+    name: ClassVar[str]
+    help: ClassVar[str]
+    reads_channel: ClassVar[bool] = True
+    reads_position: ClassVar[bool] = False
+    grammar: ClassVar[str]
+    example: ClassVar[str]
+
+    def describe(self, term: "Term") -> str:
+        """The term without its weight, as :func:`parse_objective` reads it back."""
+        raise NotImplementedError
+
+    def fields(self, match: re.Match) -> dict:
+        """The ``Term`` fields (layer, channel, y, x) read from a match of ``grammar``."""
+        raise NotImplementedError
+
+    def gather(self, act: torch.Tensor, group: "TermGroup") -> torch.Tensor:
+        """Value of each of ``group``'s terms, one per entry of ``group.image_idx``: (n,) float32.
+
+        Args:
+            act: (B, C, H, W) the layer's activations for the whole batch.
+            group: all terms of this kind on this layer in the batch.
+        """
+        raise NotImplementedError
+
+    def objectives(self, layer: str, channels: tuple[int, ...]) -> list["Objective"]:
+        """The objective of each image a request of this kind renders for ``channels`` of ``layer``."""
+        from featviz_core.objectives.terms import Objective, Term
+
+        if not self.reads_channel:
+            return [Objective((Term(self.name, layer),))]
+        return [Objective((Term(self.name, layer, int(c)),)) for c in channels]
+
+    def labels(self, layer: str, channels: tuple[int, ...]) -> list[str]:
+        """Caption of each image a request of this kind renders for ``channels`` of ``layer``."""
+        return [f"{layer}:{c}" for c in channels]
+
+
+class ChannelKind(TermKind):
+    name = "channel"
+    help = "mean activation of one channel over the whole layer (Lucent's layer:n)"
+    grammar = r"(?P<channel_layer>[\w.]+):(?P<channel_index>\d+)"
+    example = "mixed4a:3"
+
+    def describe(self, term: "Term") -> str:
+        return f"{term.layer}:{term.channel}"
+
+    def fields(self, match: re.Match) -> dict:
+        return {"layer": match.group("channel_layer"), "channel": int(match.group("channel_index"))}
+
+    def gather(self, act: torch.Tensor, group: "TermGroup") -> torch.Tensor:
+        return act[group.image_idx, group.channels].float().mean(dim=(-2, -1))
+
+
+class NeuronKind(TermKind):
+    name = "neuron"
+    help = "activation of one channel at one position (the centre unless given)"
+    reads_position = True
+    grammar = r"neuron\((?P<neuron_layer>[\w.]+):(?P<neuron_index>\d+)(?:@(?P<neuron_y>\d+),(?P<neuron_x>\d+))?\)"
+    example = "neuron(mixed4a:3@7,7)"
+
+    def describe(self, term: "Term") -> str:
+        position = "" if term.y is None else f"@{term.y},{term.x}"
+        return f"neuron({term.layer}:{term.channel}{position})"
+
+    def fields(self, match: re.Match) -> dict:
+        y, x = match.group("neuron_y"), match.group("neuron_x")
+        return {"layer": match.group("neuron_layer"), "channel": int(match.group("neuron_index")),
+                "y": None if y is None else int(y), "x": None if x is None else int(x)}
+
+    def gather(self, act: torch.Tensor, group: "TermGroup") -> torch.Tensor:
+        y_idx, x_idx = group.positions(act)
+        return act[group.image_idx, group.channels, y_idx, x_idx].float()
+
+    def labels(self, layer: str, channels: tuple[int, ...]) -> list[str]:
+        return [f"{layer}:{c} neuron" for c in channels]
+
+
+class LayerKind(TermKind):
+    name = "layer"
+    help = "mean of the squared activations of the whole layer (DeepDream); one image"
+    reads_channel = False
+    grammar = r"dream\((?P<layer_layer>[\w.]+)\)"
+    example = "dream(mixed4a)"
+
+    def describe(self, term: "Term") -> str:
+        return f"dream({term.layer})"
+
+    def fields(self, match: re.Match) -> dict:
+        return {"layer": match.group("layer_layer")}
+
+    def gather(self, act: torch.Tensor, group: "TermGroup") -> torch.Tensor:
+        return act[group.image_idx].float().pow(2).mean(dim=(1, 2, 3))
+
+    def labels(self, layer: str, channels: tuple[int, ...]) -> list[str]:
+        return [f"dream({layer})"]
+
+
+# In the order the CLI and the app offer them; the first is the default.
+_REGISTERED: tuple[TermKind, ...] = (ChannelKind(), NeuronKind(), LayerKind())
+_BY_NAME: dict[str, TermKind] = {kind.name: kind for kind in _REGISTERED}
+
+KINDS: tuple[str, ...] = tuple(_BY_NAME)
+
+
+def get_kind(name: str) -> TermKind:
+    """The registered kind called ``name`` (KeyError for an unknown name)."""
+    return _BY_NAME[name]
+
+
+def registered_kinds() -> tuple[TermKind, ...]:
+    """Every registered kind, in the order of :data:`KINDS`."""
+    return _REGISTERED
+
+
+def kind_help() -> dict[str, str]:
+    """Name -> one-line help of every kind, in the order of :data:`KINDS` (for CLI choices and forms)."""
+    return {kind.name: kind.help for kind in _REGISTERED}
