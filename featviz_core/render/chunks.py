@@ -1,0 +1,118 @@
+"""Chunks: the images that share one forward pass, with their parameter, optimizer and objective.
+
+A render of B images runs in chunks of at most ``batch_size`` images, all in lock-step. Images that are
+coupled (a term over several images, a parameter component they share) form a *group*, and a group is
+never split across chunks: it must see one forward pass. Without groups every image stands alone and the
+chunks are runs of ``batch_size`` consecutive images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from featviz_core.objectives import BatchObjective, Objective
+from featviz_core.param import ImageParam
+from featviz_core.request import RenderRequest
+
+ImageGroup = tuple[int, ...]
+
+
+@dataclass
+class Chunk:
+    """Images optimized in one forward pass.
+
+    Attributes:
+        images: the request's indices of the chunk's images, in the chunk's batch order.
+        groups: the chunk's groups of coupled images, as positions in the chunk's batch.
+        param: the images' parameterization; calling it gives (len(images), C, H, W) pixels in [0, 1]
+            (an :class:`ImageParam` today; any module whose parameters are the optimized tensors).
+        optimizer: Adam over ``param``'s tensors only.
+        objective: scores the chunk's images, image ``k`` for the request's objective ``images[k]``.
+    """
+
+    images: tuple[int, ...]
+    groups: tuple[ImageGroup, ...]
+    param: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    objective: BatchObjective
+
+    @property
+    def tensors(self) -> list[torch.Tensor]:
+        """The optimized tensors: where gradients go, and what must stay finite."""
+        return list(self.param.parameters())
+
+    @property
+    def where(self) -> slice | list[int]:
+        """Index of the chunk's images along a request-wide image axis: a slice when they are consecutive."""
+        first, last = self.images[0], self.images[-1]
+        if list(self.images) == list(range(first, last + 1)):
+            return slice(first, last + 1)
+        return list(self.images)
+
+
+def plan_chunks(count: int, batch_size: int, groups: Sequence[Sequence[int]] | None = None) -> list[tuple[ImageGroup, ...]]:
+    """Split images ``0 .. count-1`` into chunks, each a tuple of groups.
+
+    Groups are taken in the order of their first image and packed greedily: a chunk is closed when the
+    next group would take it past ``batch_size`` images. A group larger than ``batch_size`` gets a chunk
+    of its own (it cannot be split). Images in no group stand alone, so without groups the chunks are
+    ``range(0, count, batch_size)`` runs.
+
+    Raises:
+        ValueError: a group is empty, names an image outside ``0 .. count-1``, or shares an image with
+            another group.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    units = _groups_covering(count, groups or ())
+    chunks: list[tuple[ImageGroup, ...]] = []
+    current: list[ImageGroup] = []
+    filled = 0
+    for unit in units:
+        if current and filled + len(unit) > batch_size:
+            chunks.append(tuple(current))
+            current, filled = [], 0
+        current.append(unit)
+        filled += len(unit)
+    if current:
+        chunks.append(tuple(current))
+    return chunks
+
+
+def _groups_covering(count: int, groups: Sequence[Sequence[int]]) -> list[ImageGroup]:
+    """The given groups (each sorted) plus every other image alone, ordered by first image."""
+    seen: set[int] = set()
+    units: list[ImageGroup] = []
+    for group in groups:
+        unit = tuple(sorted(int(i) for i in group))
+        if not unit:
+            raise ValueError("an image group is empty")
+        if unit[0] < 0 or unit[-1] >= count:
+            raise ValueError(f"image group {unit} names an image outside 0..{count - 1}")
+        if seen.intersection(unit) or len(set(unit)) < len(unit):
+            raise ValueError(f"image group {unit} shares an image with another group or repeats one")
+        seen.update(unit)
+        units.append(unit)
+    units.extend((i,) for i in range(count) if i not in seen)
+    return sorted(units, key=lambda unit: unit[0])
+
+
+def make_chunks(request: RenderRequest, objectives: list[Objective], raw: torch.Tensor,
+                plan: list[tuple[ImageGroup, ...]], device: torch.device) -> list[Chunk]:
+    """One :class:`Chunk` per planned chunk, its parameter starting from ``raw`` (B, *raw_shape) rows."""
+    chunks = []
+    for planned in plan:
+        images = tuple(i for group in planned for i in group)
+        position = {image: k for k, image in enumerate(images)}
+        param = ImageParam(raw[list(images)].clone(), request.size, request.fft, request.decorrelate).to(device)
+        chunks.append(Chunk(
+            images=images,
+            groups=tuple(tuple(position[i] for i in group) for group in planned),
+            param=param,
+            optimizer=torch.optim.Adam(param.parameters(), lr=request.lr),
+            objective=BatchObjective([objectives[i] for i in images], device),
+        ))
+    return chunks

@@ -1,0 +1,150 @@
+"""The render loop: set up, step every chunk in lock-step, snapshot; retry in smaller chunks on out-of-memory."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator
+
+import torch
+
+from featviz_core.device import resolve_device
+from featviz_core.errors import RenderError
+from featviz_core.models import get_spec, load_model
+from featviz_core.models.fast import model_for_render
+from featviz_core.render.results import RenderResult, Snapshot
+from featviz_core.render.scoring import default_batch_size, is_out_of_memory, result_from_snapshot
+from featviz_core.render.start import set_up
+from featviz_core.render.step import Forward, ModelRun, Progress, optimization_step
+from featviz_core.request import RenderRequest
+
+
+def render_iter(
+    request: RenderRequest,
+    *,
+    model: torch.nn.Module | None = None,
+    device: str | torch.device | None = None,
+    snapshot_every: int = 16,
+    batch_size: int | None = None,
+    should_stop: Callable[[], str | bool] | None = None,
+    fast: bool = True,
+    compile: bool = False,
+) -> Iterator[Snapshot]:
+    """Render ``request``, yielding snapshots.
+
+    Args:
+        request: what to render.
+        model: the model to use (default: the shared pretrained model of ``request.model``). Must be in
+            eval mode; it is not modified.
+        device: "cpu", "cuda", ... (default: FEATVIZ_DEVICE or auto). The model is expected on it.
+        snapshot_every: yield every this many steps (and always at the last step).
+        batch_size: images per forward pass; more images are processed in chunks, all in lock-step.
+            On CUDA out-of-memory the chunk is halved and the render restarts. Pixels can depend on it
+            in the last bits (see the module's reproducibility notes); 1 makes every image independent
+            of its neighbours.
+        should_stop: polled every step; a truthy value (a reason string) ends the render with a final
+            snapshot marked ``stopped``.
+        fast: optimize with the model's checked render variant (batch norm folded into convolutions,
+            cheaper redirected-ReLU backward; see ``featviz_core.models.fast``). Same function, less work.
+        compile: run the forward pass through ``torch.compile`` (``featviz_core.compiled``), cut at the
+            target layers. A runtime setting, not part of the request: activations agree with eager within
+            float rounding, not bitwise. Compiling takes seconds to minutes, once per process for each
+            (model, layers, batch shape), and is not counted in ``elapsed_s``. A model that cannot be cut
+            renders eagerly, with a note on the snapshots.
+
+    Raises:
+        NonFiniteError: the optimization produced NaN/inf (checked at every snapshot).
+        RenderError: out of memory even with one image per chunk.
+    """
+    dev = resolve_device(device) if not isinstance(device, torch.device) else device
+    if model is None:
+        model = load_model(request.model, dev)
+    if model.training:
+        raise RenderError("the model is in training mode; images in a batch are independent only in eval mode")
+    if snapshot_every < 1:
+        raise RenderError("snapshot_every must be at least 1")
+    if fast:
+        layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
+        model = model_for_render(model, layers)
+    chunk = max(1, batch_size or default_batch_size(dev))
+    forward, compile_note = _forward_pass(model, request, compile)
+    note = compile_note
+    while True:
+        try:
+            yield from _render_chunks(request, model, dev, snapshot_every, chunk, should_stop, note, forward)
+            return
+        except RenderError:
+            raise
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            if chunk == 1:
+                raise RenderError(
+                    f"out of {dev.type.upper()} memory even with one image per batch; try a smaller image "
+                    "size or an earlier layer, or try again when fewer renders are running"
+                ) from None
+        # Outside the except block: the traceback, whose frames hold the failed step's tensors, is gone,
+        # so emptying the CUDA cache can actually return that memory.
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        chunk = max(1, chunk // 2)
+        # Only the latest chunk size is news: each retry replaces the memory note, never appends to it.
+        note = "; ".join(filter(None, [compile_note, f"memory was short; continued with {chunk} image(s) per batch"]))
+
+
+def _forward_pass(model: torch.nn.Module, request: RenderRequest, compile: bool) -> tuple[Forward | None, str]:
+    """The compiled forward pass for the request's layers (None: eager) and a note when compiling was refused."""
+    if not compile:
+        return None, ""
+    from featviz_core.compiled import CompileUnavailable, compiled_forward
+
+    layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
+    try:
+        return compiled_forward(model, layers), ""
+    except CompileUnavailable as exc:
+        return None, f"not compiled ({exc}); rendered eagerly"
+
+
+def _render_chunks(
+    request: RenderRequest,
+    model: torch.nn.Module,
+    dev: torch.device,
+    snapshot_every: int,
+    batch_size: int,
+    should_stop: Callable[[], str | bool] | None,
+    note: str,
+    forward: Forward | None = None,
+) -> Iterator[Snapshot]:
+    setup = set_up(request, dev, batch_size)
+    run = ModelRun(model, get_spec(request.model).preprocess.apply, forward)
+    progress = Progress(request, torch.zeros(request.steps, setup.count, device=dev), time.perf_counter(), note)
+    for step in range(1, request.steps + 1):
+        loss_total = torch.zeros((), device=dev)
+        for part in setup.chunks:
+            scores, loss = optimization_step(setup, part, step, run)
+            progress.history[step - 1, part.where] = scores
+            loss_total = loss_total + loss
+        reason = should_stop() if should_stop is not None else ""
+        if step % snapshot_every == 0 or step == request.steps or reason:
+            yield progress.snapshot(setup, run, step, loss_total, reason)
+            if reason:
+                return
+
+
+def render(
+    request: RenderRequest,
+    *,
+    model: torch.nn.Module | None = None,
+    device: str | torch.device | None = None,
+    on_snapshot: Callable[[Snapshot], None] | None = None,
+    **options,
+) -> RenderResult:
+    """Run ``render_iter`` to the end and return the result with final objective values."""
+    dev = resolve_device(device) if not isinstance(device, torch.device) else device
+    model = model if model is not None else load_model(request.model, dev)
+    last: Snapshot | None = None
+    for snapshot in render_iter(request, model=model, device=dev, **options):
+        last = snapshot
+        if on_snapshot is not None:
+            on_snapshot(snapshot)
+    assert last is not None
+    return result_from_snapshot(request, last, model, dev, batch_size=options.get("batch_size"))

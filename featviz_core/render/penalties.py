@@ -1,0 +1,91 @@
+"""Penalties: named terms subtracted from the objective.
+
+Two shapes of term:
+    * :class:`ImageTerm`: a (B,) value per image (TV and L2 of its pixels today), subtracted from that
+      image's objective; a term that reads only an image's own pixels keeps its gradient independent of
+      the batch, one that reads the activations may couple the images of a group (``chunk.groups``);
+    * :class:`ChunkTerm`: one value for a whole chunk (a term over the images of its groups), added to the
+      chunk's loss.
+
+Both see the chunk's pixels (B, C, H, W) in [0, 1] before transforms, the activations of the layers the
+chunk's objective reads (layer -> (B, C', H', W')), and the :class:`~featviz_core.render.chunks.Chunk`
+itself (which images, which groups).
+
+:func:`penalties_for` lists the terms a request asks for; terms of weight 0 are left out, so they cost
+nothing and change no bit of the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import torch
+
+from featviz_core.request import RenderRequest
+
+if TYPE_CHECKING:
+    from featviz_core.render.chunks import Chunk
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Per-image ``sum |x[i+1,j] - x[i,j]| + |x[i,j+1] - x[i,j]|`` over channels and pixels: (B,)."""
+    dy = (images[:, :, 1:, :] - images[:, :, :-1, :]).abs().sum(dim=(1, 2, 3))
+    dx = (images[:, :, :, 1:] - images[:, :, :, :-1]).abs().sum(dim=(1, 2, 3))
+    return dy + dx
+
+
+def l2_norm_squared(images: torch.Tensor) -> torch.Tensor:
+    """Per-image ``||x||^2``: (B,)."""
+    return images.pow(2).sum(dim=(1, 2, 3))
+
+
+@dataclass(frozen=True)
+class ImageTerm:
+    """``weight * measure(pixels, acts, chunk)``, (B,), is subtracted from each image's objective."""
+
+    name: str
+    weight: float
+    measure: Callable[[torch.Tensor, dict[str, torch.Tensor], "Chunk"], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ChunkTerm:
+    """``weight * measure(pixels, acts, chunk)``, a scalar, is added to the chunk's loss."""
+
+    name: str
+    weight: float
+    measure: Callable[[torch.Tensor, dict[str, torch.Tensor], "Chunk"], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Penalties:
+    """The terms of one render, applied in order."""
+
+    per_image: tuple[ImageTerm, ...] = ()
+    per_chunk: tuple[ChunkTerm, ...] = ()
+
+    def objective(self, scores: torch.Tensor, pixels: torch.Tensor, acts: dict[str, torch.Tensor],
+                  chunk: "Chunk") -> torch.Tensor:
+        """(B,) each image's score minus its weighted per-image terms."""
+        objective = scores
+        for term in self.per_image:
+            objective = objective - term.weight * term.measure(pixels, acts, chunk)
+        return objective
+
+    def loss(self, objective: torch.Tensor, pixels: torch.Tensor, acts: dict[str, torch.Tensor],
+             chunk: "Chunk") -> torch.Tensor:
+        """The chunk's loss: minus the summed objectives plus the weighted per-chunk terms (a scalar)."""
+        loss = -objective.sum()
+        for term in self.per_chunk:
+            loss = loss + term.weight * term.measure(pixels, acts, chunk)
+        return loss
+
+
+def penalties_for(request: RenderRequest) -> Penalties:
+    """The penalties ``request`` asks for (zero weights left out)."""
+    per_image = (
+        ImageTerm("tv", request.tv, lambda pixels, acts, chunk: total_variation(pixels)),
+        ImageTerm("l2", request.l2, lambda pixels, acts, chunk: l2_norm_squared(pixels)),
+    )
+    return Penalties(per_image=tuple(term for term in per_image if term.weight))

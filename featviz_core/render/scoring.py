@@ -1,0 +1,86 @@
+"""Scoring finished images without random transforms, and the batch sizes both rendering and scoring use."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from featviz_core.capture import capture_layers
+from featviz_core.errors import RenderError
+from featviz_core.models import get_spec
+from featviz_core.objectives import BatchObjective, Objective
+from featviz_core.render.results import RenderResult, Snapshot, final_images
+from featviz_core.request import RenderRequest
+
+
+def default_batch_size(device: torch.device) -> int:
+    # On a CPU, small batches keep activations in cache: 2 images per pass measured fastest on 2 cores
+    # (bench/scaling.py); on a GPU, large batches amortize kernel launches.
+    return 64 if device.type == "cuda" else 2
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    request: RenderRequest,
+    images: torch.Tensor,
+    objectives: list[Objective] | None = None,
+    *,
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """Objective of each image without random transforms (resized to the model's input size): (B,).
+
+    Images are scored ``batch_size`` at a time (default as for rendering), halving on out-of-memory, so a
+    render that only fitted in small chunks can still be scored.
+    """
+    objectives = objectives if objectives is not None else request.objectives()
+    chunk = max(1, batch_size or default_batch_size(images.device))
+    while True:
+        try:
+            parts = [_evaluate_chunk(model, request, images[i:i + chunk], objectives[i:i + chunk])
+                     for i in range(0, len(objectives), chunk)]
+            return np.concatenate(parts)
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            if chunk == 1:
+                raise RenderError(
+                    f"out of {images.device.type.upper()} memory scoring one image; try a smaller image size"
+                ) from None
+        if images.device.type == "cuda":
+            torch.cuda.empty_cache()
+        chunk = max(1, chunk // 2)
+
+
+def _evaluate_chunk(model: torch.nn.Module, request: RenderRequest, images: torch.Tensor,
+                    objectives: list[Objective]) -> np.ndarray:
+    spec = get_spec(request.model)
+    side = request.scoring_input_size
+    x = images
+    if x.shape[-1] != side:
+        x = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+    batch = BatchObjective(objectives, device=x.device)
+    acts = capture_layers(model, batch.layers, spec.preprocess.apply(x))
+    return batch.score(acts).cpu().numpy()
+
+
+def result_from_snapshot(request: RenderRequest, last: Snapshot, model: torch.nn.Module, dev: torch.device,
+                         *, batch_size: int | None = None) -> RenderResult:
+    """The result a render's last snapshot leaves, its images scored without transforms."""
+    scores = evaluate(model, request, final_images(last).to(dev), batch_size=batch_size)
+    return RenderResult(
+        request=request,
+        images=last.images,
+        labels=request.labels(),
+        scores=scores,
+        history=last.history,
+        steps_done=last.step,
+        elapsed_s=last.elapsed_s,
+        device=str(dev),
+        stopped=last.stopped,
+        note=last.note,
+    )
