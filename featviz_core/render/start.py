@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from featviz_core.param import INIT_SD, raw_shape
+from featviz_core.param import initial_raw
 from featviz_core.render.chunks import Chunk, make_chunks, plan_chunks
 from featviz_core.render.penalties import Penalties, penalties_for
 from featviz_core.request import RenderRequest
@@ -45,13 +45,6 @@ class RenderSetup:
         return apply_transforms(pixels, self.preset, self.draws[step - 1, chunk.where], self.side)
 
 
-def initial_noise(request: RenderRequest, generator: torch.Generator) -> torch.Tensor:
-    """One image's starting parameter, Lucid's N(0, 0.01) noise: ``raw_shape(size, fft)``.
-
-    Drawn first from the image's generator, before its transforms."""
-    return torch.randn(raw_shape(request.size, request.fft), generator=generator) * INIT_SD
-
-
 def set_up(request: RenderRequest, device: torch.device, batch_size: int,
            groups: Sequence[Sequence[int]] | None = None) -> RenderSetup:
     """Draw each image's start and transforms, and build its chunks of at most ``batch_size`` images.
@@ -64,7 +57,9 @@ def set_up(request: RenderRequest, device: torch.device, batch_size: int,
     raws, draws = [], []
     for seed in request.image_seeds():
         generator = torch.Generator().manual_seed(seed)
-        raws.append(initial_noise(request, generator))
+        # The start is drawn first, then the transforms: a start given instead of noise (a photo) must
+        # still draw it, so that the image sees the transforms it would have seen.
+        raws.append(initial_raw(request.size, request.fft, generator))
         draws.append(sample_params(preset, request.steps, generator))
     raw = torch.stack(raws).to(device)
     draws_host = torch.stack(draws, dim=1)  # (steps, B, 6)
