@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from featviz_core.errors import RequestError
-from featviz_core.objectives import Objective, channel, deepdream, neuron, parse_objective
+from featviz_core.objectives import Objective, channel, get_kind, parse_objective
 
 if TYPE_CHECKING:
     from featviz_core.request import RenderRequest
@@ -91,13 +91,10 @@ def base_objectives(request: "RenderRequest") -> list[tuple[Objective, str]]:
         end = f"{b}" if layer_a == layer_b else f"{layer_b}:{b}"
         return [(channel(layer_a, a) * (1 - t) + channel(layer_b, b) * t, f"{layer_a}:{a}→{end} {i + 1}/{len(weights)}")
                 for i, t in enumerate(weights)]
-    if request.objective == "layer":
-        return [(deepdream(request.layer), f"dream({request.layer})")]
-    if request.objective == "neuron":
-        y, x = parse_position(request.position) or (None, None)
-        where = "" if y is None else f"@{y},{x}"
-        return [(neuron(request.layer, c, y, x), f"{request.layer}:{c} neuron{where}") for c in request.channels]
-    return [(channel(request.layer, c), f"{request.layer}:{c}") for c in request.channels]
+    kind = get_kind(request.objective)
+    position = parse_position(request.position)
+    return list(zip(kind.objectives(request.layer, request.channels, position),
+                    kind.labels(request.layer, request.channels, position)))
 
 
 def _negated(label: str, compound: bool) -> str:

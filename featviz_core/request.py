@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from featviz_core.channels import format_channels, parse_channels
 from featviz_core.config import Limits
 from featviz_core.errors import RequestError
-from featviz_core.objectives import Objective, parse_objective
+from featviz_core.objectives import Objective, get_kind, parse_objective, registered_kinds
 from featviz_core.plan import PlannedImage, parse_interpolation, parse_position, plan_images
 from featviz_core.settings import MAX_SEED, SETTINGS, beyond_active, check_all, parse_all, shown
 from featviz_core.transforms import get_preset, output_size
@@ -58,7 +58,7 @@ class _Request:
                 self._check_target(table, layer, c, None, None, spec)
         else:
             self._check_layer(table, self.layer, spec)
-            if self.objective == "layer":
+            if not get_kind(self.objective).reads_channel:  # one image for the whole layer
                 object.__setattr__(self, "channels", ())
             else:
                 channels = parse_channels(self.channels, limits.max_channels)
@@ -85,9 +85,10 @@ class _Request:
 
     def _check_combinations(self, spec) -> None:
         """Settings that cannot go together, each with the reason and the way out."""
-        if self.position and self.objective != "neuron" and not self.expression:
-            raise RequestError("a neuron position needs the neuron objective; choose objective 'neuron' or clear "
-                               "the position")
+        if self.position and not get_kind(self.objective).reads_position and not self.expression:
+            takes = ", ".join(k.name for k in registered_kinds() if k.reads_position)
+            raise RequestError(f"a position needs an objective that reads one ({takes}); choose it or clear the "
+                               "position")
         if self.interpolate and self.expression:
             raise RequestError("an interpolation and a free objective cannot be combined; clear one of them")
         if self.interpolate and self.objective != "channel":

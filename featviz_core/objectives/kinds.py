@@ -59,15 +59,18 @@ class TermKind:
         """
         raise NotImplementedError
 
-    def objectives(self, layer: str, channels: tuple[int, ...]) -> list["Objective"]:
-        """The objective of each image a request of this kind renders for ``channels`` of ``layer``."""
+    def objectives(self, layer: str, channels: tuple[int, ...],
+                   position: tuple[int, int] | None = None) -> list["Objective"]:
+        """The objective of each image a request of this kind renders for ``channels`` of ``layer`` (at
+        ``position`` (y, x) for a kind that reads one; None: its default)."""
         from featviz_core.objectives.terms import Objective, Term
 
         if not self.reads_channel:
             return [Objective((Term(self.name, layer),))]
-        return [Objective((Term(self.name, layer, int(c)),)) for c in channels]
+        y, x = position if position is not None and self.reads_position else (None, None)
+        return [Objective((Term(self.name, layer, int(c), y, x),)) for c in channels]
 
-    def labels(self, layer: str, channels: tuple[int, ...]) -> list[str]:
+    def labels(self, layer: str, channels: tuple[int, ...], position: tuple[int, int] | None = None) -> list[str]:
         """Caption of each image a request of this kind renders for ``channels`` of ``layer``."""
         return [f"{layer}:{c}" for c in channels]
 
@@ -108,8 +111,9 @@ class NeuronKind(TermKind):
         y_idx, x_idx = group.positions(act)
         return act[group.image_idx, group.channels, y_idx, x_idx].float()
 
-    def labels(self, layer: str, channels: tuple[int, ...]) -> list[str]:
-        return [f"{layer}:{c} neuron" for c in channels]
+    def labels(self, layer: str, channels: tuple[int, ...], position: tuple[int, int] | None = None) -> list[str]:
+        where = "" if position is None else f"@{position[0]},{position[1]}"
+        return [f"{layer}:{c} neuron{where}" for c in channels]
 
 
 class LayerKind(TermKind):
@@ -128,7 +132,7 @@ class LayerKind(TermKind):
     def gather(self, act: torch.Tensor, group: "TermGroup") -> torch.Tensor:
         return act[group.image_idx].float().pow(2).mean(dim=(1, 2, 3))
 
-    def labels(self, layer: str, channels: tuple[int, ...]) -> list[str]:
+    def labels(self, layer: str, channels: tuple[int, ...], position: tuple[int, int] | None = None) -> list[str]:
         return [f"dream({layer})"]
 
 
