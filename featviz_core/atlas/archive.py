@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from featviz_core.atlas import AtlasError
+from featviz_core.atlas.guard import ensure_writable
 from featviz_core.atlas.store import IMAGES, MANIFEST, TMP_PREFIX, AtlasStore, read_entry
 
 MAX_MEMBERS = 200_000
@@ -101,13 +102,7 @@ def fetch(url: str, sha256: str, into: str | Path, *, timeout_s: float = 60.0) -
     if not url.startswith(("http://", "https://")):
         raise AtlasError(f"the atlas URL must start with http:// or https://, got {url[:80]!r}")
     into = Path(into)
-    try:
-        into.mkdir(parents=True, exist_ok=True)
-        probe = into / f"{TMP_PREFIX}probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise AtlasError(f"cannot write to {into} ({exc.strerror or exc}); choose a folder you can write to") from None
+    ensure_writable(into, str(into))
     downloaded = into / f"{TMP_PREFIX}download-{digest[:16]}.tar"
     download(url, downloaded, sha256=digest, timeout_s=timeout_s, max_bytes=MAX_BYTES)
     try:

@@ -16,6 +16,21 @@ MANIFEST = "manifest.json"
 LOG = "renders.jsonl"
 
 
+def ensure_writable(path: Path, what: str) -> None:
+    """Create the folder ``path`` and prove a file can be written in it.
+
+    Raises:
+        AtlasError: "cannot write to {what} ...", one line with the system's reason.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f"{TMP_PREFIX}probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise AtlasError(f"cannot write to {what} ({exc.strerror or exc}); choose a folder you can write to") from None
+
+
 def prepare_folder(path: Path) -> None:
     """Create the store folder and prove it is writable; refuse a non-empty folder that is not a store.
 
@@ -24,14 +39,7 @@ def prepare_folder(path: Path) -> None:
     """
     if path.exists() and not path.is_dir():
         raise AtlasError(f"--out {path} exists and is not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f"{TMP_PREFIX}probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise AtlasError(f"cannot write to the atlas store {path} ({exc.strerror or exc}); "
-                         "choose a folder you can write to") from None
+    ensure_writable(path, f"the atlas store {path}")
     if not (path / MANIFEST).exists() and any(p.name not in (LOCK, LOG) for p in path.iterdir()):
         raise AtlasError(f"{path} is not empty and holds no atlas; choose a new or empty folder "
                          "(nothing was written)")
