@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,7 @@ from pathlib import Path
 
 import pytest
 from e2e_helpers import OUTPUT, ROOT
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from local_servers import CHROMIUM, CHROMIUM_ARGS, free_port
 
 
 def _streamlit_command() -> list[str]:
@@ -35,7 +26,7 @@ def app_server(workdir: Path, **settings: str):
     """Serve app.py with ``streamlit run`` on a free localhost port (cache and log under ``workdir``,
     extra environment ``settings``); yields the base URL once ``/_stcore/health`` answers, and stops the
     server afterwards."""
-    port = _free_port()
+    port = free_port()
     cache = workdir / "cache"
     log_path = workdir / "server.log"
     env = {**os.environ, "FEATVIZ_CACHE_DIR": str(cache), "FEATVIZ_DEVICE": "cpu", **settings}

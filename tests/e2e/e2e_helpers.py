@@ -64,3 +64,16 @@ def wait_for(condition: Callable[[], object], *, timeout_s: float, every_s: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what or condition}")
         time.sleep(every_s)
+
+
+def open_page_from_sidebar(page, title: str, *, timeout_s: float, settle_s: float = 1.0) -> None:
+    """Click ``title`` in the sidebar, wait until that page has drawn (the Method page renders its examples
+    first), and let it settle; then the caller checks it for exceptions and errors."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    if title == "Photo":  # the upload page, with its own heading
+        page.locator('[data-testid="stFileUploader"]').wait_for()
+    else:
+        page.get_by_role("heading", name=title, exact=True).wait_for()
+    if title == "Method":
+        page.get_by_text("Plain pixels · objective").wait_for(timeout=timeout_s * 1000)
+    time.sleep(settle_s)

@@ -9,7 +9,7 @@ import time
 import zipfile
 
 import pytest
-from e2e_helpers import (CHART, ERROR, EXCEPTION, OUTPUT, captions, fill_explorer, image_sources, open_app,
+from e2e_helpers import (open_page_from_sidebar, CHART, ERROR, EXCEPTION, OUTPUT, captions, fill_explorer, image_sources, open_app,
                          progress, wait_for)
 from PIL import Image
 
@@ -130,14 +130,7 @@ def test_a_second_browser_is_told_it_is_queued_and_renders_after(server, new_pag
 def test_every_page_opens_from_the_sidebar_without_errors(server, new_page, shots, title):
     page = new_page(height=2400)
     open_app(page, server)
-    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
-    if title == "Photo":  # the upload page, with its own heading
-        page.locator('[data-testid="stFileUploader"]').wait_for()
-    else:
-        page.get_by_role("heading", name=title, exact=True).wait_for()
-    if title == "Method":
-        page.get_by_text("Plain pixels · objective").wait_for(timeout=RENDER_TIMEOUT_S * 1000)
-    time.sleep(1.5)
+    open_page_from_sidebar(page, title, timeout_s=RENDER_TIMEOUT_S, settle_s=1.5)
     assert page.locator(EXCEPTION).count() == 0 and page.locator(ERROR).count() == 0
     assert page.get_by_text("Device: CPU").count() == 1
     shots(page, "page")

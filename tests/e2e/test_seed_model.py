@@ -9,7 +9,8 @@ import json
 import time
 
 import pytest
-from e2e_helpers import CHART, ERROR, EXCEPTION, captions, fill_explorer, open_app, progress, wait_for
+from e2e_helpers import (CHART, ERROR, EXCEPTION, captions, fill_explorer, open_app, open_page_from_sidebar, progress,
+                         wait_for)
 from weight_server import serve_file
 
 pytestmark = pytest.mark.e2e
@@ -69,14 +70,7 @@ def test_a_link_downloads_its_model_renders_it_and_every_page_works(start_server
             assert page.get_by_label("Model", exact=True).input_value().startswith("InceptionV1")
 
             for title in PAGES:  # every page with the downloaded model
-                page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
-                if title == "Photo":
-                    page.locator('[data-testid="stFileUploader"]').wait_for()
-                else:
-                    page.get_by_role("heading", name=title, exact=True).wait_for()
-                if title == "Method":
-                    page.get_by_text("Plain pixels · objective").wait_for(timeout=RENDER_TIMEOUT_S * 1000)
-                time.sleep(1.0)
+                open_page_from_sidebar(page, title, timeout_s=RENDER_TIMEOUT_S)
                 assert page.locator(EXCEPTION).count() == 0 and page.locator(ERROR).count() == 0, title
                 shots(page, f"inceptionv1-{title.lower()}")
         assert_clean_log(log_path)
