@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -11,6 +12,11 @@ import pytest
 _CACHE = tempfile.mkdtemp(prefix="featviz-test-cache-")
 os.environ["FEATVIZ_CACHE_DIR"] = _CACHE
 os.environ.setdefault("FEATVIZ_DEVICE", "cpu")
+
+
+def pytest_unconfigure(config) -> None:
+    """The run's cache folder goes when the run ends (servers and workers are stopped by then)."""
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
