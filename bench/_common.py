@@ -84,3 +84,22 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def render_parser(description: str, *, models: str, channels: str = "0-9", steps: int = 512, size: int = 128,
+                  steps_help: str | None = None) -> "argparse.ArgumentParser":
+    """The options every rendering benchmark takes (--models, --channels, --steps, --size), with its defaults;
+    the script adds its own."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=models, help=f"comma-separated model names (default {models})")
+    parser.add_argument("--channels", default=channels, help=f"channels of the default layer (default {channels})")
+    parser.add_argument("--steps", type=int, default=steps, help=steps_help or f"optimization steps (default {steps})")
+    parser.add_argument("--size", type=int, default=size, help=f"image side in pixels (default {size})")
+    return parser
+
+
+def model_names(text: str) -> list[str]:
+    """``"a, b,"`` -> ["a", "b"]."""
+    return [name.strip() for name in text.split(",") if name.strip()]

@@ -17,7 +17,6 @@ EfficientNet-Lite0 uses its real ImageNet weights (speed and quality).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import sys
@@ -29,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import PeakMemory, machine, sync, table  # noqa: E402
+from bench._common import PeakMemory, machine, sync, table, model_names, render_parser  # noqa: E402
 from featviz_core.models import get_spec, load_model, random_model  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
 from featviz_core.quality import neutral_score  # noqa: E402
@@ -112,11 +111,7 @@ def neutral_evaluation(model, request, images, device) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="inceptionv1,efficientnet-lite0")
-    parser.add_argument("--channels", default="0-9")
-    parser.add_argument("--steps", type=int, default=512)
-    parser.add_argument("--size", type=int, default=128)
+    parser = render_parser(__doc__, models="inceptionv1,efficientnet-lite0")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=None, help="featviz images per pass (default: its own)")
     parser.add_argument("--no-native", action="store_true", help="skip the native-resolution (no upsampling) run")
@@ -127,7 +122,7 @@ def main() -> None:
     print(f"# featviz vs torch-lucent\n\nmachine: {machine()}, load average at start {os.getloadavg()[0]:.1f}\n"
           f"settings: channels {args.channels} ({len(channels)}), {args.steps} steps, {args.size} px, "
           f"Fourier + decorrelation, Adam lr 0.05; Lucent with its standard_transforms\n")
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+    for name in model_names(args.models):
         layer = DEFAULT_LAYERS[name]
         model = build(name, device)
         request = RenderRequest(model=name, layer=layer, channels=channels, steps=args.steps, size=args.size)

@@ -16,7 +16,6 @@ import os
 
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -25,7 +24,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import machine, table  # noqa: E402
+from bench._common import machine, table, model_names, render_parser  # noqa: E402
 from bench.compare_lucent import DEFAULT_LAYERS, build  # noqa: E402
 from featviz_core.compiled import compile_seconds_for  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
@@ -44,17 +43,13 @@ def timed_render(model, request, compile: bool) -> tuple[float, float, float, fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="efficientnet-lite0,inceptionv1")
-    parser.add_argument("--channels", default="0-9")
-    parser.add_argument("--steps", type=int, default=512)
-    parser.add_argument("--size", type=int, default=128)
+    parser = render_parser(__doc__, models="efficientnet-lite0,inceptionv1")
     parser.add_argument("--seed-steps", type=int, default=512, help="step count the totals are extrapolated to")
     args = parser.parse_args()
     channels = parse_channels(args.channels)
     print(f"# eager vs torch.compile on the CPU\n\nmachine: {machine()}\nsettings: channels {args.channels}, "
           f"{args.steps} steps, {args.size} px; load average at start {os.getloadavg()[0]:.1f}\n")
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+    for name in model_names(args.models):
         layer = DEFAULT_LAYERS[name]
         model = build(name, torch.device("cpu"))
         model_for_render(model, (layer,))  # one-time per process, outside every timing

@@ -13,7 +13,6 @@ which featviz's score is at least Lucent's; it goes into ``featviz_core/presets.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import machine, table  # noqa: E402
+from bench._common import machine, table, model_names, render_parser  # noqa: E402
 from bench.compare_lucent import DEFAULT_LAYERS, build, run_lucent  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
 from featviz_core.quality import neutral_score  # noqa: E402
@@ -36,20 +35,17 @@ def quantized(images: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="efficientnet-lite0")
-    parser.add_argument("--channels", default="0-3")
+    parser = render_parser(__doc__, models="efficientnet-lite0", channels="0-3", steps=256,
+                           steps_help="featviz steps to run (checkpoints up to this)")
     parser.add_argument("--lucent-steps", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=256, help="featviz steps to run (checkpoints up to this)")
     parser.add_argument("--every", type=int, default=8, help="score featviz's images every this many steps")
-    parser.add_argument("--size", type=int, default=128)
     args = parser.parse_args()
     device = torch.device("cpu")
     channels = parse_channels(args.channels)
     print(f"# fast preset: featviz steps to reach Lucent's {args.lucent_steps}-step neutral score\n\n"
           f"machine: {machine()}\nsettings: channels {args.channels}, {args.size} px, defaults otherwise; "
           f"featviz scored every {args.every} steps (scoring time excluded)\n")
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+    for name in model_names(args.models):
         layer = DEFAULT_LAYERS[name]
         model = build(name, device)
         model_for_render(model, (layer,))  # one-time per process, outside the timings
