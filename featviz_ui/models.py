@@ -28,13 +28,17 @@ def _status(name: str, generation: int) -> tuple[bool, str]:
     return found.available, found.message
 
 
-@st.cache_resource(show_spinner="Loading the model ...")
 def shared_model(name: str):
-    """The frozen eval-mode model on this process's device, loaded once per process."""
+    """The frozen eval-mode model on this process's device: the core's one copy per process, which it
+    reloads when the weight file is replaced, so the app never keeps weights older than the renders'."""
     from featviz_core.device import default_device
-    from featviz_core.models import load_model
+    from featviz_core.models import is_loaded, load_model
 
-    return load_model(name, default_device())
+    device = default_device()
+    if is_loaded(name, device):
+        return load_model(name, device)
+    with st.spinner("Loading the model ..."):
+        return load_model(name, device)
 
 
 def model_names() -> list[str]:

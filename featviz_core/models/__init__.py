@@ -322,6 +322,17 @@ def load_model(name: str, device: torch.device | str = "cpu", *, allow_download:
         return model
 
 
+def is_loaded(name: str, device: torch.device | str = "cpu") -> bool:
+    """Whether :func:`load_model` holds ``name`` on ``device`` for its present weight file (a call is instant)."""
+    spec = get_spec(name)
+    with _model_lock:
+        cached = _model_cache.get((name, str(torch.device(device))))
+        if cached is None:
+            return False
+        present = local_weights(spec)
+        return present is None or not present.exists() or cached[0] == file_stamp(present)
+
+
 def weights_identity(name: str) -> str:
     """SHA-256 of the weight file model ``name`` loads on this machine now, or "" when there is none yet.
 

@@ -98,3 +98,26 @@ def test_inceptionv1_layers_at_inputs_too_small_for_its_classifier_head():
     assert layer_table("inceptionv1", 128)[-1].name == "mixed5b"
     assert layer_table("inceptionv1", 128)[-1].shape_text == "4x4"
     assert {i.name: i.shape_text for i in layer_table("inceptionv1", 88)}["mixed4a"] == "5x5"  # 88 -> 44 -> 22 -> 11 -> 5
+
+
+def test_a_replaced_weight_file_is_loaded_again_and_is_loaded_says_so(inception_weights_file, tmp_path, monkeypatch):
+    """The app's pages use the core's one model per process; replacing the file must not leave them the old weights."""
+    import os
+    import shutil
+
+    import torch
+
+    from featviz_core.models import is_loaded, load_model
+
+    path = tmp_path / "inception5h.pth"
+    shutil.copy(inception_weights_file(0), path)
+    monkeypatch.setenv("FEATVIZ_INCEPTIONV1_WEIGHTS", str(path))
+    first = load_model("inceptionv1")
+    assert is_loaded("inceptionv1")
+    shutil.copy(inception_weights_file(1), path)
+    os.utime(path, (1, 1))  # another modification time, whatever the file system's clock resolution
+    assert not is_loaded("inceptionv1")
+    second = load_model("inceptionv1")
+    assert is_loaded("inceptionv1") and second is not first
+    name, weight = next(iter(first.state_dict().items()))
+    assert not torch.equal(weight, second.state_dict()[name]), name
