@@ -79,10 +79,12 @@ def megabytes(count: int) -> str:
     return f"{count / 1e6:.0f} MB" if count >= 1e6 else f"{count / 1e3:.0f} kB"
 
 
-def offer(model: str) -> bool:
-    """In the sidebar, under the model picker: offer ``model``'s weights for download, follow a running
-    download, or explain a failed one. Returns False when the weights cannot be downloaded from here (they
-    come from a package or from a path in the environment), so the caller shows its own message."""
+def offer(model: str, meanwhile: str | None = None) -> bool:
+    """Offer ``model``'s weights for download (in the sidebar, under the model picker, or wherever the caller
+    draws), follow a running download, or explain a failed one. ``meanwhile``: what the app does until
+    they are here (default: it uses the fallback model). Returns False when the weights cannot be
+    downloaded from here (they come from a package or from a path in the environment), so the caller shows
+    its own message."""
     from featviz_core.fetch import download_offer
     from featviz_core.models import get_spec
 
@@ -100,7 +102,8 @@ def offer(model: str) -> bool:
     else:
         st.warning(f"**{spec.title}**: its weights are not available on this machine yet. Download "
                    f"`{filename}` (about {megabytes(size)}) here, or put it at `{spec.weights.cache_path()}`. "
-                   f"Until then featviz uses **{models.fallback_model()}**.", icon=":material/download:")
+                   + (meanwhile or f"Until then featviz uses **{models.fallback_model()}**."),
+                   icon=":material/download:")
     st.button(f"Download {filename} ({megabytes(size)})", key=f"weights_download_{model}", on_click=start,
               args=(model,), icon=":material/download:", type="primary",
               help="Downloads into featviz's cache folder and checks the file's SHA-256, as "

@@ -105,3 +105,27 @@ def test_a_download_with_the_wrong_digest_is_discarded(new_app, empty_cache, inc
     # The Explorer meanwhile works with the offline model, as the sidebar says.
     assert at.selectbox(key="ex_layer_efficientnet-lite0").value == "_blocks.10"
     assert not at.exception
+
+
+def test_a_slide_whose_model_has_no_weights_offers_them_and_renders_nothing_else(new_app, empty_cache,
+                                                                               inception_weights_file,
+                                                                               tmp_path, monkeypatch):
+    decks = tmp_path / "decks"
+    decks.mkdir()
+    (decks / "talk.txt").write_text("?" + "&".join(f"{k}={v}" for k, v in LINK.items()) + "  # InceptionV1\n")
+    monkeypatch.setenv("FEATVIZ_DECKS_DIR", str(decks))
+    with serve_file(inception_weights_file(), seconds=1.0) as (base, requests):
+        monkeypatch.setenv("FEATVIZ_INCEPTIONV1_URL", f"{base}/inception5h.pth")
+        at = new_app({"present": "1", "deck": "talk", "slide": "1"}).run()
+        # The slide waits with the download offer in its place: nothing queued, nothing downloaded silently.
+        slots = at.session_state["featviz_slots"] if "featviz_slots" in at.session_state else {}
+        assert ("present" not in slots or slots["present"].job_id is None) and requests == []
+        notice = " ".join(w.value for w in at.main.warning)
+        assert "InceptionV1" in notice and "nothing is shown with another model" in notice
+        at.button(key=BUTTON).click().run()
+        while not download_ended(at):
+            at.run()
+        assert requests == ["/inception5h.pth"]
+        run_until(at, render_finished("present"), what="the slide's render once the weights are here")
+        shown = slot(at, "present").result
+        assert shown.request.model == "inceptionv1" and shown.labels == ["mixed4a:0", "mixed4a:1"]
