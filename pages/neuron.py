@@ -8,7 +8,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from featviz_ui import figures, layout, models, present, presets, views
+from featviz_ui import figures, form, layout, models, present, presets, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, forget, get_slot, poll, stop, submit
 
@@ -88,9 +88,8 @@ with panel.form("neuron_form", enter_to_submit=False):
     layer_col, channel_col, steps_col, size_col, seed_col = st.columns([3, 1, 1, 1, 1])
     layer_col.selectbox("Layer", layer_names, key=layer_key, format_func=layer_text.get)
     channel_col.number_input("Channel", min_value=0, step=1, key="ne_channel")
-    steps_col.number_input("Steps", step=128, key="ne_steps")
-    size_col.number_input("Image size (px)", step=32, key="ne_size")
-    seed_col.number_input("Seed", min_value=0, step=1, key="ne_seed")
+    for column, name, step in ((steps_col, "steps", 128), (size_col, "size", 32), (seed_col, "seed", 1)):
+        form.draw(column, name, "ne", step=step)  # declared in featviz_core.settings; larger steps here
     keep_col, compare_col = st.columns([3, 2])
     keep_col.text_input("Keep snapshots at steps", key="ne_keep",
                         help="The image at these steps is kept as the render passes them (the last step "
