@@ -6,6 +6,7 @@ A key covers the request's settings and the SHA-256 of the weights the render wa
 Bounded by entry count and bytes (least recently used go first), on disk and in memory. Entries are
 written to a temporary folder and renamed into place, so a reader never sees half an entry; an entry that
 fails to load (corrupt or truncated file, images of the wrong shape) is deleted and treated as a miss.
+Images are RGB PNGs, or RGBA PNGs for a transparent render (``request.alpha``): the request decides which.
 Temporary folders left behind by a crashed process are removed after an hour.
 """
 
@@ -69,7 +70,8 @@ class RenderCache:
         """Store a complete render under its key for ``weights``.
 
         Args:
-            result: the render; stopped (partial) renders are not cached.
+            result: the render; stopped (partial) renders are not cached, and renders that start from a
+                photo are kept in memory only.
             weights: SHA-256 of the weights it was made with (default: the model's weight file on this
                 machine now). A render whose weights are unknown ("": no weight file) is not cached.
         """
@@ -81,7 +83,9 @@ class RenderCache:
             return
         key = result.request.key(weights)
         self._remember(key, result)
-        if self.path is not None:
+        # A render that starts from a photo may look much like it, and photos are never written to disk
+        # (featviz_core.photos): such renders stay in memory only.
+        if self.path is not None and not result.request.init:
             try:
                 self._write(key, result, weights)
                 self._evict()
@@ -153,18 +157,19 @@ class RenderCache:
             return None
         try:
             meta = json.loads((entry / "meta.json").read_text())
-            images = []
-            for i in range(int(meta["count"])):
-                with Image.open(entry / f"{i}.png") as img:
-                    img.load()
-                    if img.mode != "RGB":
-                        raise ValueError(f"image {i} is {img.mode}, not RGB")
-                    images.append(np.asarray(img))
             settings = dict(meta["request"])
             settings["channels"] = tuple(settings["channels"])
             request = RenderRequest(**settings)
             if request.key(str(meta["weights"])) != key:
                 raise ValueError("entry does not match its key")
+            mode, depth = ("RGBA", 4) if request.alpha else ("RGB", 3)  # a transparent render keeps its alpha
+            images = []
+            for i in range(int(meta["count"])):
+                with Image.open(entry / f"{i}.png") as img:
+                    img.load()
+                    if img.mode != mode:
+                        raise ValueError(f"image {i} is {img.mode}, not {mode}")
+                    images.append(np.asarray(img))
             result = RenderResult(
                 request=request,
                 images=np.stack(images),
@@ -178,7 +183,7 @@ class RenderCache:
             )
             if len(result.labels) != len(images) or result.scores.shape != (len(images),):
                 raise ValueError("entry is inconsistent")
-            if result.images.shape != (len(request.objectives()), request.size, request.size, 3):
+            if result.images.shape != (len(request.objectives()), request.size, request.size, depth):
                 raise ValueError(f"images are {result.images.shape}, not what the request renders")
             os.utime(entry / "meta.json")
             return result

@@ -15,12 +15,12 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from featviz_core.figures import (DETAIL_SIDE, default_title, detail_image, grid_image, lanczos,  # noqa: F401
-                                  method_note, summary_figure)
+from featviz_core.figures import (DETAIL_SIDE, beyond_text, default_title, detail_image, grid_image,  # noqa: F401
+                                  lanczos, method_note, objective_text, on_checkerboard, summary_figure)
 
 
 def png_bytes(image: Image.Image | np.ndarray, metadata: dict[str, str] | None = None) -> bytes:
-    """Encode an image as PNG, with optional text chunks."""
+    """Encode an image as PNG, with optional text chunks ((H, W, 4) arrays and RGBA images keep their alpha)."""
     from PIL import PngImagePlugin
 
     if isinstance(image, np.ndarray):
@@ -90,13 +90,15 @@ def describe_settings(request: Any) -> str:
         extras.append(f"TV {request.tv:g}")
     if request.l2:
         extras.append(f"L2 {request.l2:g}")
+    extras.extend(beyond_text(request))
     extra = (", " + ", ".join(extras)) if extras else ""
     return (f"{request.model}, {param} parameterization{color}, {request.transforms} transforms, "
             f"{request.steps} steps, {request.size} px, lr {request.lr:g}, seed {request.seed}{extra}")
 
 
 def result_zip(result: Any, *, wall_time_s: float | None = None, columns: int = 5) -> bytes:
-    """A zip with ``grid.png``, one PNG per image (``LAYER_CHANNEL.png``) and ``render.json``."""
+    """A zip with ``grid.png``, one PNG per image (``LAYER_CHANNEL.png``) and ``render.json`` (transparent
+    renders: every PNG, the grid included, is RGBA)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in result_files(result, wall_time_s=wall_time_s, columns=columns).items():

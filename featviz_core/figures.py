@@ -10,9 +10,12 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from featviz_core.method_text import beyond_text, default_title, method_note, objective_text  # noqa: F401
+
 DETAIL_COUNT = 4  # the seed's detailed view shows the first four channels
 DETAIL_SIDE = 512  # smallest width of each enlarged image, in pixels
 INK, GREY = (0, 0, 0), (90, 90, 90)
+CHECKER_LIGHT, CHECKER_DARK = 255, 204  # the usual grey-and-white squares behind transparent images
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -44,8 +47,33 @@ def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
 
 
 def lanczos(image: np.ndarray, side: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (side, side, 3) uint8, resampled with PIL's Lanczos filter."""
+    """(H, W, C) uint8 -> (side, side, C) uint8 (C = 3, or 4 with alpha), resampled with PIL's Lanczos filter
+    (PIL resamples RGBA premultiplied, so transparent pixels' colours do not bleed into their neighbours)."""
     return np.asarray(Image.fromarray(image).resize((side, side), Image.LANCZOS))
+
+
+def _check_images(images: np.ndarray) -> None:
+    if images.ndim != 4 or images.shape[-1] not in (3, 4):
+        raise ValueError(f"images must be (B, H, W, 3) or (B, H, W, 4) with alpha, got {images.shape}")
+
+
+def on_checkerboard(image: np.ndarray, square: int = 8) -> np.ndarray:
+    """An RGBA image composited over grey-and-white squares of ``square`` pixels, so its transparency shows.
+
+    Args:
+        image: (H, W, 4) uint8 (an (H, W, 3) image has no transparency and is returned as it is).
+    Returns:
+        (H, W, 3) uint8.
+    """
+    if image.shape[-1] != 4:
+        return image
+    height, width = image.shape[:2]
+    rows = (np.arange(height) // square)[:, None]
+    cols = (np.arange(width) // square)[None, :]
+    board = np.where((rows + cols) % 2 == 0, CHECKER_LIGHT, CHECKER_DARK).astype(np.float32)[..., None]
+    alpha = image[..., 3:4].astype(np.float32) / 255.0
+    mixed = image[..., :3].astype(np.float32) * alpha + board * (1.0 - alpha)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
 def grid_image(
@@ -60,8 +88,12 @@ def grid_image(
 ) -> Image.Image:
     """A labelled grid like the seed notebook's 2x5 figure.
 
+    Transparent images (RGBA) give an RGBA grid: each tile keeps its alpha, the margins and captions are
+    opaque white and black, so the downloaded figure shows the page (or any background) through the images
+    as their own PNGs do.
+
     Args:
-        images: (B, H, W, 3) uint8.
+        images: (B, H, W, 3) uint8, or (B, H, W, 4) with alpha.
         labels: one caption per image (``mixed4a:3``).
         columns: images per row (5, as in the Distill-style figure).
         title: optional heading above the grid.
@@ -69,8 +101,7 @@ def grid_image(
             lines wrap to the grid's width.
         tile: side each image is resized to with Lanczos (default: the images' own size).
     """
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be (B, H, W, 3), got {images.shape}")
+    _check_images(images)
     if len(labels) != len(images):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     count = len(images)
@@ -87,7 +118,8 @@ def grid_image(
     note_lines = _wrap(note, note_font, width - 2 * gap) if note else []
     note_h = len(note_lines) * _line_height(note_font) + 6 if note else 0
     height = title_h + rows * (side + label_h) + (rows + 1) * gap + note_h
-    canvas = Image.new("RGB", (width, height), "white")
+    mode = "RGBA" if images.shape[-1] == 4 else "RGB"
+    canvas = Image.new(mode, (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     for i, line in enumerate(title_lines):
         draw.text((width / 2, gap + (i + 0.5) * _line_height(title_font)), line, fill=INK, font=title_font,
@@ -110,13 +142,15 @@ def grid_image(
 def detail_image(images: np.ndarray, labels: Sequence[str], *, count: int = DETAIL_COUNT,
                  side: int = DETAIL_SIDE, gap: int = 16) -> Image.Image:
     """The detailed view: the first ``count`` images (or fewer) in one row, each enlarged with Lanczos
-    resampling to ``max(side, its own size)`` pixels and labelled under it.
+    resampling to ``max(side, its own size)`` pixels and labelled under it (RGBA images give an RGBA
+    figure, as :func:`grid_image`).
 
     Args:
-        images: (B, H, W, 3) uint8.
+        images: (B, H, W, 3) uint8, or (B, H, W, 4) with alpha.
         labels: one caption per image.
     """
-    if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
+    _check_images(images)
+    if len(images) == 0:
         raise ValueError(f"images must be (B, H, W, 3) with B >= 1, got {images.shape}")
     if len(labels) != len(images):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
@@ -126,64 +160,8 @@ def detail_image(images: np.ndarray, labels: Sequence[str], *, count: int = DETA
     return grid_image(enlarged, list(labels[:shown]), columns=shown, gap=gap)
 
 
-def _transform_text(name: str) -> str:
-    from featviz_core.transforms import PRESETS
-
-    preset = PRESETS.get(name)
-    if preset is None or preset.is_identity:
-        return "no random transforms"
-    parts = []
-    if preset.pad:
-        parts.append(f"pad {preset.pad} px")
-    if preset.jitter > 1:
-        parts.append(f"jitter {preset.jitter} px")
-    if set(preset.scales) != {1.0}:
-        parts.append(f"scale {min(preset.scales):g}-{max(preset.scales):g}")
-    if set(preset.angles) != {0.0}:
-        parts.append(f"rotate {min(preset.angles):g} to {max(preset.angles):g} degrees")
-    if preset.jitter_after > 1:
-        parts.append(f"jitter {preset.jitter_after} px")
-    return f"{name} transforms ({', '.join(parts)})"
-
-
-def method_note(request: Any, *, steps_done: int | None = None) -> str:
-    """The method's settings as a few lines of text, for under a figure."""
-    from featviz_core.models import get_spec
-
-    spec = get_spec(request.model)
-    what = {"channel": "mean activation of each channel", "neuron": "activation of each channel's centre neuron",
-            "layer": "activation of the whole layer"}.get(request.objective, "custom objective")
-    if request.expression:
-        what = f"objective {request.expression}"
-    sign = "minimized" if request.negate else "maximized"
-    done = "" if steps_done in (None, request.steps) else f" (stopped after {steps_done})"
-    image = f"{request.size} px image, {'Fourier' if request.fft else 'pixel'} parameterization"
-    image += ", decorrelated color" if request.decorrelate else ""
-    if request.upsample and request.size < spec.native_size:
-        image += f", upsampled to {spec.native_size} px for the model"
-    penalties = []
-    if request.tv:
-        penalties.append(f"TV weight {request.tv:g}")
-    if request.l2:
-        penalties.append(f"L2 weight {request.l2:g}")
-    lines = [
-        f"Model: {spec.title}, layer {request.layer}. Objective: {what}, {sign} with Adam "
-        f"(lr {request.lr:g}) for {request.steps} steps{done}.",
-        f"Image: {image}; {_transform_text(request.transforms)}"
-        + (f"; penalties: {', '.join(penalties)}" if penalties else "") + f". Seed {request.seed}.",
-    ]
-    return "\n".join(lines)
-
-
 def summary_figure(images: np.ndarray, labels: Sequence[str], request: Any, *, title: str,
                    steps_done: int | None = None, columns: int = 5) -> Image.Image:
     """The seed's summary figure: the titled grid with the method's settings written under it."""
     return grid_image(images, labels, columns=columns, title=title,
                       note=method_note(request, steps_done=steps_done))
-
-
-def default_title(request: Any) -> str:
-    """A figure title naming the model and the layer: "Feature visualization: InceptionV1 mixed4a"."""
-    from featviz_core.models import get_spec
-
-    return f"Feature visualization: {get_spec(request.model).title.split(' (')[0]} {request.layer}"

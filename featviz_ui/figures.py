@@ -33,7 +33,7 @@ def figure_options(result, *, key: str, stem: str) -> None:
 
     left, right = st.columns(2)
     count = min(4, len(result.images))
-    detail = left.toggle(f"Detailed view ({count} channel{'s' if count > 1 else ''}, enlarged)", key=f"{key}_detail",
+    detail = left.toggle(f"Detailed view ({count} image{'s' if count > 1 else ''}, enlarged)", key=f"{key}_detail",
                          help=f"Each image enlarged to {DETAIL_SIDE} px with Lanczos resampling, labelled.")
     summary = right.toggle("Summary figure", key=f"{key}_summary",
                            help="The grid under a title, with the method's settings written below it.")

@@ -102,13 +102,13 @@ def style() -> None:
 
 def title_html(line, where: str) -> str:
     """The slide's title (its note in the deck, else what it shows) and where it is in the deck."""
-    from featviz_core.request import format_channels
+    from featviz_core.arrange import heading
 
     request = line.request
     if line.note:
         title = line.note
-    elif request is not None and request.channels:
-        title = f"{request.layer}, channels {format_channels(request.channels)}"
+    elif request is not None:  # what it renders: channels, a neuron, a whole layer, an expression, a blend
+        title = heading(request)
     else:
         title = line.text
     return (f'<p class="featviz-title">{html.escape(title)}'
@@ -116,12 +116,14 @@ def title_html(line, where: str) -> str:
 
 
 def png_data_uri(image: np.ndarray) -> str:
-    """(H, W, 3) uint8 -> a ``data:image/png;base64,...`` URI."""
+    """(H, W, 3) uint8 -> a ``data:image/png;base64,...`` URI; a transparent (H, W, 4) image is shown over a
+    checkerboard, as in the Explorer's grid."""
     import base64
 
-    from featviz_core.export import png_bytes
+    from featviz_core.export import on_checkerboard, png_bytes
 
-    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+    shown = on_checkerboard(image, square=max(1, image.shape[0] // 8))
+    return "data:image/png;base64," + base64.b64encode(png_bytes(shown)).decode("ascii")
 
 
 def grid_html(images: np.ndarray, labels: Sequence[str], *, reserve_rem: float = 0.0) -> str:

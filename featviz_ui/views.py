@@ -24,18 +24,52 @@ def duration(seconds: float | None) -> str:
     return f"{minutes} min {seconds:02d} s"
 
 
+CHECKER_SQUARES = 8  # a transparent tile shows 8x8 grey-and-white squares behind it, whatever its size
+
+
 def display_tiles(images: np.ndarray, side: int) -> list[np.ndarray]:
-    """Images enlarged (pixel-exact, nearest neighbour) to at least ``side`` pixels for the screen."""
+    """Images enlarged (pixel-exact, nearest neighbour) to at least ``side`` pixels for the screen; RGBA
+    images (transparent renders) are shown over a checkerboard, so their transparency is visible.
+
+    Args:
+        images: (B, H, W, 3) or (B, H, W, 4) uint8.
+    Returns:
+        B arrays (H', W', 3) uint8.
+    """
+    from featviz_core.figures import on_checkerboard
+
     tiles = []
     for image in images:
         factor = max(1, side // image.shape[0])
-        tiles.append(image.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else image)
+        tile = image.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else image
+        tiles.append(on_checkerboard(tile, square=max(1, tile.shape[0] // CHECKER_SQUARES)))
     return tiles
 
 
 def image_grid(images: np.ndarray, labels: Sequence[str], *, side: int = 160) -> None:
     """The images in a wrapping row with their captions (``layer:channel``)."""
     st.image(display_tiles(images, side), caption=list(labels), width=side)
+
+
+def arranged_grid(images: np.ndarray, labels: Sequence[str], request, *, side: int = 160) -> None:
+    """The images laid out as :func:`featviz_core.arrange.arrange` says: a plain grid, positive-negative
+    pairs side by side, diverse images grouped per objective, or interpolation frames in one row."""
+    from featviz_core.arrange import arrange
+
+    labels = list(labels)
+    layout = arrange(request, labels)
+    if layout.explanation:
+        st.caption(layout.explanation)
+    holder = st.container(horizontal=True, gap="large") if layout.side_by_side else st.container()
+    for block in layout.blocks:
+        box = holder.container(border=bool(block.title), width="content" if layout.side_by_side else "stretch")
+        if block.title and not layout.side_by_side:
+            box.markdown(f"**{block.title}**")
+        for row in block.rows:
+            if row.label:
+                box.caption(row.label)
+            picked = np.asarray(images)[list(row.indices)]
+            box.image(display_tiles(picked, side), caption=[labels[i] for i in row.indices], width=side)
 
 
 def progress_panel(slot: Slot, job, *, label: str = "") -> None:
@@ -106,8 +140,13 @@ def file_stem(result) -> str:
     from featviz_core.request import format_channels
 
     request = result.request
-    channels = format_channels(request.channels) if request.channels else request.objective
-    return safe_filename(f"featviz_{request.model}_{request.layer}_{channels}_seed{request.seed}")
+    if request.expression:
+        what = "expression"
+    elif request.interpolate:
+        what = "interpolation_" + request.interpolate.replace(",", "_to_")
+    else:
+        what = format_channels(request.channels) if request.channels else request.objective
+    return safe_filename(f"featviz_{request.model}_{request.layer}_{what}_seed{request.seed}")
 
 
 def downloads(result, *, key: str, grid_label: str = "Download grid (PNG)") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from featviz_core.presets import FAST_STEPS, SEED_STEPS
-from featviz_ui import figures, form, layout, links, models, prepared, present, presets, views
+from featviz_ui import figures, form, layout, links, models, photo_start, prepared, present, presets, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, get_slot, poll, stop, submit
 
@@ -14,6 +14,7 @@ require_entry_point()
 SLOT = "explorer"
 PREFIX = "ex"  # session-state keys of the form's settings: ex_steps, ex_size, ...
 SETTINGS = "ex_settings_open"  # the settings panel is open (it folds once a render runs)
+PHOTO, USE_PHOTO = "ex_init", "ex_use_photo"  # the photo a render starts from: set by a Photo page link
 POLL_S = 0.5
 
 st.title("Explorer")
@@ -38,6 +39,7 @@ def preset(request) -> None:
     ss[f"ex_layer_{request.model}"] = request.layer
     ss["ex_first"], ss["ex_last"] = (channels[0], channels[-1]) if contiguous else (0, 0)
     ss["ex_list"] = "" if contiguous else format_channels(channels)
+    ss[PHOTO], ss[USE_PHOTO] = request.init, bool(request.init)  # not a widget: photos come from the Photo page
     form.preset(request, PREFIX)
 
 
@@ -47,7 +49,8 @@ def form_request():
 
     listed = ss["ex_list"].strip()
     channels = parse_channels(listed if listed else f"{int(ss['ex_first'])}-{int(ss['ex_last'])}")
-    return RenderRequest(model=model, layer=ss[layer_key], channels=channels, **form.values(PREFIX))
+    init = ss.get(PHOTO, "") if ss.get(USE_PHOTO) else ""
+    return RenderRequest(model=model, layer=ss[layer_key], channels=channels, init=init, **form.values(PREFIX))
 
 
 if intake is not None and intake.request is not None:
@@ -128,6 +131,9 @@ with panel.form("explorer_form", enter_to_submit=False):
         form.draw(alpha, "alpha", PREFIX)
         form.draw(pressure, "alpha_weight", PREFIX)
         form.draw(upsample, "upsample", PREFIX)
+        photo, pull = st.columns([3, 1])
+        photo_start.choice(photo, ss.get(PHOTO, ""), key=USE_PHOTO)
+        form.draw(pull, "init_l2", PREFIX)
     submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
                                       on_click=layout.fold, args=(SETTINGS, form_request))
 
@@ -162,7 +168,7 @@ def live() -> None:
         st.rerun()
     views.progress_panel(slot, job)
     if job.snapshot is not None:
-        views.image_grid(job.snapshot.images, job.request.labels(), side=tile_side(job.request.size))
+        views.arranged_grid(job.snapshot.images, job.request.labels(), job.request, side=tile_side(job.request.size))
     st.button("Stop", key="ex_stop", on_click=stop, args=(slot,), icon=":material/stop_circle:",
               disabled=slot.stopping, help="End the render now and keep the images so far.")
 
@@ -170,22 +176,23 @@ def live() -> None:
 def show_result(result) -> None:
     import numpy as np
 
-    from featviz_core.request import format_channels
+    from featviz_core.arrange import heading
 
-    st.subheader(f"{result.request.layer}, channels {format_channels(result.request.channels)}")
+    request = result.request
+    st.subheader(heading(request))
     st.caption(views.result_caption(result))
-    views.image_grid(result.images, result.labels, side=tile_side(result.request.size))
-    present.controls(result.request, key="ex")
-    st.markdown("**Objective of each channel over the optimization**")
+    views.arranged_grid(result.images, result.labels, request, side=tile_side(request.size))
+    present.controls(request, key="ex")
+    st.markdown("**Objective of each image over the optimization**")
     st.plotly_chart(views.history_chart(result), key="ex_chart", config={"displaylogo": False})
     views.downloads(result, key="ex_download")
     figures.figure_options(result, key="ex_figures", stem=views.file_stem(result))
-    if result.request.objective == "channel" and result.request.channels:
+    if request.objective in ("channel", "neuron") and request.channels:  # not a layer, expression or blend
         pick, link = st.columns([1, 3], vertical_alignment="bottom")
-        channel = pick.selectbox("Study one channel in depth", result.request.channels, key="ex_study")
-        link.page_link("pages/neuron.py", label=f"Open {result.request.layer}:{channel} on the Neuron page",
+        channel = pick.selectbox("Study one channel in depth", request.channels, key="ex_study")
+        link.page_link("pages/neuron.py", label=f"Open {request.layer}:{channel} on the Neuron page",
                        icon=":material/center_focus_strong:",
-                       query_params={"layer": result.request.layer, "channel": str(channel)})
+                       query_params={"layer": request.layer, "channel": str(channel)})
     with st.expander("Final objective of each image (without random transforms)"):
         st.dataframe({"image": list(result.labels), "objective": np.round(np.asarray(result.scores, float), 4)},
                      hide_index=True)

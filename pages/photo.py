@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from featviz_ui import models
+from featviz_ui import models, photo_start
 from featviz_ui.shell import require_entry_point
 
 # A first visit straight to /photo on a cold server must still get the app's navigation and sidebar.
@@ -16,8 +16,9 @@ EXPLORER_PAGE = "pages/explorer.py"
 
 st.title("Your photo")
 st.caption("Upload a photo to see which channels of a layer respond to it most strongly, then open those "
-           "channels in the Explorer to see what each one is looking for. The photo stays in memory for "
-           "this visit only; it is never saved.")
+           "channels in the Explorer to see what each one is looking for, or start a render from the photo "
+           "itself. The photo is held in this server's memory only (for the renders that start from it, "
+           "until the server restarts or newer photos take its place); it is never saved.")
 
 from featviz_core.errors import FeatvizError  # noqa: E402  (torch-heavy: imported when the page runs)
 from featviz_core.models import get_spec  # noqa: E402
@@ -74,3 +75,4 @@ channels = tuple(item.channel for item in top)
 st.page_link(EXPLORER_PAGE, label=f"Render these {len(channels)} channels in the Explorer",
              icon=":material/grid_view:",
              query_params={"model": model, "layer": layer, "channels": format_channels(channels)})
+photo_start.offers(image, model, layer, channels)
