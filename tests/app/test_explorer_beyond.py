@@ -119,7 +119,7 @@ def test_bad_input_in_the_new_fields_shows_the_reason_and_keeps_the_grid(new_app
             objective="neuron", position="99,0")
     refused("neuron position: cannot read 'middle'; write row,column like 7,7 (blank: the centre)",
             position="middle")
-    refused("a neuron position needs the neuron objective; choose objective 'neuron' or clear the position",
+    refused("a position needs an objective that reads one (neuron); choose it or clear the position",
             objective="channel", position="3,3")
     refused("interpolation: cannot read 'mixed4a:3'; write two channels LAYER:A,LAYER:B like mixed4a:3,mixed4a:7",
             position="", interpolate="mixed4a:3")
