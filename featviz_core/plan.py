@@ -76,11 +76,6 @@ def _seed(base: int, objective: Objective, index: int) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16)
 
 
-def shared_seed(request: "RenderRequest") -> int:
-    """Seed of the component an interpolation's frames share."""
-    return int(hashlib.sha256(f"{request.seed}|shared|{request.interpolate}".encode()).hexdigest()[:15], 16)
-
-
 def base_objectives(request: "RenderRequest") -> list[tuple[Objective, str]]:
     """The objectives before negatives and diversity, with their captions."""
     if request.expression:
@@ -111,10 +106,24 @@ def plan_images(request: "RenderRequest") -> list[PlannedImage]:
     if request.negative:
         signed = [pair for objective, label in signed
                   for pair in ((objective, label), (-objective, _negated(label, compound)))]
-    together = bool(request.interpolate)
+    frames = bool(request.interpolate)
     for number, (objective, label) in enumerate(signed):
         for index in range(request.diversity):
-            group = 0 if together else number if request.diversity > 1 else len(images)
+            # An interpolation's frames share one group (their parameterization has a shared part); with
+            # negatives, the negated frames (every second objective) are a second interpolation of their own.
+            if frames:
+                group = number % 2 if request.negative else 0
+            else:
+                group = number if request.diversity > 1 else len(images)
             caption = f"{label} #{index + 1}" if request.diversity > 1 else label
             images.append(PlannedImage(objective, caption, _seed(request.seed, objective, index), group))
     return images
+
+
+def coupled_groups(images: list[PlannedImage]) -> list[tuple[int, ...]]:
+    """Indices of the images of each group of more than one image, in order of first image (images alone are
+    left out: they need no coupling)."""
+    members: dict[int, list[int]] = {}
+    for index, image in enumerate(images):
+        members.setdefault(image.group, []).append(index)
+    return [tuple(group) for group in members.values() if len(group) > 1]

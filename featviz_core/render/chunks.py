@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from featviz_core.interpolate import AlignedInterpolationParam
 from featviz_core.objectives import BatchObjective, Objective
 from featviz_core.param import ImageParam
 from featviz_core.request import RenderRequest
@@ -27,8 +28,9 @@ class Chunk:
     Attributes:
         images: the request's indices of the chunk's images, in the chunk's batch order.
         groups: the chunk's groups of coupled images, as positions in the chunk's batch.
-        param: the images' parameterization; calling it gives (len(images), C, H, W) pixels in [0, 1]
-            (an :class:`ImageParam` today; any module whose parameters are the optimized tensors).
+        param: the images' parameterization; calling it gives (len(images), C, H, W) pixels in [0, 1],
+            C = 3 (RGB) or 4 (RGBA): an :class:`ImageParam`, or a :class:`StackedParam` of one per group when
+            the chunk holds an aligned interpolation (any module whose parameters are the optimized tensors).
         optimizer: Adam over ``param``'s tensors only.
         objective: scores the chunk's images, image ``k`` for the request's objective ``images[k]``.
     """
@@ -100,14 +102,36 @@ def _groups_covering(count: int, groups: Sequence[Sequence[int]]) -> list[ImageG
     return sorted(units, key=lambda unit: unit[0])
 
 
+class StackedParam(torch.nn.Module):
+    """Several parameterizations side by side: calling it concatenates their images along the batch axis."""
+
+    def __init__(self, parts: Sequence[torch.nn.Module]) -> None:
+        super().__init__()
+        self.parts = torch.nn.ModuleList(parts)
+
+    def forward(self) -> torch.Tensor:
+        return torch.cat([part() for part in self.parts])
+
+
 def make_chunks(request: RenderRequest, objectives: list[Objective], raw: torch.Tensor,
-                plan: list[tuple[ImageGroup, ...]], device: torch.device) -> list[Chunk]:
-    """One :class:`Chunk` per planned chunk, its parameter starting from ``raw`` (B, *raw_shape) rows."""
+                plan: list[tuple[ImageGroup, ...]], device: torch.device,
+                shared: dict[ImageGroup, list[torch.Tensor]] | None = None) -> list[Chunk]:
+    """One :class:`Chunk` per planned chunk, its parameter starting from ``raw`` (B, *raw_shape) rows.
+
+    ``shared`` maps a group (sorted request indices) to the shared low-resolution tensors of an aligned
+    interpolation (:class:`~featviz_core.interpolate.AlignedInterpolationParam`); a chunk holding such a group
+    stacks one parameterization per group. Any other chunk is one :class:`ImageParam`, as always.
+    """
+    shared = shared or {}
     chunks = []
     for planned in plan:
         images = tuple(i for group in planned for i in group)
         position = {image: k for k, image in enumerate(images)}
-        param = ImageParam(raw[list(images)].clone(), request.size, request.fft, request.decorrelate).to(device)
+        if any(group in shared for group in planned):
+            param: torch.nn.Module = StackedParam([_group_param(request, raw, group, shared.get(group)) for group in planned])
+        else:
+            param = ImageParam(raw[list(images)].clone(), request.size, request.fft, request.decorrelate)
+        param = param.to(device)
         chunks.append(Chunk(
             images=images,
             groups=tuple(tuple(position[i] for i in group) for group in planned),
@@ -116,3 +140,12 @@ def make_chunks(request: RenderRequest, objectives: list[Objective], raw: torch.
             objective=BatchObjective([objectives[i] for i in images], device),
         ))
     return chunks
+
+
+def _group_param(request: RenderRequest, raw: torch.Tensor, group: ImageGroup,
+                 shared: list[torch.Tensor] | None) -> torch.nn.Module:
+    start = raw[list(group)].clone()
+    if shared is None:
+        return ImageParam(start, request.size, request.fft, request.decorrelate)
+    return AlignedInterpolationParam(start, [low.clone() for low in shared], request.size, request.fft,
+                                     request.decorrelate)

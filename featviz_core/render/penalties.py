@@ -1,11 +1,12 @@
 """Penalties: named terms subtracted from the objective.
 
 Two shapes of term:
-    * :class:`ImageTerm`: a (B,) value per image (TV and L2 of its pixels today), subtracted from that
-      image's objective; a term that reads only an image's own pixels keeps its gradient independent of
-      the batch, one that reads the activations may couple the images of a group (``chunk.groups``);
-    * :class:`ChunkTerm`: one value for a whole chunk (a term over the images of its groups), added to the
-      chunk's loss.
+    * :class:`ImageTerm`: a (B,) value per image (TV and L2 of its pixels, the pull toward a starting
+      photo), subtracted from that image's objective; a term that reads only an image's own pixels keeps
+      its gradient independent of the batch, one that reads the activations may couple the images of a
+      group (``chunk.groups``);
+    * :class:`ChunkTerm`: one value for a whole chunk (a term over the images of its groups: diversity),
+      added to the chunk's loss.
 
 Both see the chunk's pixels (B, C, H, W) in [0, 1] before transforms, the activations of the layers the
 chunk's objective reads (layer -> (B, C', H', W')), and the :class:`~featviz_core.render.chunks.Chunk`
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
+from featviz_core.diversity import diversity_per_image
+from featviz_core.init_photo import photo_pull
 from featviz_core.request import RenderRequest
 
 if TYPE_CHECKING:
@@ -82,10 +85,38 @@ class Penalties:
         return loss
 
 
-def penalties_for(request: RenderRequest) -> Penalties:
-    """The penalties ``request`` asks for (zero weights left out)."""
-    per_image = (
+def penalties_for(request: RenderRequest, photo: torch.Tensor | None = None) -> Penalties:
+    """The penalties ``request`` asks for (zero weights left out).
+
+    Args:
+        request: the render.
+        photo: the starting photo of a photo-seeded render, (1, 3, H, W) in [0, 1] on the render's device,
+            for the pull toward it (``init_l2``).
+    """
+    per_image = [
         ImageTerm("tv", request.tv, lambda pixels, acts, chunk: total_variation(pixels)),
         ImageTerm("l2", request.l2, lambda pixels, acts, chunk: l2_norm_squared(pixels)),
-    )
-    return Penalties(per_image=tuple(term for term in per_image if term.weight))
+    ]
+    if photo is not None:
+        per_image.append(ImageTerm("init_l2", request.init_l2, lambda pixels, acts, chunk: photo_pull(pixels, photo)))
+    per_chunk = []
+    if request.diversity > 1:
+        layer = request.objectives()[0].terms[0].layer
+        per_chunk.append(ChunkTerm("diversity", request.diversity_weight, group_diversity(layer)))
+    return Penalties(per_image=tuple(term for term in per_image if term.weight),
+                     per_chunk=tuple(term for term in per_chunk if term.weight))
+
+
+def group_diversity(layer: str) -> Callable[[torch.Tensor, dict[str, torch.Tensor], "Chunk"], torch.Tensor]:
+    """A chunk measure: Lucid's diversity (summed cosine similarity of the Gram matrices of ``layer``'s
+    activations, :func:`~featviz_core.diversity.diversity_per_image`) of each of the chunk's groups, added up.
+    Images alone contribute nothing, so groups never push each other apart."""
+
+    def measure(pixels: torch.Tensor, acts: dict[str, torch.Tensor], chunk: "Chunk") -> torch.Tensor:
+        total = pixels.new_zeros(())
+        for group in chunk.groups:
+            if len(group) > 1:
+                total = total + diversity_per_image(acts[layer][list(group)]).sum()
+        return total
+
+    return measure

@@ -15,8 +15,10 @@ class Snapshot:
     """The state of a render after ``step`` of ``steps`` optimization steps.
 
     Attributes:
-        images: (B, H, W, C) uint8, the current images (C = 3, RGB).
-        scores: (B,) objective value of each image at this step (on the transformed input).
+        images: (B, H, W, C) uint8, the current images (C = 3, RGB; C = 4 for a transparent render:
+            gamma-encoded RGB and alpha).
+        scores: (B,) objective value of each image at this step (on the transformed input; for a transparent
+            render, on its composite over this step's random background).
         history: (step, B) objective of each image at every step so far.
         loss: total loss at this step (minus the objectives plus the penalties, summed over images).
         elapsed_s: seconds since the render started.

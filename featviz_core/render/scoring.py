@@ -10,6 +10,7 @@ from featviz_core.errors import RenderError
 from featviz_core.models import get_spec
 from featviz_core.objectives import BatchObjective, Objective
 from featviz_core.render.results import RenderResult, Snapshot, final_images
+from featviz_core.render.transparency import scoring_view
 from featviz_core.request import RenderRequest
 
 
@@ -33,6 +34,9 @@ def evaluate(
     batch_size: int | None = None,
 ) -> np.ndarray:
     """Objective of each image without random transforms (resized to the model's input size): (B,).
+
+    ``images`` are (B, 3, H, W) in [0, 1], or (B, 4, H, W) display images of a transparent request (scored
+    over the fixed background of :func:`~featviz_core.render.transparency.scoring_view`).
 
     Images are scored ``batch_size`` at a time (default as for rendering), halving on out-of-memory, so a
     render that only fitted in small chunks can still be scored.
@@ -60,7 +64,9 @@ def _evaluate_chunk(model: torch.nn.Module, request: RenderRequest, images: torc
                     objectives: list[Objective]) -> np.ndarray:
     spec = get_spec(request.model)
     side = request.scoring_input_size
-    x = images
+    # A transparent image is scored over a fixed background (the random backgrounds' mean), so its score is
+    # deterministic (featviz_core.render.transparency).
+    x = scoring_view(images) if request.alpha else images
     if x.shape[-1] != side:
         x = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
     batch = BatchObjective(objectives, device=x.device)

@@ -2,7 +2,17 @@
 
 Each image's initial parameter and its random transforms for every step come from its own generator,
 seeded from the request's seed and the image's objective, so batching does not change what an image
-starts from or sees. The images are then planned into chunks (:mod:`featviz_core.render.chunks`).
+starts from or sees. The images are then planned into chunks (:mod:`featviz_core.render.chunks`): images of
+one group (diverse images of an objective, an interpolation's frames) share a chunk.
+
+What each image's generator draws, in order:
+    1. its start: ``initial_raw`` noise (RGB, or RGBA for a transparent render); an interpolation's frames
+       draw theirs as :func:`~featviz_core.interpolate.draw_aligned_raws` says (each frame its own noise,
+       then the first frame's generator the shared part). A photo-seeded render still draws the noise and
+       then starts from the photo instead, so its images see the transforms they would have seen;
+    2. its transforms for every step;
+    3. (transparent renders) one random background per step, during the loop.
+A plain request (no photo, no alpha, no groups) draws exactly what renders always drew.
 """
 
 from __future__ import annotations
@@ -12,9 +22,14 @@ from typing import Sequence
 
 import torch
 
-from featviz_core.param import initial_raw
+from featviz_core.errors import RequestError
+from featviz_core.init_photo import photo_to_raw
+from featviz_core.interpolate import draw_aligned_raws
+from featviz_core.param import RGB_CHANNELS, RGBA_CHANNELS, initial_raw
+from featviz_core.plan import coupled_groups
 from featviz_core.render.chunks import Chunk, make_chunks, plan_chunks
 from featviz_core.render.penalties import Penalties, penalties_for
+from featviz_core.render.transparency import Transparency, composite_with_alpha
 from featviz_core.request import RenderRequest
 from featviz_core.transforms import TransformSpec, apply_transforms, get_preset, sample_params
 
@@ -31,6 +46,7 @@ class RenderSetup:
         side: side of the image the model sees.
         chunks: the images, in chunks that each share one forward pass.
         penalties: the terms subtracted from the objective.
+        transparency: the backgrounds and weighting of a transparent render (None: opaque RGB images).
     """
 
     count: int
@@ -39,10 +55,20 @@ class RenderSetup:
     side: int
     chunks: list[Chunk]
     penalties: Penalties
+    transparency: Transparency | None = None
 
-    def model_input(self, pixels: torch.Tensor, chunk: Chunk, step: int) -> torch.Tensor:
-        """What the model sees of ``chunk``'s pixels at ``step`` (1-based): this step's transforms of them."""
-        return apply_transforms(pixels, self.preset, self.draws[step - 1, chunk.where], self.side)
+    def model_input(self, pixels: torch.Tensor, chunk: Chunk, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the model sees of ``chunk``'s pixels at ``step`` (1-based): (B, 3, side, side), and for a
+        transparent render the mean alpha of each view, (B,) (None for opaque images).
+
+        Opaque images are transformed as they are; transparent ones are first composited over this step's
+        backgrounds (drawn here, one per image, from its generator) and transformed with their alpha."""
+        params = self.draws[step - 1, chunk.where]
+        if self.transparency is None:
+            return apply_transforms(pixels, self.preset, params, self.side), None
+        background = self.transparency.backgrounds(chunk.images, pixels.device)
+        seen = apply_transforms(composite_with_alpha(pixels, background), self.preset, params, self.side)
+        return seen[:, :RGB_CHANNELS], seen[:, RGB_CHANNELS].mean(dim=(-2, -1))
 
 
 def set_up(request: RenderRequest, device: torch.device, batch_size: int,
@@ -50,25 +76,65 @@ def set_up(request: RenderRequest, device: torch.device, batch_size: int,
     """Draw each image's start and transforms, and build its chunks of at most ``batch_size`` images.
 
     ``groups`` lists images that must share a forward pass (see :func:`~featviz_core.render.chunks.plan_chunks`);
-    by default every image stands alone.
+    by default the request's own groups (:meth:`RenderRequest.images`). For an interpolation, each group is
+    a run of frames whose parameterization has a shared part.
+
+    Raises:
+        RequestError: the request's photo is no longer held by this process.
     """
     preset = get_preset(request.transforms)
-    objectives = request.objectives()
-    raws, draws = [], []
-    for seed in request.image_seeds():
-        generator = torch.Generator().manual_seed(seed)
-        # The start is drawn first, then the transforms: a start given instead of noise (a photo) must
-        # still draw it, so that the image sees the transforms it would have seen.
-        raws.append(initial_raw(request.size, request.fft, generator))
-        draws.append(sample_params(preset, request.steps, generator))
-    raw = torch.stack(raws).to(device)
-    draws_host = torch.stack(draws, dim=1)  # (steps, B, 6)
+    planned = request.images()
+    objectives = [image.objective for image in planned]
+    groups = coupled_groups(planned) if groups is None else [tuple(g) for g in groups]
+    generators = [torch.Generator().manual_seed(image.seed) for image in planned]
+    channels = RGBA_CHANNELS if request.alpha else RGB_CHANNELS
+    aligned = groups if request.interpolate else []
+    raws: list[torch.Tensor | None] = [None] * len(planned)
+    shared: dict[tuple[int, ...], list[torch.Tensor]] = {}
+    for group in aligned:
+        unique, shared[tuple(group)] = draw_aligned_raws([generators[i] for i in group], request.size, request.fft,
+                                                         channels)
+        for k, image in enumerate(group):
+            raws[image] = unique[k]
+    for image, generator in enumerate(generators):
+        if raws[image] is None:
+            raws[image] = initial_raw(request.size, request.fft, generator, channels)
+    draws = torch.stack([sample_params(preset, request.steps, generator) for generator in generators], dim=1)
+    raw = torch.stack(raws)  # type: ignore[arg-type]
+    photo = start_photo(request)
+    if photo is not None:
+        # Every image starts exactly at the photo; an interpolation's shared part starts at zero so it adds nothing.
+        raw = photo_to_raw(photo, request.fft, request.decorrelate).expand_as(raw).contiguous()
+        shared = {group: [torch.zeros_like(low) for low in lows] for group, lows in shared.items()}
+        photo = photo.to(device)
     plan = plan_chunks(len(objectives), batch_size, groups)
+    transparency = Transparency(generators, request.size, request.alpha_weight) if request.alpha else None
     return RenderSetup(
         count=len(objectives),
         preset=preset,
-        draws=draws_host if preset.resample_each else draws_host.to(device),
+        draws=draws if preset.resample_each else draws.to(device),
         side=request.model_input_size,
-        chunks=make_chunks(request, objectives, raw, plan, device),
-        penalties=penalties_for(request),
+        chunks=make_chunks(request, objectives, raw.to(device), plan, device,
+                           {group: [low.to(device) for low in lows] for group, lows in shared.items()}),
+        penalties=penalties_for(request, photo),
+        transparency=transparency,
     )
+
+
+def start_photo(request: RenderRequest) -> torch.Tensor | None:
+    """The photo a photo-seeded request starts from, (1, 3, size, size) in [0, 1] (shorter side resized to the
+    image size, centre crop); None without one.
+
+    Raises:
+        RequestError: this process no longer holds the photo (photos are kept in memory only).
+    """
+    if not request.init:
+        return None
+    from featviz_core.photo import photo_tensor
+    from featviz_core.photos import get_photo
+
+    image = get_photo(request.init)
+    if image is None:
+        raise RequestError("the photo this render starts from is no longer on this server (photos are kept in "
+                           "memory only while it runs); upload it again on the Photo page")
+    return photo_tensor(image, request.size)

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from featviz_core.alpha import rgba_for_display
 from featviz_core.capture import capture_layers
 from featviz_core.compiled import compile_seconds_for
 from featviz_core.errors import NonFiniteError
@@ -42,12 +43,18 @@ class ModelRun:
 
 
 def optimization_step(setup: RenderSetup, chunk: Chunk, step: int, run: ModelRun) -> tuple[torch.Tensor, torch.Tensor]:
-    """One Adam step of ``chunk`` at ``step`` (1-based); returns its detached (B,) scores and its loss."""
+    """One Adam step of ``chunk`` at ``step`` (1-based); returns its detached (B,) scores and its loss.
+
+    The scores are the objective of what the model saw this step (for a transparent render: the composite
+    over this step's backgrounds, before the transparency weighting), computed before the step's update.
+    """
     chunk.optimizer.zero_grad(set_to_none=True)
     pixels = chunk.param()
-    acts = run(setup.model_input(pixels, chunk, step), chunk.objective.layers)
-    scores = chunk.objective.score(acts)
-    objective = setup.penalties.objective(scores, pixels, acts, chunk)
+    seen, view_alpha = setup.model_input(pixels, chunk, step)
+    acts = run(seen, chunk.objective.layers)
+    scores = chunk.objective.score(acts)  # what the loop reports: the objective on what the model saw
+    maximized = scores if setup.transparency is None else setup.transparency.weighted(scores, pixels, view_alpha)
+    objective = setup.penalties.objective(maximized, pixels, acts, chunk)
     loss = setup.penalties.loss(objective, pixels, acts, chunk)
     loss.backward(inputs=chunk.tensors)  # gradients go to the image only, never into the model
     chunk.optimizer.step()
@@ -95,8 +102,10 @@ class Progress:
 
 @torch.no_grad()
 def current_images(setup: RenderSetup) -> np.ndarray:
-    """(count, H, W, C) uint8: every chunk's images, each at its place in the request."""
-    parts = [(chunk.images, to_uint8(chunk.param())) for chunk in setup.chunks]
+    """(count, H, W, C) uint8: every chunk's images, each at its place in the request; C = 4 for a transparent
+    render (gamma-encoded RGB and the alpha, as :func:`~featviz_core.alpha.rgba_for_display`)."""
+    show = rgba_for_display if setup.transparency is not None else (lambda pixels: pixels)
+    parts = [(chunk.images, to_uint8(show(chunk.param()))) for chunk in setup.chunks]
     images = np.empty((setup.count, *parts[0][1].shape[1:]), dtype=np.uint8)
     for where, pixels in parts:
         images[list(where)] = pixels
