@@ -57,7 +57,11 @@ def _photo(path: str) -> str:
     file = Path(path)
     if not file.is_file():
         raise RequestError(f"--init {path}: no such file; give a photo (PNG, JPEG, WebP, ...)")
-    return add_photo(load_upload(file.read_bytes(), UploadLimits.from_env()))
+    try:
+        image = load_upload(file.read_bytes(), UploadLimits.from_env())
+    except RequestError as exc:  # the upload checks speak of "the uploaded file": say which file it was
+        raise RequestError(f"--init {path}: {exc}") from None
+    return add_photo(image)
 
 
 def setting_values(args: argparse.Namespace) -> dict[str, Any]:
