@@ -5,11 +5,14 @@
 ``should_stop`` ends it early with a final snapshot that keeps the partial result. ``render`` drains it.
 
 Its parts, each in its own module:
-    * set-up (:mod:`.start`): each image's start and transform draws, the penalties, the chunks;
+    * set-up (:mod:`.start`): each image's start (noise, or a photo) and transform draws, the penalties,
+      the chunks;
     * chunks (:mod:`.chunks`): images that share a forward pass (:class:`Chunk`: which images, their
       parameter, optimizer and batch objective), planned so that a group of coupled images is never split;
     * one step (:mod:`.step`): transforms, forward pass to the target layers, scores, penalties, Adam;
-    * penalties (:mod:`.penalties`): named per-image terms (TV, L2) and per-chunk terms;
+    * penalties (:mod:`.penalties`): named per-image terms (TV, L2, the pull toward a photo) and per-chunk
+      terms (diversity within a group);
+    * transparency (:mod:`.transparency`): RGBA images over per-image random backgrounds;
     * snapshot (:mod:`.step`) and results (:mod:`.results`); scoring without transforms (:mod:`.scoring`).
 
 Correctness contracts:
