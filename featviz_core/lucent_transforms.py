@@ -73,7 +73,7 @@ def apply_lucent_chain(images: torch.Tensor, pad: int, pad_value: float, scales:
     """Transform a batch as Lucent's ``standard_transforms`` followed by its resize to ``out_size``.
 
     Args:
-        images: (B, 3, S, S) in [0, 1].
+        images: (B, C, S, S) in [0, 1] (any number of channels, each resampled alike).
         pad: constant padding on each side (Lucent: 12), with ``pad_value`` (0.5).
         scales: the preset's scale choices; each drawn scale is matched to its entry, so the sizes are
             computed from the same double-precision value Lucent draws.
@@ -81,7 +81,7 @@ def apply_lucent_chain(images: torch.Tensor, pad: int, pad_value: float, scales:
         out_size: side of the result.
 
     Returns:
-        (B, 3, out_size, out_size).
+        (B, C, out_size, out_size).
     """
     values = params.detach().to("cpu", torch.float64).tolist()
     x = F.pad(images, [pad] * 4, mode="constant", value=pad_value)

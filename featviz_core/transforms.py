@@ -175,14 +175,14 @@ def apply_transforms(
     """Transform a batch.
 
     Args:
-        images: (B, 3, S, S) in [0, 1].
+        images: (B, C, S, S) in [0, 1]; every channel is resampled alike (C = 4: a composite and its alpha).
         spec: the transform settings.
         params: (B, 6) this step's draws (from :func:`sample_params`), on the images' device (for a
             ``resample_each`` preset, better on the host: its image sizes depend on the draws).
         out_size: side of the result (see :func:`output_size`).
 
     Returns:
-        (B, 3, out_size, out_size).
+        (B, C, out_size, out_size).
     """
     size = images.shape[-1]
     if spec.resample_each:
