@@ -210,6 +210,7 @@ def test_a_photo_seeded_render_raises_its_target_and_the_pull_keeps_the_photo(ef
     (["--diversity", "2", "--negative"], ["_blocks.4_11__1", "_blocks.4_11__2", "-_blocks.4_11__1", "-_blocks.4_11__2"]),
     (["--interpolate", "_blocks.4:3", "_blocks.4:7", "--frames", "3"], [f"_blocks.4_3_7_{i}_3" for i in (1, 2, 3)]),
     (["--init", "PHOTO", "--init-l2", "0.5"], ["_blocks.4_11"]),
+    (["--alpha"], ["_blocks.4_11"]),
 ])
 def test_the_command_line_renders_them(tmp_path, photo, options, names):
     image, _ = photo
@@ -222,3 +223,5 @@ def test_the_command_line_renders_them(tmp_path, photo, options, names):
     assert sorted(p.name for p in out.glob("*.png")) == sorted([f"{name}.png" for name in names] + ["detail.png", "grid.png"])
     meta = json.loads((out / "render.json").read_text())
     assert len(meta["final_objective"]) == len(names)
+    mode = "RGBA" if "--alpha" in options else "RGB"  # transparent renders' PNGs keep their alpha
+    assert {Image.open(out / f"{name}.png").mode for name in names} == {mode}
