@@ -37,13 +37,16 @@ MAX_NAME_CHARS = 120
 
 
 def safe_filename(label: str) -> str:
-    """``mixed4a:3`` -> ``mixed4a_3``; anything but ASCII letters, digits, '.', '-' and '_' becomes '_'.
+    """``mixed4a:3`` -> ``mixed4a_3``, ``-mixed4a:3`` -> ``negmixed4a_3``; anything but ASCII letters, digits,
+    '.', '-' and '_' becomes '_'.
 
     Never a path (no separators, no leading dot) and at most 120 characters: a long label (a custom
     objective may be 500 characters) is cut and ends with a short hash of the whole, so names stay distinct
     and every file system can hold them.
     """
     cleaned = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in ".-_" else "_" for ch in label)
+    if cleaned.startswith("-"):  # a negated objective: a name starting with '-' reads as an option in a shell
+        cleaned = "neg" + cleaned.lstrip("-")
     cleaned = cleaned.lstrip(".") or "image"
     if len(cleaned) > MAX_NAME_CHARS:
         import hashlib

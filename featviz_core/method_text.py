@@ -46,6 +46,9 @@ def objective_text(request: Any) -> str:
 def beyond_text(request: Any) -> list[str]:
     """The renders beyond one image per channel that ``request`` uses, each a few words ([] for none)."""
     parts = []
+    if request.interpolate:
+        start, end = request.interpolate.split(",")
+        parts.append(f"interpolation from {start} to {end} in {request.frames} frames sharing a component")
     if request.negative:
         parts.append("each objective also negated (negatives beside positives)")
     if request.diversity > 1:

@@ -33,7 +33,7 @@ class PlannedImage:
 
     Attributes:
         objective: what it maximizes.
-        label: its caption (``mixed4a:3``, ``-mixed4a:3``, ``mixed4a:3 #2``, ``mixed4a:3→7 2/6``).
+        label: its caption (``mixed4a:3``, ``-mixed4a:3``, ``mixed4a:3 #2``, ``mixed4a:3 to 7, 2/6``).
         seed: the seed of its own random stream (initial noise and transforms).
         group: images with the same group are optimized together (coupled terms need one pass).
     """
@@ -84,8 +84,8 @@ def base_objectives(request: "RenderRequest") -> list[tuple[Objective, str]]:
         (layer_a, a), (layer_b, b) = parse_interpolation(request.interpolate)
         weights = interpolation_weights(request.frames)
         end = f"{b}" if layer_a == layer_b else f"{layer_b}:{b}"
-        return [(channel(layer_a, a) * (1 - t) + channel(layer_b, b) * t, f"{layer_a}:{a}→{end} {i + 1}/{len(weights)}")
-                for i, t in enumerate(weights)]
+        return [(channel(layer_a, a) * (1 - t) + channel(layer_b, b) * t,
+                 f"{layer_a}:{a} to {end}, {i + 1}/{len(weights)}") for i, t in enumerate(weights)]
     kind = get_kind(request.objective)
     position = parse_position(request.position)
     return list(zip(kind.objectives(request.layer, request.channels, position),

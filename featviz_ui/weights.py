@@ -97,13 +97,13 @@ def offer(model: str, meanwhile: str | None = None) -> bool:
     if download is not None and not download.finished:
         _progress(model)
         return True
+    meanwhile = meanwhile or f"Until then featviz uses **{models.fallback_model()}**."
     if download is not None and download.error:
-        st.error(download.error, icon=":material/cloud_off:")
+        st.error(f"{download.error} {meanwhile}", icon=":material/cloud_off:")
     else:
         st.warning(f"**{spec.title}**: its weights are not available on this machine yet. Download "
                    f"`{filename}` (about {megabytes(size)}) here, or put it at `{spec.weights.cache_path()}`. "
-                   + (meanwhile or f"Until then featviz uses **{models.fallback_model()}**."),
-                   icon=":material/download:")
+                   + meanwhile, icon=":material/download:")
     st.button(f"Download {filename} ({megabytes(size)})", key=f"weights_download_{model}", on_click=start,
               args=(model,), icon=":material/download:", type="primary",
               help="Downloads into featviz's cache folder and checks the file's SHA-256, as "

@@ -95,7 +95,7 @@ def test_diverse_images_are_grouped_per_objective_with_negatives_in_a_row_below(
 def test_interpolation_frames_are_one_row_in_order(new_app):
     at = rendered(new_app, interpolate=f"{EARLY}:1,{EARLY}:2", frames="3", seed="208")
     assert not errors(at)
-    assert captions(at) == [[f"{EARLY}:1→2 1/3", f"{EARLY}:1→2 2/3", f"{EARLY}:1→2 3/3"]]
+    assert captions(at) == [[f"{EARLY}:1 to 2, 1/3", f"{EARLY}:1 to 2, 2/3", f"{EARLY}:1 to 2, 3/3"]]
     assert subheaders(at) == [f"Interpolation from {EARLY}:1 to {EARLY}:2, 3 frames"]
     assert study_links(at) == [], "a blend of two channels is not one channel"
     assert at.text_input(key="ex_interpolate").value == f"{EARLY}:1,{EARLY}:2"

@@ -107,7 +107,7 @@ def test_the_negative_lowers_the_channel_below_a_random_image(effnet):
 def test_interpolation_frames_move_from_channel_a_to_channel_b(effnet):
     frames = 5
     result = render(request(interpolate=f"{LAYER}:3,{LAYER}:7", frames=frames, steps=48), model=effnet, device=CPU)
-    assert len(result.images) == frames and result.labels[-1] == f"{LAYER}:3→7 5/5"
+    assert len(result.images) == frames and result.labels[-1] == f"{LAYER}:3 to 7, 5/5"
     images = as_floats(result.images)
     a, b = channel_values(effnet, images, LAYER, 3), channel_values(effnet, images, LAYER, 7)
     # Measured: A 24.5, 23.3, 15.6, 3.2, -1.6 and B -3.0, 6.1, 18.7, 28.0, 30.1.
@@ -207,8 +207,8 @@ def test_a_photo_seeded_render_raises_its_target_and_the_pull_keeps_the_photo(ef
 
 
 @pytest.mark.parametrize("options,names", [
-    (["--diversity", "2", "--negative"], ["_blocks.4_11__1", "_blocks.4_11__2", "-_blocks.4_11__1", "-_blocks.4_11__2"]),
-    (["--interpolate", "_blocks.4:3", "_blocks.4:7", "--frames", "3"], [f"_blocks.4_3_7_{i}_3" for i in (1, 2, 3)]),
+    (["--diversity", "2", "--negative"], ["_blocks.4_11__1", "_blocks.4_11__2", "neg_blocks.4_11__1", "neg_blocks.4_11__2"]),
+    (["--interpolate", "_blocks.4:3", "_blocks.4:7", "--frames", "3"], [f"_blocks.4_3_to_7__{i}_3" for i in (1, 2, 3)]),
     (["--init", "PHOTO", "--init-l2", "0.5"], ["_blocks.4_11"]),
     (["--alpha"], ["_blocks.4_11"]),
 ])

@@ -33,6 +33,7 @@ def test_png_round_trip_and_safe_names():
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(image)))), image)
     assert safe_filename("mixed4a:3") == "mixed4a_3"
     assert safe_filename("_blocks.10:7") == "_blocks.10_7"
+    assert safe_filename("-mixed4a:3") == "negmixed4a_3"  # never taken for a command-line option
     assert safe_filename("../../etc/passwd") == "_.._etc_passwd"
 
 
