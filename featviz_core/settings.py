@@ -249,7 +249,8 @@ SETTINGS: tuple[Setting, ...] = (
             help="render this many images of each objective, pushed apart by Lucid's diversity term (1: off)"),
     Setting("diversity_weight", "float", 100.0, label="Diversity weight", noun="diversity weight", low=0,
             flag="--diversity-weight", widget="number", step=10.0, format="%.1f", role="beyond",
-            help="weight of the diversity term (Lucent's notebook uses 100; 0 turns the push apart off)"),
+            help="weight of the diversity term, as in Lucid's and Lucent's notebooks (they use 100); lower it when the "
+            "images stop exciting their objective, 0 turns the push apart off"),
     Setting("interpolate", "text", "", label="Interpolate between", noun="interpolation", note="'mixed4a:3,mixed4a:7'",
             help="two channels LAYER:A,LAYER:B: frames that move from A to B, sharing a component so "
             "neighbouring frames stay aligned (used instead of the channels)", flag="--interpolate", cli_nargs=2,

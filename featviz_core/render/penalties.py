@@ -110,13 +110,17 @@ def penalties_for(request: RenderRequest, photo: torch.Tensor | None = None) -> 
 def group_diversity(layer: str) -> Callable[[torch.Tensor, dict[str, torch.Tensor], "Chunk"], torch.Tensor]:
     """A chunk measure: Lucid's diversity (summed cosine similarity of the Gram matrices of ``layer``'s
     activations, :func:`~featviz_core.diversity.diversity_per_image`) of each of the chunk's groups, added up.
-    Images alone contribute nothing, so groups never push each other apart."""
+    Images alone contribute nothing, so groups never push each other apart.
+
+    Each group's value is multiplied by its size N: Lucid's and Lucent's objective averages the channel over
+    the batch (``channel - w * diversity``), while featviz sums the images' objectives, so scaling the term by
+    N keeps their balance and a weight means what it means in their notebooks (100)."""
 
     def measure(pixels: torch.Tensor, acts: dict[str, torch.Tensor], chunk: "Chunk") -> torch.Tensor:
         total = pixels.new_zeros(())
         for group in chunk.groups:
             if len(group) > 1:
-                total = total + diversity_per_image(acts[layer][list(group)]).sum()
+                total = total + len(group) * diversity_per_image(acts[layer][list(group)]).sum()
         return total
 
     return measure

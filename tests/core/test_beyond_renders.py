@@ -66,7 +66,9 @@ def gram_distances(model, images: torch.Tensor, layer: str) -> float:
 
 def test_diverse_images_differ_far_more_than_seeds_and_each_still_excites_its_channel(effnet):
     settings = dict(channels=(5,), steps=48, size=48)
-    diverse = render(request(diversity=4, **settings), model=effnet, device=CPU)
+    # Weight 25: Lucid's balance (its notebook's 100) pushes this small, early layer's images apart so hard that
+    # some end near a random image's activation; the weight is the setting that trades the two.
+    diverse = render(request(diversity=4, diversity_weight=25.0, **settings), model=effnet, device=CPU)
     assert diverse.images.shape == (4, 48, 48, 3)
     assert diverse.labels == [f"{LAYER}:5 #{i}" for i in (1, 2, 3, 4)]
     seeds = torch.cat([as_floats(render(request(seed=seed, **settings), model=effnet, device=CPU).images)
@@ -77,7 +79,7 @@ def test_diverse_images_differ_far_more_than_seeds_and_each_still_excites_its_ch
     for layer in (LAYER, "_blocks.2"):
         with_term, without = gram_distances(effnet, images, layer), gram_distances(effnet, seeds, layer)
         assert with_term > 0.3 and with_term > 3 * without, (layer, with_term, without)
-    # Each diverse image still excites its channel far above random images (measured 8.3-18.9 vs -12 to -14).
+    # Each diverse image still excites its channel far above random images (measured 5.7-16.5 vs -10.7 to -14.4).
     excited = channel_values(effnet, images, LAYER, 5)
     random_level = channel_values(effnet, random_images(4, 48), LAYER, 5).max()
     assert excited.min() > random_level + 10, (excited, random_level)
