@@ -75,3 +75,25 @@ def draw(container: Any, name: str, prefix: str, **overrides: Any) -> Any:
             options.setdefault("format", setting.format)
         return container.number_input(setting.label, **options)
     raise ValueError(f"setting {name} has no widget")  # a page asked for a setting it must draw itself
+
+
+Row = tuple[tuple[str, ...], tuple[int, ...]]  # setting names and their columns' relative widths
+
+#: The Explorer's folded panels: (title, rows). A setting declared with a widget goes in one of them or in
+#: the form's first rows; the settings round-trip test checks that every one is drawn.
+OBJECTIVE_PANEL: tuple[str, tuple[Row, ...]] = (
+    "Objective: neuron, whole layer, negation, free expression",
+    ((("objective", "position", "negate"), (2, 2, 1)), (("expression",), (1,))),
+)
+BEYOND_PANEL: tuple[str, tuple[Row, ...]] = (
+    "Beyond one image per channel: negatives, diversity, interpolation, transparency",
+    ((("negative", "diversity", "diversity_weight"), (2, 1, 1)), (("interpolate", "frames"), (3, 1)),
+     (("alpha", "alpha_weight", "upsample"), (1, 1, 2))),
+)
+
+
+def draw_rows(container: Any, rows: tuple[Row, ...], prefix: str) -> None:
+    """Each row's settings side by side in columns of the given widths."""
+    for names, widths in rows:
+        for column, name in zip(container.columns(list(widths)), names):
+            draw(column, name, prefix)

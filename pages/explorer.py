@@ -113,24 +113,11 @@ with panel.form("explorer_form", enter_to_submit=False):
     for column, names in ((param, ("fft", "decorrelate")), (robust, ("transforms", "lr")), (penalty, ("tv", "l2"))):
         for name in names:
             form.draw(column, name, PREFIX)
-    with st.expander("Objective: neuron, whole layer, negation, free expression"):
-        kind, where, sign = st.columns([2, 2, 1])
-        form.draw(kind, "objective", PREFIX)
-        form.draw(where, "position", PREFIX)
-        form.draw(sign, "negate", PREFIX)
-        form.draw(st, "expression", PREFIX)
-    with st.expander("Beyond one image per channel: negatives, diversity, interpolation, transparency"):
-        pairs, diverse, weight = st.columns([2, 1, 1])
-        form.draw(pairs, "negative", PREFIX)
-        form.draw(diverse, "diversity", PREFIX)
-        form.draw(weight, "diversity_weight", PREFIX)
-        between, frames = st.columns([3, 1])
-        form.draw(between, "interpolate", PREFIX)
-        form.draw(frames, "frames", PREFIX)
-        alpha, pressure, upsample = st.columns([1, 1, 2])
-        form.draw(alpha, "alpha", PREFIX)
-        form.draw(pressure, "alpha_weight", PREFIX)
-        form.draw(upsample, "upsample", PREFIX)
+    title, rows = form.OBJECTIVE_PANEL
+    form.draw_rows(st.expander(title), rows, PREFIX)
+    title, rows = form.BEYOND_PANEL
+    with st.expander(title):
+        form.draw_rows(st, rows, PREFIX)
         photo, pull = st.columns([3, 1])
         photo_start.choice(photo, ss.get(PHOTO, ""), key=USE_PHOTO)
         form.draw(pull, "init_l2", PREFIX)
