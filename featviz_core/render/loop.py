@@ -12,7 +12,7 @@ from featviz_core.errors import RenderError
 from featviz_core.models import get_spec, load_model
 from featviz_core.models.fast import model_for_render
 from featviz_core.render.results import RenderResult, Snapshot
-from featviz_core.render.scoring import default_batch_size, is_out_of_memory, result_from_snapshot
+from featviz_core.render.scoring import check_retry, default_batch_size, halved, result_from_snapshot
 from featviz_core.render.start import set_up
 from featviz_core.render.step import Forward, ModelRun, Progress, optimization_step
 from featviz_core.request import RenderRequest
@@ -75,18 +75,9 @@ def render_iter(
         except RenderError:
             raise
         except RuntimeError as exc:
-            if not is_out_of_memory(exc):
-                raise
-            if chunk == 1:
-                raise RenderError(
-                    f"out of {dev.type.upper()} memory even with one image per batch; try a smaller image "
-                    "size or an earlier layer, or try again when fewer renders are running"
-                ) from None
-        # Outside the except block: the traceback, whose frames hold the failed step's tensors, is gone,
-        # so emptying the CUDA cache can actually return that memory.
-        if dev.type == "cuda":
-            torch.cuda.empty_cache()
-        chunk = max(1, chunk // 2)
+            check_retry(exc, chunk, dev, "even with one image per batch; try a smaller image size or an earlier "
+                        "layer, or try again when fewer renders are running")
+        chunk = halved(chunk, dev)
         # Only the latest chunk size is news: each retry replaces the memory note, never appends to it.
         note = "; ".join(filter(None, [compile_note, f"memory was short; continued with {chunk} image(s) per batch"]))
 

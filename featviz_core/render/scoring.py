@@ -24,6 +24,24 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
+def check_retry(exc: RuntimeError, chunk: int, device: torch.device, what: str) -> None:
+    """Inside ``except RuntimeError``: re-raise ``exc`` unless it is out-of-memory; at one image per chunk
+    raise :class:`RenderError` ``"out of DEVICE memory {what}"``. Otherwise return: the caller retries with
+    :func:`halved` chunks."""
+    if not is_out_of_memory(exc):
+        raise exc
+    if chunk == 1:
+        raise RenderError(f"out of {device.type.upper()} memory {what}") from None
+
+
+def halved(chunk: int, device: torch.device) -> int:
+    """Half the images per chunk (at least one). Call it outside the ``except`` block: the traceback, whose
+    frames hold the failed step's tensors, is gone then, so emptying the CUDA cache can return that memory."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return max(1, chunk // 2)
+
+
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
@@ -49,15 +67,8 @@ def evaluate(
                      for i in range(0, len(objectives), chunk)]
             return np.concatenate(parts)
         except RuntimeError as exc:
-            if not is_out_of_memory(exc):
-                raise
-            if chunk == 1:
-                raise RenderError(
-                    f"out of {images.device.type.upper()} memory scoring one image; try a smaller image size"
-                ) from None
-        if images.device.type == "cuda":
-            torch.cuda.empty_cache()
-        chunk = max(1, chunk // 2)
+            check_retry(exc, chunk, images.device, "scoring one image; try a smaller image size")
+        chunk = halved(chunk, images.device)
 
 
 def _evaluate_chunk(model: torch.nn.Module, request: RenderRequest, images: torch.Tensor,
