@@ -111,21 +111,15 @@ def heading(request: Any) -> str:
     _blocks.4:2, 6 frames``; then "negated", "with negatives", "3 diverse images each", "transparent",
     "from your photo" as they apply.
     """
-    from featviz_core.channels import format_channels
+    from featviz_core.objectives import get_kind
 
     if request.expression:
         text = f"Free objective: {request.expression}"
     elif request.interpolate:
         start, end = request.interpolate.split(",")
         text = f"Interpolation from {start} to {end}, {request.frames} frames"
-    elif request.objective == "layer":
-        text = f"{request.layer}, the whole layer (DeepDream)"
-    elif request.objective == "neuron":
-        where = f"the neuron at {request.position}" if request.position else "the centre neuron"
-        text = f"{request.layer}, {where} of channel{'s' if len(request.channels) > 1 else ''} " \
-               f"{format_channels(request.channels)}"
     else:
-        text = f"{request.layer}, channel{'s' if len(request.channels) > 1 else ''} {format_channels(request.channels)}"
+        text = get_kind(request.objective).heading(request.layer, request.channels, request.position)
     extras = []
     if request.negate:
         extras.append("negated (minimized)")

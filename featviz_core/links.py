@@ -61,7 +61,10 @@ def request_params(request: RenderRequest) -> dict[str, str]:
 def names_render(values: Mapping[str, str]) -> bool:
     """Whether a link's values name what to render (channels, an expression, an interpolation or a whole
     layer), not only settings for the form."""
-    return any(name in values for name in TARGET_PARAMS) or values.get("objective") == "layer"
+    from featviz_core.objectives import KINDS, get_kind
+
+    kind = values.get("objective", "").strip()
+    return any(name in values for name in TARGET_PARAMS) or (kind in KINDS and not get_kind(kind).reads_channel)
 
 
 def render_values(values: Mapping[str, str]) -> dict[str, str]:

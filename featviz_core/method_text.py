@@ -35,12 +35,9 @@ def objective_text(request: Any) -> str:
     if request.interpolate:
         start, end = request.interpolate.split(",")
         return f"a blend moving from {start} to {end} in {request.frames} frames"
-    if request.objective == "neuron":
-        where = f"the neuron at {request.position}" if request.position else "the centre neuron"
-        return f"activation of {where} of each channel"
-    if request.objective == "layer":
-        return "activation of the whole layer"
-    return "mean activation of each channel"
+    from featviz_core.objectives import get_kind
+
+    return get_kind(request.objective).in_words(request.position)
 
 
 def beyond_text(request: Any) -> list[str]:

@@ -174,7 +174,7 @@ def show_result(result) -> None:
     st.plotly_chart(views.history_chart(result), key="ex_chart", config={"displaylogo": False})
     views.downloads(result, key="ex_download")
     figures.figure_options(result, key="ex_figures", stem=views.file_stem(result))
-    if request.objective in ("channel", "neuron") and request.channels:  # not a layer, expression or blend
+    if request.channels and not request.interpolate:  # one image per channel (not a layer, expression or blend)
         pick, link = st.columns([1, 3], vertical_alignment="bottom")
         channel = pick.selectbox("Study one channel in depth", request.channels, key="ex_study")
         link.page_link("pages/neuron.py", label=f"Open {request.layer}:{channel} on the Neuron page",

@@ -74,6 +74,17 @@ class TermKind:
         """Caption of each image a request of this kind renders for ``channels`` of ``layer``."""
         return [f"{layer}:{c}" for c in channels]
 
+    def in_words(self, position: str = "") -> str:
+        """What each image of a request of this kind maximizes, for figure notes ("mean activation of each
+        channel"); ``position`` is the request's ``y,x`` text ("" for the default)."""
+        return "mean activation of each channel"
+
+    def heading(self, layer: str, channels: tuple[int, ...], position: str = "") -> str:
+        """A render's title ("_blocks.10, channels 0-9")."""
+        from featviz_core.channels import format_channels
+
+        return f"{layer}, channel{'s' if len(channels) > 1 else ''} {format_channels(channels)}"
+
 
 class ChannelKind(TermKind):
     name = "channel"
@@ -89,6 +100,10 @@ class ChannelKind(TermKind):
 
     def gather(self, act: torch.Tensor, group: "TermGroup") -> torch.Tensor:
         return act[group.image_idx, group.channels].float().mean(dim=(-2, -1))
+
+
+def _neuron(position: str) -> str:
+    return f"the neuron at {position}" if position else "the centre neuron"
 
 
 class NeuronKind(TermKind):
@@ -115,6 +130,14 @@ class NeuronKind(TermKind):
         where = "" if position is None else f"@{position[0]},{position[1]}"
         return [f"{layer}:{c} neuron{where}" for c in channels]
 
+    def in_words(self, position: str = "") -> str:
+        return f"activation of {_neuron(position)} of each channel"
+
+    def heading(self, layer: str, channels: tuple[int, ...], position: str = "") -> str:
+        from featviz_core.channels import format_channels
+
+        return f"{layer}, {_neuron(position)} of channel{'s' if len(channels) > 1 else ''} {format_channels(channels)}"
+
 
 class LayerKind(TermKind):
     name = "layer"
@@ -134,6 +157,12 @@ class LayerKind(TermKind):
 
     def labels(self, layer: str, channels: tuple[int, ...], position: tuple[int, int] | None = None) -> list[str]:
         return [f"dream({layer})"]
+
+    def in_words(self, position: str = "") -> str:
+        return "activation of the whole layer"
+
+    def heading(self, layer: str, channels: tuple[int, ...], position: str = "") -> str:
+        return f"{layer}, the whole layer (DeepDream)"
 
 
 # In the order the CLI and the app offer them; the first is the default.
