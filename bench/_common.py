@@ -103,3 +103,20 @@ def render_parser(description: str, *, models: str, channels: str = "0-9", steps
 def model_names(text: str) -> list[str]:
     """``"a, b,"`` -> ["a", "b"]."""
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def bench_model(name: str, device: torch.device) -> torch.nn.Module:
+    """The model a benchmark renders: its real weights, except InceptionV1's random ones (its pretrained file
+    cannot be downloaded here, so its rows measure speed only)."""
+    from featviz_core.models import load_model, random_model
+
+    if name == "inceptionv1":
+        return random_model(name, seed=0).to(device)
+    return load_model(name, device)
+
+
+def default_layer(name: str) -> str:
+    """The layer a benchmark renders: the model's default (mixed4a, _blocks.10)."""
+    from featviz_core.models import get_spec
+
+    return get_spec(name).default_layer

@@ -28,17 +28,14 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import machine, model_names, render_parser, table  # noqa: E402
+from bench._common import bench_model, default_layer, machine, model_names, render_parser, table  # noqa: E402
 from featviz_core.capture import capture_layers  # noqa: E402
 from featviz_core.diversity import DIVERSITY_WEIGHT, normalized_grams  # noqa: E402
-from featviz_core.models import get_spec, load_model  # noqa: E402
+from featviz_core.models import get_spec  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
 from featviz_core.photos import add_photo  # noqa: E402
 from featviz_core.render import evaluate, render  # noqa: E402
 from featviz_core.request import RenderRequest, parse_channels  # noqa: E402
-
-DEFAULT_LAYERS = {"inceptionv1": "mixed4a", "efficientnet-lite0": "_blocks.10"}
-
 
 def style_distance(model, request: RenderRequest, images: torch.Tensor) -> float:
     """Mean pairwise cosine distance of the images' normalized Gram matrices at the request's layer."""
@@ -100,8 +97,8 @@ def main() -> None:
           f"settings: channel {channels[0]}, {args.steps} steps, {args.size} px, diversity {args.diversity} "
           f"(weight {DIVERSITY_WEIGHT:g}), Fourier + decorrelation, Adam lr 0.05, CPU\n")
     for name in model_names(args.models):
-        model = load_model(name, "cpu")
-        layer = DEFAULT_LAYERS[name]
+        model = bench_model(name, torch.device("cpu"))
+        layer = default_layer(name)
         model_for_render(model, (layer,))  # one-time per process, outside the timings
         base = RenderRequest(model=name, layer=layer, channels=channels[:1], steps=args.steps, size=args.size)
         diverse = base.replace(diversity=args.diversity)

@@ -28,21 +28,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import PeakMemory, machine, sync, table, model_names, render_parser  # noqa: E402
-from featviz_core.models import get_spec, load_model, random_model  # noqa: E402
+from bench._common import (PeakMemory, bench_model, default_layer, machine, model_names, render_parser, sync,  # noqa: E402
+                           table)
+from featviz_core.models import get_spec  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
 from featviz_core.quality import neutral_score  # noqa: E402
 from featviz_core.render import evaluate, render_iter  # noqa: E402
 from featviz_core.request import RenderRequest, parse_channels  # noqa: E402
-
-DEFAULT_LAYERS = {"inceptionv1": "mixed4a", "efficientnet-lite0": "_blocks.10"}
-
-
-def build(name: str, device: torch.device) -> torch.nn.Module:
-    if name == "inceptionv1":
-        return random_model(name, seed=0).to(device)
-    return load_model(name, device)
-
 
 def run_lucent(model: torch.nn.Module, request: RenderRequest, device: torch.device) -> tuple[torch.Tensor, float]:
     """render_vis one channel at a time, Lucent's defaults (as the seed notebook calls it)."""
@@ -123,8 +115,8 @@ def main() -> None:
           f"settings: channels {args.channels} ({len(channels)}), {args.steps} steps, {args.size} px, "
           f"Fourier + decorrelation, Adam lr 0.05; Lucent with its standard_transforms\n")
     for name in model_names(args.models):
-        layer = DEFAULT_LAYERS[name]
-        model = build(name, device)
+        layer = default_layer(name)
+        model = bench_model(name, device)
         request = RenderRequest(model=name, layer=layer, channels=channels, steps=args.steps, size=args.size)
         weights = "random weights" if name == "inceptionv1" else "ImageNet weights"
         rows = []

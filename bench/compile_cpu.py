@@ -25,7 +25,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine, table, model_names, render_parser  # noqa: E402
-from bench.compare_lucent import DEFAULT_LAYERS, build  # noqa: E402
+from bench._common import bench_model, default_layer  # noqa: E402
 from featviz_core.compiled import compile_seconds_for  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
 from featviz_core.render import render  # noqa: E402
@@ -50,8 +50,8 @@ def main() -> None:
     print(f"# eager vs torch.compile on the CPU\n\nmachine: {machine()}\nsettings: channels {args.channels}, "
           f"{args.steps} steps, {args.size} px; load average at start {os.getloadavg()[0]:.1f}\n")
     for name in model_names(args.models):
-        layer = DEFAULT_LAYERS[name]
-        model = build(name, torch.device("cpu"))
+        layer = default_layer(name)
+        model = bench_model(name, torch.device("cpu"))
         model_for_render(model, (layer,))  # one-time per process, outside every timing
         request = RenderRequest(model=name, layer=layer, channels=channels, steps=args.steps, size=args.size)
         eager = timed_render(model, request, False)

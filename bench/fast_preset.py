@@ -22,7 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine, table, model_names, render_parser  # noqa: E402
-from bench.compare_lucent import DEFAULT_LAYERS, build, run_lucent  # noqa: E402
+from bench._common import bench_model, default_layer  # noqa: E402
+from bench.compare_lucent import run_lucent  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
 from featviz_core.quality import neutral_score  # noqa: E402
 from featviz_core.render import final_images, render_iter  # noqa: E402
@@ -46,8 +47,8 @@ def main() -> None:
           f"machine: {machine()}\nsettings: channels {args.channels}, {args.size} px, defaults otherwise; "
           f"featviz scored every {args.every} steps (scoring time excluded)\n")
     for name in model_names(args.models):
-        layer = DEFAULT_LAYERS[name]
-        model = build(name, device)
+        layer = default_layer(name)
+        model = bench_model(name, device)
         model_for_render(model, (layer,))  # one-time per process, outside the timings
         base = RenderRequest(model=name, layer=layer, channels=channels, size=args.size)
         objectives = base.objectives()

@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import PeakMemory, machine, sync, table  # noqa: E402
-from bench.compare_lucent import DEFAULT_LAYERS, build  # noqa: E402
+from bench._common import bench_model, default_layer  # noqa: E402
 from featviz_core.models import layer_table  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
 from featviz_core.render import render_iter  # noqa: E402
@@ -47,8 +47,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="", help="also sweep featviz's chunk size at 10 channels")
     args = parser.parse_args()
     device = torch.device(args.device)
-    layer = DEFAULT_LAYERS[args.model]
-    model = build(args.model, device)
+    layer = default_layer(args.model)
+    model = bench_model(args.model, device)
     model_for_render(model, (layer,))
     channels_in_layer = {i.name: i.channels for i in layer_table(args.model, 224)}[layer]
     steps = args.warmup + args.steps
