@@ -123,16 +123,15 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     from featviz_core.device import resolve_device
     from featviz_core.export import render_metadata, result_files
-    from featviz_core.models import default_model_name, load_model
+    from featviz_core.models import load_model
     from featviz_core.presets import preset_steps
     from featviz_core.render import render
     from featviz_core.cli_options import request_from_args
 
     started = time.perf_counter()
-    steps = args.steps
-    if steps is None:
-        steps = preset_steps(args.quality, default_model_name() if args.model == "auto" else args.model)
-    request = request_from_args(args, steps=steps)
+    request = request_from_args(args)  # checked first, so an unknown model is named as such
+    if args.steps is None:  # the quality preset's step count for the request's model
+        request = request.replace(steps=preset_steps(args.quality, request.model))
     if args.batch_size is not None and args.batch_size < 1:
         raise FeatvizError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.snapshot_every < 1:
@@ -183,8 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     commands = {"layers": _cmd_layers, "models": _cmd_models, "render": _cmd_render, "fetch-weights": _cmd_fetch,
-                "warm": cmd_warm}
-    commands["atlas"] = _cmd_atlas
+                "warm": cmd_warm, "atlas": _cmd_atlas}
     try:
         return commands[args.command](args)
     except FeatvizError as exc:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from featviz_core.errors import RequestError
-from featviz_core.settings import SETTINGS, Setting
+from featviz_core.settings import NOT_SET, SETTINGS, Setting
 
 
 def _default(setting: Setting) -> Any:
-    return setting.default if setting.cli_default is setting.__class__.cli_default else setting.cli_default
+    return setting.default if setting.cli_default is NOT_SET else setting.cli_default
 
 
 def _help(setting: Setting) -> str:
@@ -68,7 +68,7 @@ def setting_values(args: argparse.Namespace) -> dict[str, Any]:
     """The declared settings among the parsed options, as request values (photo files read, pairs joined)."""
     values: dict[str, Any] = {}
     for setting in SETTINGS:
-        if setting.flag is None or not hasattr(args, setting.name):
+        if setting.flag is None:
             continue
         value = getattr(args, setting.name)
         if setting.cli_nargs and isinstance(value, (list, tuple)):

@@ -10,6 +10,7 @@ change the result (device, batch size, snapshot interval) are not part of the re
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -25,7 +26,6 @@ from featviz_core.transforms import get_preset, output_size
 
 __all__ = ["MAX_SEED", "RenderRequest", "format_channels", "min_image_size", "parse_channels"]
 
-_shown = shown
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -46,8 +46,9 @@ class _Request:
         self._check_combinations(spec)
         self._check_model_input(spec, limits)
         table = {info.name: info for info in layer_table(self.model, self.model_input_size)}
-        if self.expression:
+        if self.expression:  # it names its own targets: channels and a position do not apply
             object.__setattr__(self, "channels", ())
+            object.__setattr__(self, "position", "")
             for term in parse_objective(self.expression).terms:
                 self._check_target(table, term.layer, term.channel, term.y, term.x, spec)
         elif self.interpolate:
@@ -171,9 +172,15 @@ class _Request:
         the model input size when upsampling, else the image itself (no padding)."""
         return self.model_input_size if self.upsample else self.size
 
+    @functools.cached_property
+    def _plan(self) -> tuple[PlannedImage, ...]:
+        # Planned once per request (validation counts the images; pages read labels every poll). A cached
+        # property writes the instance's __dict__ directly, which a frozen dataclass allows.
+        return tuple(plan_images(self))
+
     def images(self) -> list[PlannedImage]:
         """Every image: objective, caption, seed and group, in display order (:mod:`featviz_core.plan`)."""
-        return plan_images(self)
+        return list(self._plan)
 
     def objectives(self) -> list[Objective]:
         """One objective per image, in display order."""
@@ -230,7 +237,7 @@ class _Request:
 
         kwargs: dict[str, Any] = {}
         if defaults is not None:
-            kwargs.update({name: value for name, value in dataclasses.asdict(defaults).items()})
+            kwargs.update(dataclasses.asdict(defaults))
         kwargs.update(parse_all(values))
         model = kwargs.get("model") or "auto"
         kwargs["model"] = default_model_name() if model == "auto" else model

@@ -21,7 +21,7 @@ MAX_SEED = 2**31 - 1
 MAX_TEXT = 500  # characters a text value (form field, link parameter) may have
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_NOT_SET = object()
+NOT_SET = object()  # a declaration without a default (required) or without its own CLI default
 
 
 
@@ -38,7 +38,7 @@ class Setting:
     Attributes:
         name: the :class:`RenderRequest` field, also its URL parameter name.
         kind: ``int``, ``float``, ``bool``, ``text``, ``choice``, or ``channels`` (a list such as ``0-9,12``).
-        default: the request's default (``_NOT_SET``: required).
+        default: the request's default (``NOT_SET``: required).
         label: the form's label.
         help: one sentence for the form's tooltip and the CLI's ``--help``.
         noun: how messages name it ("image size"; default: ``name``).
@@ -62,7 +62,7 @@ class Setting:
 
     name: str
     kind: str
-    default: Any = _NOT_SET
+    default: Any = NOT_SET
     label: str = ""
     help: str = ""
     noun: str = ""
@@ -74,7 +74,7 @@ class Setting:
     choices: Any = None
     link: str | None = "changed"
     flag: str | None = None
-    cli_default: Any = _NOT_SET
+    cli_default: Any = NOT_SET
     cli_nargs: int | None = None
     cli_file: bool = False
     widget: str | None = None
@@ -84,7 +84,7 @@ class Setting:
 
     @property
     def required(self) -> bool:
-        return self.default is _NOT_SET
+        return self.default is NOT_SET
 
     @property
     def said(self) -> str:
@@ -132,7 +132,8 @@ class Setting:
         too_high = high is not None and value > high
         if too_low or too_high:
             if self.low_open:
-                raise RequestError(f"{self.said} must be above {low:g} and at most {high:g}{self.note}, got {number}")
+                most = "" if high is None else f" and at most {high:g}"
+                raise RequestError(f"{self.said} must be above {low:g}{most}{self.note}, got {number}")
             raise RequestError(f"{self.said} must be between {low} and {high}{self.unit}{self.note}, got {number}")
 
     # ----- reading text (form fields, URL parameters) ------------------------------------------------------
@@ -142,10 +143,9 @@ class Setting:
             return tuple(value) if self.kind == "channels" and isinstance(value, list) else value
         raw = value.strip()
         if self.kind == "channels":
-            from featviz_core.config import Limits
-            from featviz_core.request import parse_channels
+            from featviz_core.channels import parse_channels
 
-            return parse_channels(raw, Limits.from_env().max_channels)
+            return parse_channels(raw)
         if len(raw) > MAX_TEXT:
             raise RequestError(f"{self.name} is too long ({len(raw)} characters; at most {MAX_TEXT})")
         if self.kind == "bool":
@@ -174,7 +174,7 @@ class Setting:
         if self.kind == "bool":
             return "true" if value else "false"
         if self.kind == "channels":
-            from featviz_core.request import format_channels
+            from featviz_core.channels import format_channels
 
             return format_channels(tuple(value))
         return str(value)
@@ -281,11 +281,6 @@ def setting(name: str) -> Setting:
 def names(role: str | None = None) -> tuple[str, ...]:
     """Setting names in declaration order (of one role when given)."""
     return tuple(s.name for s in SETTINGS if role is None or s.role == role)
-
-
-def defaults() -> dict[str, Any]:
-    """Every optional setting's default."""
-    return {s.name: s.default for s in SETTINGS if not s.required}
 
 
 def parse_all(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,10 @@ def values(prefix: str) -> dict[str, Any]:
         if value is None:
             continue
         setting = BY_NAME[name]
-        out[name] = int(value) if setting.kind == "int" else float(value) if setting.kind == "float" else value
+        # Typed values as the widgets give them; text goes through the declaration's reading (trimmed, bounded)
+        # exactly as a link's does.
+        out[name] = int(value) if setting.kind == "int" else float(value) if setting.kind == "float" \
+            else setting.parse(value)
     return out
 
 

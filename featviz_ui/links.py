@@ -63,11 +63,11 @@ def intake() -> None:
     try:
         model = values.get("model", "auto").strip()
         model = models.fallback_model() if model == "auto" else get_spec(model).name
+        request = request_from_values(values, model=model)  # checked first: no download for a bad link
         if not models.status(model)[0]:
             st.session_state[models.MODEL_KEY] = model  # the sidebar offers this model's weights
             st.session_state[WAITING_KEY] = {**values, "model": model}
             return
-        request = request_from_values(values, model=model)
     except FeatvizError as exc:
         outcome.error = f"This link's settings cannot be rendered: {exc}"
         outcome.render = False
@@ -90,9 +90,13 @@ def waiting_notice() -> str:
     waiting = st.session_state.get(WAITING_KEY)
     if waiting is None:
         return ""
+    from featviz_core.links import request_from_values
+    from featviz_core.request import format_channels
+
     spec = get_spec(waiting["model"])
-    what = f"channels {waiting['channels']} of " if "channels" in waiting else ""
-    layer = waiting.get("layer") or spec.default_layer
+    request = request_from_values(waiting, model=spec.name)  # checked when the link arrived
+    what = f"channels {format_channels(request.channels)} of " if request.channels else ""
+    layer = request.layer
     if download_offer(spec.name) is not None:
         return (f"This link shows {what}{layer} in **{spec.title}**, whose weights are not on this machine yet. "
                 "Download them in the sidebar: the link renders as soon as they are in place. Nothing is "

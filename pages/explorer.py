@@ -45,10 +45,11 @@ def preset(request) -> None:
 
 def form_request():
     """The form's settings as a validated RenderRequest (raises RequestError with the reason)."""
-    from featviz_core.request import RenderRequest, parse_channels
+    from featviz_core.request import RenderRequest
 
-    listed = ss["ex_list"].strip()
-    channels = parse_channels(listed if listed else f"{int(ss['ex_first'])}-{int(ss['ex_last'])}")
+    # As text: the request reads channels only when its objective uses them (not a whole layer, an expression
+    # or an interpolation), so leftovers in these boxes never block such a render.
+    channels = ss["ex_list"].strip() or f"{int(ss['ex_first'])}-{int(ss['ex_last'])}"
     init = ss.get(PHOTO, "") if ss.get(USE_PHOTO) else ""
     return RenderRequest(model=model, layer=ss[layer_key], channels=channels, init=init, **form.values(PREFIX))
 
@@ -59,7 +60,7 @@ if intake is not None and intake.request is not None:
         layout.fold(SETTINGS)
     else:  # a link that only fills in the form shows its render when that is prepared
         prepared.show(slot, intake.request)
-elif "ex_steps" not in ss:  # back from another page (Streamlit forgets the widgets of pages not shown)
+elif form.key(PREFIX, "steps") not in ss:  # back from another page (Streamlit forgets the widgets of pages not shown)
     job = current_job(slot)
     shown = job.request if job is not None else slot.result.request if slot.result is not None else None
     if shown is not None and shown.model == model:
@@ -90,9 +91,9 @@ if ss[layer_key] not in layer_names:
 if model in FAST_STEPS:  # quality presets set the form's steps: the seed's 512, or the measured fast count
     seed_button, fast_button, _ = panel.columns([1, 1, 4])
     seed_button.button(f"Seed quality ({SEED_STEPS} steps)", key="ex_quality_seed", on_click=ss.__setitem__,
-                       args=("ex_steps", SEED_STEPS), help="Lucent's default step count.")
+                       args=(form.key(PREFIX, "steps"), SEED_STEPS), help="Lucent's default step count.")
     fast_button.button(f"Fast ({FAST_STEPS[model]} steps)", key="ex_quality_fast", on_click=ss.__setitem__,
-                       args=("ex_steps", FAST_STEPS[model]),
+                       args=(form.key(PREFIX, "steps"), FAST_STEPS[model]),
                        help="Where featviz reaches Lucent's 512-step quality on this model (measured; see BENCHMARKS.md).")
 
 with panel.form("explorer_form", enter_to_submit=False):
@@ -174,7 +175,7 @@ def show_result(result) -> None:
     st.plotly_chart(views.history_chart(result), key="ex_chart", config={"displaylogo": False})
     views.downloads(result, key="ex_download")
     figures.figure_options(result, key="ex_figures", stem=views.file_stem(result))
-    if request.channels and not request.interpolate:  # one image per channel (not a layer, expression or blend)
+    if request.channels:  # one image per channel (not a whole layer, an expression or an interpolation)
         pick, link = st.columns([1, 3], vertical_alignment="bottom")
         channel = pick.selectbox("Study one channel in depth", request.channels, key="ex_study")
         link.page_link("pages/neuron.py", label=f"Open {request.layer}:{channel} on the Neuron page",
