@@ -46,17 +46,22 @@ class _Request:
         self._check_combinations(spec)
         self._check_model_input(spec, limits)
         table = {info.name: info for info in layer_table(self.model, self.model_input_size)}
+        # A neuron must exist both while rendering and when the finished image is scored (without upsampling
+        # that is a smaller input, so a smaller layer): positions are checked against the smaller one.
+        scored = self.scoring_input_size
+        positions = table if scored >= self.model_input_size else {
+            info.name: info for info in layer_table(self.model, scored)}
         if self.expression:  # it names its own targets: channels and a position do not apply
             object.__setattr__(self, "channels", ())
             object.__setattr__(self, "position", "")
             for term in parse_objective(self.expression).terms:
-                self._check_target(table, term.layer, term.channel, term.y, term.x, spec)
+                self._check_target(table, term.layer, term.channel, term.y, term.x, spec, positions)
         elif self.interpolate:
             ends = parse_interpolation(self.interpolate)
             object.__setattr__(self, "interpolate", ",".join(f"{layer}:{c}" for layer, c in ends))
             object.__setattr__(self, "channels", ())
             for layer, c in ends:
-                self._check_target(table, layer, c, None, None, spec)
+                self._check_target(table, layer, c, None, None, spec, positions)
         else:
             self._check_layer(table, self.layer, spec)
             if not get_kind(self.objective).reads_channel:  # one image for the whole layer
@@ -68,7 +73,7 @@ class _Request:
                     raise RequestError(f"{len(channels)} channels asked for; at most {limits.max_channels} per render")
                 y, x = parse_position(self.position) or (None, None)
                 for c in channels:
-                    self._check_target(table, self.layer, c, y, x, spec)
+                    self._check_target(table, self.layer, c, y, x, spec, positions)
         count = len(self.images())
         if count > limits.max_channels:
             raise RequestError(
@@ -143,7 +148,7 @@ class _Request:
                 f"(all {len(table)} are listed by `python -m featviz_core layers --model {spec.name}`)"
             )
 
-    def _check_target(self, table, layer, channel_index, y, x, spec) -> None:
+    def _check_target(self, table, layer, channel_index, y, x, spec, positions) -> None:
         self._check_layer(table, layer, spec)
         info = table[layer]
         if channel_index is not None and not 0 <= channel_index < info.channels:
@@ -151,6 +156,7 @@ class _Request:
                 f"channel {channel_index} is outside layer {layer}, which has {info.channels} channels "
                 f"(0-{info.channels - 1})"
             )
+        info = positions[layer]
         if y is not None and not (0 <= y < info.height and 0 <= x < info.width):
             raise RequestError(
                 f"neuron position {y},{x} is outside layer {layer}, whose activations are "

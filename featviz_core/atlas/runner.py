@@ -78,13 +78,20 @@ def _validated_settings(model: str, layers: dict[str, int], settings: Mapping[st
     return settings_of(request)
 
 
-def _plan(existing: AtlasStore | None, engine, batch: int | None, images_per_pass: int | None) -> Plan:
+def _check_plan_numbers(batch: int | None, images_per_pass: int | None) -> None:
+    """Refuse --batch / --images-per-pass out of range before anything is written or started."""
     from featviz_core.config import Limits
 
     limit = Limits.from_env().max_channels
     for name, value in (("--batch", batch), ("--images-per-pass", images_per_pass)):
         if value is not None and not 1 <= value <= limit:
             raise AtlasError(f"{name} must be between 1 and {limit} (FEATVIZ_MAX_CHANNELS), got {value}")
+
+
+def _plan(existing: AtlasStore | None, engine, batch: int | None, images_per_pass: int | None) -> Plan:
+    from featviz_core.config import Limits
+
+    limit = Limits.from_env().max_channels
     if existing is not None:
         plan = existing.plan
         asked = {"batch": batch, "images_per_pass": images_per_pass}
@@ -138,6 +145,7 @@ def build_atlas(
     model = default_model_name() if model == "auto" else get_spec(model).name
     chosen = select_layers(model, layers)
     clean_settings = _validated_settings(model, chosen, settings or {})
+    _check_plan_numbers(batch, images_per_pass)
     out = Path(out)
     prepare_folder(out)
     engine = engine if engine is not None else LocalEngine()
@@ -182,6 +190,8 @@ def _run(out: Path, existing: AtlasStore | None, identity: AtlasIdentity, plan: 
 
     rendered = written = 0
     began = time.perf_counter()
+    if not todo:  # a finished atlas: nothing to render, so no engine loads a model
+        return AtlasSummary(out, identity, finished(), total, 0, 0, 0.0, engine.describe(), adopted, dropped)
     for output in engine.run(identity, plan, todo, started):
         store.write_batch(output.batch, output.images, output.activations)
         store.log("done", output.batch, run=run_id, engine=engine.name, worker=output.worker,

@@ -83,6 +83,8 @@ class AtlasStore:
                 if len(values) != int(row["channels"]):
                     raise ValueError(f"layer {layer} lists {len(values)} of {row['channels']} channels")
                 activations[str(layer)] = [None if v is None else float(v) for v in values]
+            if not activations:
+                raise ValueError("it lists no layer")
         except (KeyError, TypeError, ValueError) as exc:
             raise AtlasError(f"{manifest} has a damaged layer table ({exc})") from None
         meta = {k: data[k] for k in ("created", "updated", "featviz_version", "device") if k in data}

@@ -96,6 +96,8 @@ def download(
             so that calling again resumes).
         ChecksumMismatch: the complete file has another digest (the ``.part`` file is deleted).
     """
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not 0 < timeout_s < 1e6:
+        raise DownloadError(f"the timeout must be a number of seconds above 0 (e.g. 60), got {timeout_s!r}")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")

@@ -102,3 +102,22 @@ def test_an_unreachable_ray_cluster_is_one_line_not_minutes_of_retries(capsys, t
                "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "s"))
     assert line.startswith(f"error: cannot reach the Ray cluster at 127.0.0.1:{port} (Connection refused)")
     assert not (tmp_path / "s" / "manifest.json").exists()
+
+
+def test_a_batch_out_of_range_is_refused_before_the_store_folder_is_made(capsys, tmp_path):
+    line = run(capsys, "--model", MODEL, "--layers", LAYER, "--batch", "0", "--out", str(tmp_path / "b"))
+    assert line == "error: --batch must be between 1 and 512 (FEATVIZ_MAX_CHANNELS), got 0"
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_manifest_without_layers_is_refused_as_damaged(tmp_path):
+    import json
+
+    import pytest
+
+    from featviz_core.atlas import AtlasError
+    from featviz_core.atlas.store import FORMAT, AtlasStore
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": FORMAT, "layers": {}}))
+    with pytest.raises(AtlasError, match="has a damaged layer table \\(it lists no layer\\)"):
+        AtlasStore.open(tmp_path)

@@ -58,6 +58,14 @@ def test_neuron_position_is_checked_against_the_layer():
         RenderRequest(model=E, expression="neuron(_blocks.10:1@20,3)")
 
 
+def test_a_neuron_position_must_exist_where_the_finished_image_is_scored_too():
+    # Without upsampling the image is rendered padded (a 10x10 layer) but scored as is (8x8): 8,8 exists only
+    # in the first, so it is refused before rendering instead of failing after the whole optimization.
+    with pytest.raises(RequestError, match=r"neuron position 8,8 is outside layer _blocks.10, whose activations are 8x8"):
+        RenderRequest(model=E, objective="neuron", channels=(1,), position="8,8", upsample=False)
+    assert RenderRequest(model=E, objective="neuron", channels=(1,), position="7,7", upsample=False).channels == (1,)
+
+
 def test_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("FEATVIZ_MAX_STEPS", "64")
     monkeypatch.setenv("FEATVIZ_MAX_CHANNELS", "4")

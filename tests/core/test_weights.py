@@ -205,3 +205,10 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     torch.save(torch.nn.Conv2d(3, 2, 1).state_dict(), path)
     with pytest.raises(WeightsUnavailable, match="does not match the InceptionV1"):
         build_with_weights(get_spec("inceptionv1"), path)
+
+
+@pytest.mark.parametrize("timeout", [-1, 0, float("nan")])
+def test_a_timeout_that_is_not_a_positive_number_is_refused_before_connecting(tmp_path, timeout):
+    with pytest.raises(DownloadError, match="the timeout must be a number of seconds above 0"):
+        download("http://127.0.0.1:9/never", tmp_path / "w.pth", sha256=None, timeout_s=timeout)
+    assert not list(tmp_path.iterdir())
