@@ -34,6 +34,7 @@ from featviz_core.param import (
     spectrum_to_image,
     to_valid_image,
 )
+from featviz_core.settings import setting
 
 BACKGROUND_SD = 0.2  # the notebook's image_sample(..., sd=0.2, ...)
 BACKGROUND_DECAY_POWER = 1.5  # the notebook's image_sample(..., decay_power=1.5)
@@ -41,7 +42,8 @@ GAMMA = 2.2  # the notebook's linear2gamma / gamma2linear exponent
 # The notebook weighs the whole image's transparency by 0.5 and the crop's (what the model saw) by 1.
 FULL_IMAGE_WEIGHT = 0.5
 VIEW_WEIGHT = 1.0
-DEFAULT_ALPHA_STRENGTH = 1.0  # 1 reproduces the notebook; 0 removes the push toward transparency
+# 1 reproduces the notebook; 0 removes the push toward transparency. Declared with the setting (alpha_weight).
+DEFAULT_ALPHA_STRENGTH = float(setting("alpha_weight").default)
 
 
 def random_backgrounds(

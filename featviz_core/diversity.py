@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import torch
 
-DIVERSITY_WEIGHT = 100.0  # the 1e2 of Lucid's and Lucent's diversity notebooks
+from featviz_core.settings import setting
+
+# The 1e2 of Lucid's and Lucent's diversity notebooks, declared with the setting (diversity_weight).
+DIVERSITY_WEIGHT = float(setting("diversity_weight").default)
 _NORMALIZE_EPSILON = 1e-10  # tf.nn.l2_normalize's epsilon in Lucid (a floor on the squared norm)
 
 

@@ -90,11 +90,13 @@ def frame_blend_matrix(elements: int, frames: int) -> torch.Tensor:
     return matrix.float()
 
 
-def upsample_shared(low: torch.Tensor, frames: int, size: int) -> torch.Tensor:
-    """A shared tensor (elements, C, h, w) -> (K, C, size, size): bilinear in space, linear across frames."""
+def upsample_shared(low: torch.Tensor, frames: int, size: int, blend: torch.Tensor | None = None) -> torch.Tensor:
+    """A shared tensor (elements, C, h, w) -> (K, C, size, size): bilinear in space, linear across frames
+    (``blend``: its :func:`frame_blend_matrix`, when the caller keeps one)."""
     spatial = F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
-    blend = frame_blend_matrix(low.shape[0], frames).to(low.device, low.dtype)
-    return torch.einsum("ke,echw->kchw", blend, spatial)
+    if blend is None:
+        blend = frame_blend_matrix(low.shape[0], frames)
+    return torch.einsum("ke,echw->kchw", blend.to(low.device, low.dtype), spatial)
 
 
 class AlignedInterpolationParam(torch.nn.Module):
@@ -128,6 +130,9 @@ class AlignedInterpolationParam(torch.nn.Module):
         self.shared = torch.nn.ParameterList([torch.nn.Parameter(low) for low in shared_raws])
         self.size = size
         self.decorrelate = decorrelate
+        # Each shared tensor's blend across the frames, built once (not every step) and moved with the module.
+        for index, low in enumerate(shared_raws):
+            self.register_buffer(f"blend_{index}", frame_blend_matrix(low.shape[0], unique_raw.shape[0]).to(low.device))
 
     @property
     def frames(self) -> int:
@@ -136,8 +141,8 @@ class AlignedInterpolationParam(torch.nn.Module):
     def linear_image(self) -> torch.Tensor:
         """Sum of the per-frame images and the upsampled shared tensors before decorrelation: (K, C, size, size)."""
         image = self.frames_param.linear_image()
-        for low in self.shared:
-            image = image + upsample_shared(low, self.frames, self.size)
+        for index, low in enumerate(self.shared):
+            image = image + upsample_shared(low, self.frames, self.size, getattr(self, f"blend_{index}"))
         return image
 
     def forward(self) -> torch.Tensor:

@@ -15,7 +15,8 @@ from collections import OrderedDict
 import numpy as np
 from PIL import Image
 
-MAX_PHOTOS = 32  # photos held at once (each at most FEATVIZ_MAX_UPLOAD_SIDE squared pixels)
+MAX_PHOTOS = 32  # photos held at once
+MAX_BYTES = 256 * 1024**2  # and their pixels at most this much memory together (a 4096 px photo is 48 MB)
 
 _photos: "OrderedDict[str, Image.Image]" = OrderedDict()
 _lock = threading.Lock()
@@ -24,7 +25,7 @@ _lock = threading.Lock()
 def photo_digest(image: Image.Image) -> str:
     """SHA-256 of the photo's RGB pixels and size (the same picture saved as PNG or JPEG twice gives one digest
     only when it decodes to the same pixels)."""
-    rgb = image.convert("RGB")
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
     pixels = np.asarray(rgb, dtype=np.uint8)
     digest = hashlib.sha256(f"{rgb.width}x{rgb.height}|".encode())
     digest.update(pixels.tobytes())
@@ -33,12 +34,14 @@ def photo_digest(image: Image.Image) -> str:
 
 def add_photo(image: Image.Image) -> str:
     """Keep ``image`` (as RGB) for photo-seeded renders; returns its digest for ``RenderRequest(init=...)``."""
-    rgb = image.convert("RGB")
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
     digest = photo_digest(rgb)
     with _lock:
         _photos[digest] = rgb
         _photos.move_to_end(digest)
-        while len(_photos) > MAX_PHOTOS:
+        # Oldest first, but never the photo just added.
+        while len(_photos) > 1 and (len(_photos) > MAX_PHOTOS or
+                                    sum(p.width * p.height * 3 for p in _photos.values()) > MAX_BYTES):
             _photos.popitem(last=False)
     return digest
 

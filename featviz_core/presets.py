@@ -12,8 +12,9 @@ BENCHMARKS.md. A model with no measurement has no fast preset.
 from __future__ import annotations
 
 from featviz_core.errors import RequestError
+from featviz_core.settings import setting
 
-SEED_STEPS = 512
+SEED_STEPS: int = setting("steps").default  # the request's default: Lucent's render_vis
 QUALITY_PRESETS: tuple[str, ...] = ("seed", "fast")
 
 #: model -> steps where featviz's neutral score first reaches Lucent's at 512 steps (see module docstring).

@@ -310,11 +310,9 @@ def load_model(name: str, device: torch.device | str = "cpu", *, allow_download:
     device = torch.device(device)
     key = (name, str(device))
     with _model_lock:
-        present = local_weights(spec)
-        stamp = file_stamp(present) if present is not None and present.exists() else None
-        cached = _model_cache.get(key)
-        if cached is not None and (stamp is None or cached[0] == stamp):
-            return cached[1]  # unchanged (or deleted since: the weights in memory are still those)
+        cached = _current(key, spec)
+        if cached is not None:
+            return cached
         path = resolve_weights(spec, allow_download=allow_download)
         model = build_with_weights(spec, path).to(device).eval()
         model.requires_grad_(False)
@@ -322,15 +320,24 @@ def load_model(name: str, device: torch.device | str = "cpu", *, allow_download:
         return model
 
 
+def _current(key: tuple[str, str], spec: ModelSpec) -> torch.nn.Module | None:
+    """The cached model for ``key`` if it was loaded from the weight file present now (or the file is gone
+    since: the weights in memory are still those), else None. Caller holds ``_model_lock``."""
+    cached = _model_cache.get(key)
+    if cached is None:
+        return None
+    present = local_weights(spec)
+    try:
+        unchanged = present is None or cached[0] == file_stamp(present)
+    except OSError:  # deleted since it was loaded
+        unchanged = True
+    return cached[1] if unchanged else None
+
+
 def is_loaded(name: str, device: torch.device | str = "cpu") -> bool:
     """Whether :func:`load_model` holds ``name`` on ``device`` for its present weight file (a call is instant)."""
-    spec = get_spec(name)
     with _model_lock:
-        cached = _model_cache.get((name, str(torch.device(device))))
-        if cached is None:
-            return False
-        present = local_weights(spec)
-        return present is None or not present.exists() or cached[0] == file_stamp(present)
+        return _current((name, str(torch.device(device))), get_spec(name)) is not None
 
 
 def weights_identity(name: str) -> str:

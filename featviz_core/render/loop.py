@@ -62,11 +62,11 @@ def render_iter(
         raise RenderError("the model is in training mode; images in a batch are independent only in eval mode")
     if snapshot_every < 1:
         raise RenderError("snapshot_every must be at least 1")
+    layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
     if fast:
-        layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
         model = model_for_render(model, layers)
     chunk = max(1, batch_size or default_batch_size(dev))
-    forward, compile_note = _forward_pass(model, request, compile)
+    forward, compile_note = _forward_pass(model, layers, compile)
     note = compile_note
     while True:
         try:
@@ -82,13 +82,12 @@ def render_iter(
         note = "; ".join(filter(None, [compile_note, f"memory was short; continued with {chunk} image(s) per batch"]))
 
 
-def _forward_pass(model: torch.nn.Module, request: RenderRequest, compile: bool) -> tuple[Forward | None, str]:
-    """The compiled forward pass for the request's layers (None: eager) and a note when compiling was refused."""
+def _forward_pass(model: torch.nn.Module, layers: tuple[str, ...], compile: bool) -> tuple[Forward | None, str]:
+    """The compiled forward pass up to ``layers`` (None: eager) and a note when compiling was refused."""
     if not compile:
         return None, ""
     from featviz_core.compiled import CompileUnavailable, compiled_forward
 
-    layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
     try:
         return compiled_forward(model, layers), ""
     except CompileUnavailable as exc:

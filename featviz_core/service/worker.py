@@ -9,52 +9,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 import torch
 
 from featviz_core.cache import RenderCache
 from featviz_core.errors import FeatvizError
 from featviz_core.models import weights_identity
-from featviz_core.render import RenderResult, Snapshot, render_iter, result_from_snapshot
-from featviz_core.request import RenderRequest
+from featviz_core.render import render_iter, result_from_snapshot
 from featviz_core.service.job import CANCELLED, DONE, FAILED, Job
 
 log = logging.getLogger(__name__)
-
-
-class SnapshotSteps(Protocol):
-    """Renders ``request``, yielding snapshots (the last one final or stopped); as :func:`render_iter`."""
-
-    def __call__(self, request: RenderRequest, /, *, model: torch.nn.Module, device: torch.device,
-                 snapshot_every: int, batch_size: int | None, should_stop: Callable[[], str],
-                 compile: bool) -> Iterable[Snapshot]: ...
-
-
-class ResultStep(Protocol):
-    """Turns the last snapshot into the stored result; as :func:`result_from_snapshot`."""
-
-    def __call__(self, request: RenderRequest, last: Snapshot, model: torch.nn.Module, device: torch.device,
-                 /, *, batch_size: int | None) -> RenderResult: ...
-
-
-@dataclass(frozen=True)
-class RenderSteps:
-    """How a worker renders one request: the snapshots, then the result made from the last of them.
-
-    The worker never looks at the images themselves (their channels, size or count), so a request whose
-    images have another shape or another start only needs its own steps here (see :func:`steps_for`).
-    """
-
-    snapshots: SnapshotSteps = render_iter
-    result: ResultStep = result_from_snapshot
-
-
-def steps_for(request: RenderRequest) -> RenderSteps:
-    """The steps that render ``request``. Every request renders through :func:`render_iter` today."""
-    return RenderSteps()
 
 
 @dataclass(frozen=True)
@@ -89,18 +55,16 @@ def run_job(job: Job, setup: RenderSetup, should_stop: Callable[[], str]) -> Out
     """
     request = job.request
     try:
-        steps = steps_for(request)
         model = setup.model_loader(request.model, setup.device)
         # The weights this render is made with, read right after loading: a weight file replaced while
         # the render runs does not relabel it, and the cache stores it under these weights only.
         weights = weights_identity(request.model)
-        for snapshot in steps.snapshots(request, model=model, device=setup.device,
-                                        snapshot_every=job.snapshot_every, batch_size=setup.batch_size,
-                                        should_stop=should_stop, compile=setup.compile):
+        for snapshot in render_iter(request, model=model, device=setup.device, snapshot_every=job.snapshot_every,
+                                    batch_size=setup.batch_size, should_stop=should_stop, compile=setup.compile):
             job.snapshot = snapshot
         last = job.snapshot
         assert last is not None
-        job.result = steps.result(request, last, model, setup.device, batch_size=setup.batch_size)
+        job.result = result_from_snapshot(request, last, model, setup.device, batch_size=setup.batch_size)
         if not last.stopped:
             setup.cache.put(job.result, weights=weights)
         return Outcome(DONE if not last.stopped else CANCELLED, last.stopped)
