@@ -27,11 +27,14 @@ def _help(setting: Setting) -> str:
     return f"{setting.help} (default {default})"
 
 
-def add_setting_options(parser: argparse.ArgumentParser) -> None:
-    """One option per declared setting that has a CLI flag."""
-    for setting in SETTINGS:
-        if setting.flag is None:
-            continue
+def _chosen(roles: tuple[str, ...] | None) -> list[Setting]:
+    return [s for s in SETTINGS if s.flag is not None and (roles is None or s.role in roles)]
+
+
+def add_setting_options(parser: argparse.ArgumentParser, roles: tuple[str, ...] | None = None) -> None:
+    """One option per declared setting that has a CLI flag (of these roles only, when given: the ``atlas``
+    command takes the ``method`` settings)."""
+    for setting in _chosen(roles):
         options: dict[str, Any] = {"dest": setting.name, "default": _default(setting), "help": _help(setting)}
         if setting.kind == "bool":
             options["action"] = argparse.BooleanOptionalAction
@@ -64,13 +67,14 @@ def _photo(path: str) -> str:
     return add_photo(image)
 
 
-def setting_values(args: argparse.Namespace) -> dict[str, Any]:
-    """The declared settings among the parsed options, as request values (photo files read, pairs joined)."""
+def setting_values(args: argparse.Namespace, roles: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The declared settings among the parsed options, as request values (photo files read, pairs joined;
+    an option left at None, such as --steps under a quality preset, is left out: the request's default)."""
     values: dict[str, Any] = {}
-    for setting in SETTINGS:
-        if setting.flag is None:
-            continue
+    for setting in _chosen(roles):
         value = getattr(args, setting.name)
+        if value is None:
+            continue
         if setting.cli_nargs and isinstance(value, (list, tuple)):
             value = ",".join(value)
         if setting.cli_file and value:

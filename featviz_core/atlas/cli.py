@@ -11,6 +11,7 @@ import math
 import sys
 
 from featviz_core.atlas import AtlasError
+from featviz_core.cli_options import add_setting_options, setting_values
 
 
 def add_parser(sub) -> None:
@@ -23,16 +24,7 @@ def add_parser(sub) -> None:
     atlas.add_argument("--model", default="auto")
     atlas.add_argument("--layers", default="main", help="names separated by commas, main (default) or all")
     atlas.add_argument("--out", default=None, help="the store folder (created; rerun with the same one to resume)")
-    atlas.add_argument("--steps", type=int, default=512)
-    atlas.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
-    atlas.add_argument("--seed", type=int, default=0)
-    atlas.add_argument("--lr", type=float, default=0.05)
-    atlas.add_argument("--tv", type=float, default=0.0)
-    atlas.add_argument("--l2", type=float, default=0.0)
-    atlas.add_argument("--fft", action=argparse.BooleanOptionalAction, default=True)
-    atlas.add_argument("--decorrelate", action=argparse.BooleanOptionalAction, default=True)
-    atlas.add_argument("--transforms", default="standard", help="standard (Lucid), distill, or none")
-    atlas.add_argument("--upsample", action=argparse.BooleanOptionalAction, default=True)
+    add_setting_options(atlas, roles=("method",))  # how every image is optimized, as declared for `render`
     atlas.add_argument("--engine", default="local", choices=["local", "ray"],
                        help="local: this process (default); ray: actors on a Ray cluster")
     atlas.add_argument("--address", default="", help="Ray cluster address (default: start a local cluster)")
@@ -95,8 +87,7 @@ def _build(args: argparse.Namespace) -> int:
         from featviz_core.atlas.local import LocalEngine
 
         engine = LocalEngine(device=args.device, threads=args.threads)
-    settings = {name: getattr(args, name) for name in
-                ("steps", "size", "seed", "lr", "tv", "l2", "fft", "decorrelate", "transforms", "upsample")}
+    settings = setting_values(args, roles=("method",))
     tty = sys.stderr.isatty()
 
     def show(progress) -> None:

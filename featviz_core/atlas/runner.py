@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from featviz_core.atlas import AtlasError
-from featviz_core.atlas.identity import AtlasIdentity, settings_of, weights_digest
+from featviz_core.atlas.identity import AtlasIdentity, setting_names, settings_of, weights_digest
 from featviz_core.atlas.local import BatchOutput
 from featviz_core.atlas.plan import Plan, batches as plan_batches, select_layers
 from featviz_core.atlas.store import MANIFEST, AtlasStore, _now, prepare_folder, writer_lock
@@ -71,7 +71,7 @@ class AtlasSummary:
 def _validated_settings(model: str, layers: dict[str, int], settings: Mapping[str, Any]) -> dict[str, Any]:
     from featviz_core.request import RenderRequest
 
-    unknown = set(settings) - set(settings_of(RenderRequest(model=model, layer=next(iter(layers)))))
+    unknown = set(settings) - set(setting_names())
     if unknown:
         raise AtlasError(f"unknown render setting(s) {', '.join(sorted(unknown))}")
     request = RenderRequest(model=model, layer=next(iter(layers)), channels=(0,), **dict(settings))
