@@ -116,11 +116,13 @@ views.slot_messages(slot)
 
 focus = ss.get("ga_focus")
 neuron_ok = models.status(model)[0]
+size = dict(store.identity.settings)["size"]
+grid = atlas.tiles(store, layer, page, rendered)  # the page's tiles, read once for the focus and the grid
 if focus is not None and focus[0] == layer and focus[1] in channels:
     channel = focus[1]
-    tile = next(t for t in atlas.tiles(store, layer, page, rendered) if t.channel == channel)
+    tile = next(t for t in grid if t.channel == channel)
     image_col, text_col = st.columns([1, 4], vertical_alignment="center")
-    image_col.image(tile.png or atlas.placeholder_png(dict(store.identity.settings)["size"]), width="stretch",
+    image_col.image(tile.png or atlas.placeholder_png(size), width="stretch",
                     output_format="PNG")
     text_col.markdown(f"**{layer}:{channel}**" + (f" · final activation {tile.activation:.3f}"
                                                   if tile.activation is not None else " · not rendered yet"))
@@ -132,8 +134,6 @@ if focus is not None and focus[0] == layer and focus[1] in channels:
         text_col.page_link(EXPLORER_PAGE, label=f"Open {layer}:{channel} in the Explorer (shown at once)",
                            icon=":material/grid_view:", query_params=params, disabled=not neuron_ok)
 
-size = dict(store.identity.settings)["size"]
-grid = atlas.tiles(store, layer, page, rendered)
 for start in range(0, len(grid), atlas.COLUMNS):
     for column, tile in zip(st.columns(atlas.COLUMNS), grid[start:start + atlas.COLUMNS]):
         focused = focus == (layer, tile.channel)
