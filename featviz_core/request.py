@@ -284,7 +284,7 @@ def min_image_size(model: str, upsample: bool = True, transforms: str = "standar
 
     Upsampled images always reach the model's native size, so with ``upsample`` this is the general lower
     bound (``FEATVIZ_MIN_SIZE``); without it the image itself must reach the model's ``min_input_size``.
-    Pages use it to pick example sizes that work for the model in use.
+    A caller (a page, a script, a test) uses it to pick sizes that work for the model in use.
 
     Raises:
         RequestError: unknown model or preset, or no allowed size is large enough (limits set too low).
