@@ -25,12 +25,30 @@ def settings_panel(key: str, *, start_open: bool):
 def fold(key: str, check: Callable[[], object] | None = None) -> None:
     """Close the panel: the Render button's callback, which runs before the page redraws, so the render
     shows in the panel's place. When ``check()`` (the form's request) raises, the panel stays open: the
-    settings need fixing, and the error is shown under them."""
+    settings need fixing, and the error is shown under them.
+
+    What ``check()`` returned is kept as the click's pending request (:func:`pending`) until the page has
+    submitted it: closing the panel changes the expander, whose change asks for another run, and on a busy
+    server that run can interrupt this one before it reaches the submit, which would lose the click (the
+    button reads True only in the run it started)."""
     from featviz_core.errors import FeatvizError
 
     if check is not None:
         try:
-            check()
+            st.session_state[_PENDING.format(key)] = check()
         except FeatvizError:
             return
     st.session_state[key] = False
+
+
+_PENDING = "{}_pending"
+
+
+def pending(key: str) -> object | None:
+    """The request a Render click validated in :func:`fold` and the page has not submitted yet (None: none)."""
+    return st.session_state.get(_PENDING.format(key))
+
+
+def submitted(key: str) -> None:
+    """The page has submitted the pending request (or shown why it could not)."""
+    st.session_state.pop(_PENDING.format(key), None)

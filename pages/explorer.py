@@ -125,16 +125,18 @@ with panel.form("explorer_form", enter_to_submit=False):
     submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
                                       on_click=layout.fold, args=(SETTINGS, form_request))
 
-if submitted or figure_preset is not None:
+clicked = layout.pending(SETTINGS)  # a Render click's request, kept even if its own run was interrupted
+if submitted or figure_preset is not None or clicked is not None:
     from featviz_core.errors import FeatvizError
 
     try:
-        request = form_request()
+        request = clicked if clicked is not None else form_request()
     except FeatvizError as exc:
         slot.error = str(exc)
     else:
         if submit(slot, request, snapshot_every=int(ss["ex_every"])):
             links.sync(request)
+    layout.submitted(SETTINGS)
 elif intake is not None and intake.render:
     if submit(slot, intake.request, snapshot_every=int(ss["ex_every"])):
         links.sync(intake.request)

@@ -100,11 +100,12 @@ with panel.form("neuron_form", enter_to_submit=False):
     submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
                                       on_click=layout.fold, args=(SETTINGS, form_request))
 
-if submitted or figure_preset is not None:
+clicked = layout.pending(SETTINGS)  # a Render click's settings, kept even if its own run was interrupted
+if submitted or figure_preset is not None or clicked is not None:
     from featviz_core.errors import FeatvizError
 
     try:
-        request, chosen = form_request()
+        request, chosen = clicked if clicked is not None else form_request()
     except FeatvizError as exc:
         main_slot.error = str(exc)
     else:
@@ -115,6 +116,7 @@ if submitted or figure_preset is not None:
                 submit(pixel_slot, request.replace(fft=False, decorrelate=False), snapshot_every=32)
             else:
                 forget(pixel_slot)  # a comparison with another render would mislead
+    layout.submitted(SETTINGS)
 
 
 def stop_both() -> None:
