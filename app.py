@@ -8,7 +8,7 @@ so two scripts of a fresh server never race to import them (featviz_ui.warmup).
 
 import streamlit as st
 
-from featviz_ui import links, present, sidebar, warmup
+from featviz_ui import layout, links, present, sidebar, warmup
 
 warmup.import_page_libraries()
 
@@ -37,4 +37,5 @@ if current == "explorer":
     links.intake()  # a link may pick the model, so this runs before the sidebar draws the model picker
 background = tuple(slot for name, slots in PAGE_SLOTS.items() if name != current for slot in slots)
 sidebar.draw(background)
+layout.test_run_delay()  # tests only (FEATVIZ_TEST_RUN_DELAY_S): widens the window between a click and its page
 page.run()

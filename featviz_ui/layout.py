@@ -1,16 +1,29 @@
-"""Page layout that keeps the images in view: the settings form folds away once a render runs.
+"""Page layout that keeps the images in view, and Render buttons that cannot lose a click.
 
 On a projector (1280x720) a page's form fills the screen; the progress and the live images must not
-appear below it. Each page puts its form in a :func:`settings_panel` and folds it when Render is pressed
-(:func:`fold`, the Render button's ``on_click``), so the images are on screen without scrolling. The
-panel opens again with one click, and starts open while nothing has been rendered.
+appear below it. Each page puts its form in a :func:`settings_panel` and folds it once a render starts,
+so the images are on screen without scrolling. The panel opens again with one click, and starts open
+while nothing has been rendered.
+
+A click starts its render inside the button's callback (:func:`start_on_click`), not in the script run
+that follows it. Streamlit runs a callback to completion before the script, while a script run can be
+interrupted at any element it draws by the next request of the same tab (the settings panel folding, a
+page switch, a second click): work left for the script after a click is lost when its run is
+interrupted, and a button reads True only in the run it started. A callback's submit is never lost.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Callable
 
 import streamlit as st
+
+# Test hook: seconds every script run waits before drawing its page, so a test can land a page switch or
+# a second click between a Render click and the page's own code (the window in which a click that the
+# page submitted itself would be lost). Unset in normal use.
+RUN_DELAY_ENV = "FEATVIZ_TEST_RUN_DELAY_S"
 
 
 def settings_panel(key: str, *, start_open: bool):
@@ -22,33 +35,21 @@ def settings_panel(key: str, *, start_open: bool):
     return st.expander("Settings", expanded=start_open, key=key, on_change="rerun", icon=":material/tune:")
 
 
-def fold(key: str, check: Callable[[], object] | None = None) -> None:
-    """Close the panel: the Render button's callback, which runs before the page redraws, so the render
-    shows in the panel's place. When ``check()`` (the form's request) raises, the panel stays open: the
-    settings need fixing, and the error is shown under them.
-
-    What ``check()`` returned is kept as the click's pending request (:func:`pending`) until the page has
-    submitted it: closing the panel changes the expander, whose change asks for another run, and on a busy
-    server that run can interrupt this one before it reaches the submit, which would lose the click (the
-    button reads True only in the run it started)."""
-    from featviz_core.errors import FeatvizError
-
-    if check is not None:
-        try:
-            st.session_state[_PENDING.format(key)] = check()
-        except FeatvizError:
-            return
+def fold(key: str) -> None:
+    """Close the settings panel ``key`` (before the page draws it), so a render shows in its place."""
     st.session_state[key] = False
 
 
-_PENDING = "{}_pending"
+def start_on_click(key: str, start: Callable[..., bool], *args) -> None:
+    """A Render button's ``on_click``: ``start(*args)`` validates the settings and submits the render
+    (returning whether it was accepted, with the reason in the page's slot when not); an accepted render
+    folds the panel ``key``, a refused one leaves it open so the settings can be fixed."""
+    if start(*args):
+        fold(key)
 
 
-def pending(key: str) -> object | None:
-    """The request a Render click validated in :func:`fold` and the page has not submitted yet (None: none)."""
-    return st.session_state.get(_PENDING.format(key))
-
-
-def submitted(key: str) -> None:
-    """The page has submitted the pending request (or shown why it could not)."""
-    st.session_state.pop(_PENDING.format(key), None)
+def test_run_delay() -> None:
+    """Wait :data:`RUN_DELAY_ENV` seconds when that variable is set (tests only; see its comment)."""
+    delay = os.environ.get(RUN_DELAY_ENV, "")
+    if delay:
+        time.sleep(float(delay))

@@ -4,6 +4,7 @@ model in use (its default layer: mixed4a for InceptionV1, _blocks.10 for Efficie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import streamlit as st
 
@@ -41,13 +42,13 @@ FFT_VS_PIXEL = Preset("fft_vs_pixel", "Fourier vs pixels", (5,), steps=256, size
 HIGH_RES = Preset("high_res", "High resolution", (3,), steps=1024, size=256)
 
 
-def buttons(presets: tuple[Preset, ...], model: str, *, key: str) -> Preset | None:
-    """A row of preset buttons (draw it before the form it fills); the one pressed in this run, or None."""
+def buttons(presets: tuple[Preset, ...], model: str, *, key: str, on_pick: Callable[[Preset], object]) -> None:
+    """A row of preset buttons (draw it before the form it fills). Pressing one calls ``on_pick(preset)`` in
+    the button's callback, which fills in the form and starts the render (a click is never lost to an
+    interrupted script run; see :mod:`featviz_ui.layout`)."""
     row = st.container(horizontal=True, vertical_alignment="center")
     row.markdown("**The seed notebook's figures:**")
-    chosen = None
     for preset in presets:
-        if row.button(preset.label(model), key=f"{key}_{preset.name}", icon=":material/auto_awesome:",
-                      help="Fills in the form with this figure's settings and renders it."):
-            chosen = preset
-    return chosen
+        row.button(preset.label(model), key=f"{key}_{preset.name}", icon=":material/auto_awesome:",
+                   help="Fills in the form with this figure's settings and renders it.", on_click=on_pick,
+                   args=(preset,))

@@ -24,7 +24,6 @@ INTRO = ("Choose a layer and some of its channels. featviz optimizes one image p
 
 model = models.current_model()
 slot = get_slot(SLOT)
-intake = links.take_intake()
 waiting = links.waiting_notice()  # a link waits for its model's weights: nothing is shown in its place
 ss = st.session_state
 layer_key = f"ex_layer_{model}"
@@ -54,12 +53,38 @@ def form_request():
     return RenderRequest(model=model, layer=ss[layer_key], channels=channels, init=init, **form.values(PREFIX))
 
 
+def start(request=None) -> bool:
+    """Submit ``request`` (default: the form's settings) for this tab. Called from callbacks, so a click's
+    render is queued before anything else of its run can be interrupted. False (with the reason in the
+    slot) when the settings are invalid or the queue is full; the last images stay."""
+    from featviz_core.errors import FeatvizError
+
+    try:
+        request = form_request() if request is None else request
+    except FeatvizError as exc:
+        slot.error = str(exc)
+        return False
+    return submit(slot, request, snapshot_every=int(ss.get("ex_every", 16)))
+
+
+def start_preset(figure) -> None:
+    """A figure preset's callback: the form takes the figure's settings, and it renders, as Render does."""
+    request = figure.request(model)
+    preset(request)
+    layout.start_on_click(SETTINGS, start, request)
+
+
+# A link is handled before the page draws anything: drawing is where a run can be interrupted, and the
+# link's outcome is taken from session state only once.
+intake = links.take_intake()
 if intake is not None and intake.request is not None:
     preset(intake.request)
-    if intake.render:  # a link to a render shows it in the settings' place, as Render does
-        layout.fold(SETTINGS)
+    if intake.render:  # a link to a render starts it and shows it in the settings' place, as Render does
+        layout.start_on_click(SETTINGS, start, intake.request)
     else:  # a link that only fills in the form shows its render when that is prepared
         prepared.show(slot, intake.request)
+if intake is not None and intake.error:
+    slot.error = intake.error
 elif form.key(PREFIX, "steps") not in ss:  # back from another page (Streamlit forgets the widgets of pages not shown)
     job = current_job(slot)
     shown = job.request if job is not None else slot.result.request if slot.result is not None else None
@@ -75,10 +100,7 @@ for name, value in {"ex_first": defaults.channels[0], "ex_last": defaults.channe
     ss.setdefault(name, value)
 form.set_defaults(defaults, PREFIX)
 
-figure_preset = presets.buttons((presets.SEED_GRID,), model, key="ex_preset")
-if figure_preset is not None:  # the form takes the figure's settings and folds, as Render does
-    preset(figure_preset.request(model))
-    layout.fold(SETTINGS)
+presets.buttons((presets.SEED_GRID,), model, key="ex_preset", on_pick=start_preset)
 panel = layout.settings_panel(SETTINGS, start_open=current_job(slot) is None and slot.result is None)
 panel.caption(INTRO)
 show_all = panel.toggle("List every layer, not only the main ones", key="ex_all_layers")
@@ -122,26 +144,9 @@ with panel.form("explorer_form", enter_to_submit=False):
         photo, pull = st.columns([3, 1])
         photo_start.choice(photo, ss.get(PHOTO, ""), key=USE_PHOTO)
         form.draw(pull, "init_l2", PREFIX)
-    submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
-                                      on_click=layout.fold, args=(SETTINGS, form_request))
+    st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
+                          on_click=layout.start_on_click, args=(SETTINGS, start))
 
-clicked = layout.pending(SETTINGS)  # a Render click's request, kept even if its own run was interrupted
-if submitted or figure_preset is not None or clicked is not None:
-    from featviz_core.errors import FeatvizError
-
-    try:
-        request = clicked if clicked is not None else form_request()
-    except FeatvizError as exc:
-        slot.error = str(exc)
-    else:
-        if submit(slot, request, snapshot_every=int(ss["ex_every"])):
-            links.sync(request)
-    layout.submitted(SETTINGS)
-elif intake is not None and intake.render:
-    if submit(slot, intake.request, snapshot_every=int(ss["ex_every"])):
-        links.sync(intake.request)
-if intake is not None and intake.error:
-    slot.error = intake.error
 if waiting:
     st.warning(waiting, icon=":material/download:")
 
@@ -191,6 +196,8 @@ def show_result(result) -> None:
 job = poll(slot)  # also collects a render that ended while no page was polling it
 views.slot_messages(slot)
 if job is not None:
+    if not waiting:  # the address bar links to the render on screen
+        links.sync(job.request)
     live()
 elif slot.result is not None:
     show_result(slot.result)

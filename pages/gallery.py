@@ -94,10 +94,10 @@ if missing:
         left, right = st.columns([3, 1], vertical_alignment="center")
         left.caption(f"{len(missing)} channel(s) of this page are not in the atlas. Rendering them here waits "
                      "behind every visitor's render in the shared queue.")
-        if right.button("Render missing", key="ga_render_missing", icon=":material/play_arrow:",
-                        disabled=bool(reason) or is_active(slot), help=reason or None):
-            submit(slot, request, snapshot_every=16, priority=atlas.BACKGROUND_PRIORITY)
-            st.rerun()
+        # Submitted in the click's callback: a click is never lost to an interrupted run (featviz_ui.layout).
+        right.button("Render missing", key="ga_render_missing", icon=":material/play_arrow:",
+                     disabled=bool(reason) or is_active(slot), help=reason or None, on_click=submit,
+                     args=(slot, request), kwargs={"snapshot_every": 16, "priority": atlas.BACKGROUND_PRIORITY})
         if reason:
             st.caption(reason)
 

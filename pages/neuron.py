@@ -48,12 +48,6 @@ if ss.get(layer_key) not in layer_names:
 for name, value in {"ne_channel": 0, "ne_steps": 1024, "ne_size": 256, "ne_seed": 0,
                     "ne_keep": "16, 64, 256, 1024", "ne_compare": True}.items():
     ss.setdefault(name, value)
-figure_preset = presets.buttons((presets.FFT_VS_PIXEL, presets.HIGH_RES), model, key="ne_preset")
-if figure_preset is not None:  # the form shows the figure's settings, then it renders
-    figure = figure_preset.request(model)
-    ss[layer_key], ss["ne_channel"], ss["ne_steps"] = figure.layer, figure.channels[0], figure.steps
-    ss["ne_size"], ss["ne_seed"], ss["ne_compare"] = figure.size, figure.seed, figure_preset.compare_pixels
-    layout.fold(SETTINGS)
 
 
 def keep_steps(text: str, steps: int) -> tuple[int, ...]:
@@ -80,6 +74,38 @@ def form_request():
     return request, keep_steps(ss["ne_keep"], request.steps)
 
 
+def start() -> bool:
+    """Submit the form's render (and its plain-pixel twin when compared) for this tab. Called from
+    callbacks, so a click's renders are queued before anything of its run can be interrupted. False (with
+    the reason in the slot) when the settings are invalid or the queue is full; the last images stay."""
+    from featviz_core.errors import FeatvizError
+
+    try:
+        request, chosen = form_request()
+    except FeatvizError as exc:
+        main_slot.error = str(exc)
+        return False
+    every = math.gcd(*chosen, 32)  # a snapshot lands on every chosen step
+    if not submit(main_slot, request, snapshot_every=every, keep_steps=chosen):
+        return False
+    pixel_slot.result, pixel_slot.error = None, ""
+    if ss["ne_compare"]:
+        submit(pixel_slot, request.replace(fft=False, decorrelate=False), snapshot_every=32)
+    else:
+        forget(pixel_slot)  # a comparison with another render would mislead
+    return True
+
+
+def start_preset(figure_preset) -> None:
+    """A figure preset's callback: the form shows the figure's settings, then it renders."""
+    figure = figure_preset.request(model)
+    ss[layer_key], ss["ne_channel"], ss["ne_steps"] = figure.layer, figure.channels[0], figure.steps
+    ss["ne_size"], ss["ne_seed"], ss["ne_compare"] = figure.size, figure.seed, figure_preset.compare_pixels
+    ss.setdefault("ne_keep", "16, 64, 256, 1024")
+    layout.start_on_click(SETTINGS, start)
+
+
+presets.buttons((presets.FFT_VS_PIXEL, presets.HIGH_RES), model, key="ne_preset", on_pick=start_preset)
 busy = any(current_job(slot) is not None for slot in (main_slot, pixel_slot))
 panel = layout.settings_panel(SETTINGS, start_open=not busy and main_slot.result is None)
 panel.caption(INTRO)
@@ -97,27 +123,8 @@ with panel.form("neuron_form", enter_to_submit=False):
     compare_col.toggle("Compare with plain pixels", key="ne_compare",
                        help="Also optimize the same channel and seed directly in RGB pixels, without the "
                             "Fourier parameterization or color decorrelation.")
-    submitted = st.form_submit_button("Render", type="primary", icon=":material/play_arrow:",
-                                      on_click=layout.fold, args=(SETTINGS, form_request))
-
-clicked = layout.pending(SETTINGS)  # a Render click's settings, kept even if its own run was interrupted
-if submitted or figure_preset is not None or clicked is not None:
-    from featviz_core.errors import FeatvizError
-
-    try:
-        request, chosen = clicked if clicked is not None else form_request()
-    except FeatvizError as exc:
-        main_slot.error = str(exc)
-    else:
-        every = math.gcd(*chosen, 32)  # a snapshot lands on every chosen step
-        if submit(main_slot, request, snapshot_every=every, keep_steps=chosen):
-            pixel_slot.result, pixel_slot.error = None, ""
-            if ss["ne_compare"]:
-                submit(pixel_slot, request.replace(fft=False, decorrelate=False), snapshot_every=32)
-            else:
-                forget(pixel_slot)  # a comparison with another render would mislead
-    layout.submitted(SETTINGS)
-
+    st.form_submit_button("Render", type="primary", icon=":material/play_arrow:", on_click=layout.start_on_click,
+                          args=(SETTINGS, start))
 
 def stop_both() -> None:
     stop(main_slot)
