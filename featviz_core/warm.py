@@ -34,11 +34,13 @@ class WarmOutcome:
 
 
 def describe(request) -> str:
-    """A short line naming a render: ``efficientnet-lite0 _blocks.10:0-9, 512 steps, 128 px, seed 0``."""
-    from featviz_core.request import format_channels
+    """A short line naming a render, in the words of its heading (what it optimizes, and the renders beyond
+    one image per channel): ``efficientnet-lite0: _blocks.10, channels 0-9 (512 steps, 128 px, seed 0)``."""
+    from featviz_core.arrange import heading
 
-    target = request.expression or f"{request.layer}:{format_channels(request.channels)}"
-    return f"{request.model} {target}, {request.steps} steps, {request.size} px, seed {request.seed}"
+    settings = f"{request.steps} steps, {request.size} px, seed {request.seed}"
+    settings += "" if request.fft else ", pixel parameterization"
+    return f"{request.model}: {heading(request)} ({settings})"
 
 
 def warm_service(*, device=None, batch_size: int | None = None):

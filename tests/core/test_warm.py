@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+
+import pytest
 
 from featviz_core.cache import RenderCache
 from featviz_core.cli import main
 from featviz_core.config import ServiceSettings
 from featviz_core.links import RENDER_PARAMS, request_from_link
+from featviz_core.request import RenderRequest
 
 M, LAYER = "efficientnet-lite0", "_blocks.10"
 FIRST = f"?model={M}&layer={LAYER}&channels=0-1&steps=3&size=32&seed=4101"
@@ -29,8 +33,8 @@ def test_warm_renders_the_good_links_names_each_bad_line_and_exits_2(tmp_path, c
         + ", ".join(RENDER_PARAMS),
     ]
     lines = out.splitlines()
-    assert lines[1].startswith(f"[1/2] line 2 {M} {LAYER}:0-1, 3 steps, 32 px, seed 4101: rendered in ")
-    assert lines[2].startswith(f"[2/2] line 5 {M} {LAYER}:2, 3 steps, 32 px, seed 4101: rendered in ")
+    assert lines[1].startswith(f"[1/2] line 2 {M}: {LAYER}, channels 0-1 (3 steps, 32 px, seed 4101): rendered in ")
+    assert lines[2].startswith(f"[2/2] line 5 {M}: {LAYER}, channel 2 (3 steps, 32 px, seed 4101): rendered in ")
     assert lines[-1] == "4 links: 2 rendered, 0 already prepared, 2 bad lines"
 
     cache = RenderCache(ServiceSettings.from_env().cache_path)  # what the app reads
@@ -60,3 +64,50 @@ def test_files_without_links_are_refused_in_one_line(tmp_path, capsys):
     done = subprocess.run([sys.executable, "-m", "featviz_core", "warm", str(tmp_path / "missing.txt")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr == f"error: no links file at {tmp_path / 'missing.txt'}\n"
+
+
+def _photo() -> str:
+    import numpy as np
+    from PIL import Image
+
+    from featviz_core.photos import add_photo
+
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    return add_photo(Image.fromarray(pixels))
+
+
+@pytest.mark.parametrize("settings, words", [
+    (dict(negative=True), "with negatives"),
+    (dict(diversity=3), "3 diverse images each"),
+    (dict(alpha=True), "transparent"),
+    (dict(negate=True), "negated (minimized)"),
+    (dict(fft=False, decorrelate=False), "pixel parameterization"),
+    (dict(channels=(), interpolate=f"{LAYER}:1,{LAYER}:2", frames=4),
+     f"Interpolation from {LAYER}:1 to {LAYER}:2, 4 frames"),
+    (dict(channels=(), expression=f"{LAYER}:3 - 0.5*dream({LAYER})"),
+     f"Free objective: {LAYER}:3 - 0.5*dream({LAYER})"),
+    (dict(init="photo"), "from your photo"),
+])
+def test_describe_names_the_renders_beyond_one_image_per_channel(settings, words):
+    from featviz_core.warm import describe
+
+    if settings.get("init") == "photo":
+        settings = {**settings, "init": _photo()}
+    request = RenderRequest(**{"model": M, "layer": LAYER, "channels": (1, 2), "steps": 8, "size": 32, **settings})
+    text = describe(request)
+    assert text.startswith(f"{M}: ") and text.endswith(" (8 steps, 32 px, seed 0" + (
+        ", pixel parameterization)" if not request.fft else ")"))
+    assert words in text and not re.search(rf"{LAYER}:(?!\d)", text), text  # never an empty "layer:"
+
+
+def test_describe_names_what_every_objective_kind_optimizes():
+    from featviz_core.objectives import registered_kinds
+    from featviz_core.warm import describe
+
+    for kind in registered_kinds():
+        for position in ("", "2,3") if kind.reads_position else ("",):
+            request = RenderRequest(model=M, layer=LAYER, objective=kind.name, channels=(0, 1, 2), position=position,
+                                    steps=8, size=32)
+            text = describe(request)
+            assert text == f"{M}: {kind.heading(LAYER, request.channels, position)} (8 steps, 32 px, seed 0)", text
+            assert not re.search(rf"{LAYER}:(?!\d)", text), text  # never an empty "layer:"
