@@ -11,7 +11,7 @@ import pytest
 from featviz_core.cache import RenderCache
 from featviz_core.cli import main
 from featviz_core.config import ServiceSettings
-from featviz_core.links import RENDER_PARAMS, request_from_link
+from featviz_core.links import PREPARABLE, RENDER_PARAMS, request_from_link
 from featviz_core.request import RenderRequest
 
 M, LAYER = "efficientnet-lite0", "_blocks.10"
@@ -22,13 +22,12 @@ SECOND = f"http://localhost:8501/?model={M}&channels=2&steps=3&size=32&seed=4101
 def test_warm_renders_the_good_links_names_each_bad_line_and_exits_2(tmp_path, capsys):
     links = tmp_path / "lecture.txt"
     links.write_text(f"# a lecture\n{FIRST}  # first slide\n\n"
-                     "http://localhost:8501/neuron?layer=_blocks.10&channel=3\n"
+                     f"http://localhost:8501/layers?model={M}&layer={LAYER}\n"
                      f"{SECOND}\n?chanels=1\n")
     assert main(["warm", str(links), "--quiet"]) == 2
     out, err = capsys.readouterr()
     assert err.splitlines() == [
-        f"error: {links} line 4: this is a link to the Neuron page; only links of the Explorer (the app's start "
-        "page) name a render",
+        f"error: {links} line 4: this is a link to the Layers page, which names no render; {PREPARABLE}",
         f"error: {links} line 6: unknown setting 'chanels' (did you mean 'channels'?); links name "
         + ", ".join(RENDER_PARAMS),
     ]
@@ -64,6 +63,30 @@ def test_files_without_links_are_refused_in_one_line(tmp_path, capsys):
     done = subprocess.run([sys.executable, "-m", "featviz_core", "warm", str(tmp_path / "missing.txt")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr == f"error: no links file at {tmp_path / 'missing.txt'}\n"
+
+
+def test_a_neuron_page_link_prepares_every_render_the_page_shows_for_it(tmp_path, capsys, monkeypatch):
+    from featviz_core import links
+
+    monkeypatch.setitem(links.NEURON_FORM, "steps", 3)  # the page's form defaults, made quick for the test
+    monkeypatch.setitem(links.NEURON_FORM, "size", 32)
+    monkeypatch.setitem(links.NEURON_FORM, "seed", 4102)
+    neuron = f"http://localhost:8501/neuron?model={M}&layer={LAYER}&channel=5"
+    deck = tmp_path / "neuron.txt"
+    deck.write_text(f"{neuron}  # one channel, closely\n")
+    assert main(["warm", str(deck), "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("1 of 1 links to prepare in ")
+    assert out[1].startswith(f"[1/1] line 1 Neuron page, {M}: {LAYER}, channel 5 (3 steps, 32 px, seed 4102) + the "
+                             "same in plain pixels: rendered in ")
+    assert out[-1] == "1 links: 1 rendered, 0 already prepared"
+    main_request = RenderRequest(model=M, layer=LAYER, channels=(5,), steps=3, size=32, seed=4102)
+    cache = RenderCache(ServiceSettings.from_env().cache_path)
+    for request in (main_request, main_request.replace(fft=False, decorrelate=False)):
+        result = cache.get(request.key())
+        assert result is not None and result.steps_done == 3 and result.images.shape == (1, 32, 32, 3)
+    assert main(["warm", str(deck)]) == 0  # both are there now: nothing renders
+    assert capsys.readouterr().out.splitlines()[-1] == "1 links: 0 rendered, 1 already prepared"
 
 
 def _photo() -> str:
