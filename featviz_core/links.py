@@ -170,6 +170,28 @@ def _model_name(model: str | None) -> str:
     return default_model_name() if chosen == "auto" else get_spec(chosen).name
 
 
+def expression_text(expression: str) -> str:
+    """A link's expression, with the plus signs a query string turned into spaces put back.
+
+    In a query string ``+`` stands for a space (the app writes a space so, and a plus sign as ``%2B``), so a
+    hand-written ``_blocks.4:3+_blocks.4:7`` arrives as ``_blocks.4:3 _blocks.4:7``, which means nothing:
+    terms are joined by + or -. Only when the text cannot be read as it is, a space between two terms is
+    read as ``+``; an expression that reads as it is (all the app writes) is left alone.
+    """
+    from featviz_core.objectives import parse_objective
+
+    try:
+        parse_objective(expression)
+        return expression
+    except RequestError:
+        joined = re.sub(r"(?<=[\w)])\s+(?=[\w.])", "+", expression.strip())
+        try:
+            parse_objective(joined)
+        except RequestError:
+            return expression  # its own message names what cannot be read
+        return joined
+
+
 def request_from_values(values: Mapping[str, str], *, model: str | None = None) -> RenderRequest:
     """The request the Explorer renders for a link's query values.
 
@@ -181,6 +203,8 @@ def request_from_values(values: Mapping[str, str], *, model: str | None = None) 
 
     chosen = _model_name(model or values.get("model"))
     wanted = {**render_values(values), "model": chosen}
+    if wanted.get("expression"):
+        wanted["expression"] = expression_text(wanted["expression"])
     return RenderRequest.from_mapping(wanted, defaults=explorer_defaults(chosen))
 
 

@@ -184,3 +184,34 @@ def test_a_fragment_after_a_bare_query_is_ignored():
     assert request_from_link(f"?model={M}&channels=1&size=32&steps=4#frag").steps == 4
     assert request_from_link(f"model={M}&channels=1&size=32&steps=4#").steps == 4
     assert request_from_link(f"/neuron?{NEURON_LINK}#frag") == neuron_render()
+
+
+def test_a_parameter_given_twice_keeps_its_last_value():
+    assert link_values(f"?model={M}&steps=4&channels=1&steps=8")["steps"] == "8"
+    assert request_from_link(f"?model={M}&steps=4&channels=1&size=32&steps=8").steps == 8
+    assert request_from_link(f"/neuron?layer={LAYER}&channel=1&channel=3") == neuron_render()
+
+
+EARLY = "_blocks.4"
+
+
+def test_a_hand_written_plus_in_an_expression_means_plus():
+    request = request_from_link(f"?model={M}&expression={EARLY}:3+{EARLY}:7&steps=4&size=32")
+    assert request.expression == f"{EARLY}:3+{EARLY}:7"
+    assert [(t.channel, t.weight) for t in request.objectives()[0].terms] == [(3, 1.0), (7, 1.0)]
+    weighted = request_from_link(f"?model={M}&expression=2*{EARLY}:3+0.5*neuron({EARLY}:7@2,2)+dream({EARLY})")
+    assert [(t.kind, t.weight) for t in weighted.objectives()[0].terms] == [("channel", 2.0), ("neuron", 0.5),
+                                                                              ("layer", 1.0)]
+    mixed = request_from_link(f"?model={M}&expression={EARLY}:3+-+{EARLY}:7")  # '+' next to '-': a space
+    assert [t.weight for t in mixed.objectives()[0].terms] == [1.0, -1.0]
+    with pytest.raises(RequestError, match="cannot read the objective at 'oops'"):
+        request_from_link(f"?model={M}&expression={EARLY}:3+oops")
+
+
+@pytest.mark.parametrize("expression", [f"{EARLY}:3 - 0.5*{EARLY}:7", f"{EARLY}:3 + neuron({EARLY}:7@2,2)",
+                                        f"-{EARLY}:3+{EARLY}:7", f"{EARLY}:3-{EARLY}:7", f"{EARLY}:3 -  dream({EARLY})",
+                                        f"1e+1*{EARLY}:3 + 2*{EARLY}:4"])
+def test_expressions_the_app_writes_read_back_the_same(expression):
+    request = RenderRequest(model=M, layer=LAYER, expression=expression, steps=4, size=32)
+    assert request_from_link(link_query(request)) == request
+    assert request_from_link("http://localhost:8501/" + link_query(request)) == request
