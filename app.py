@@ -35,6 +35,8 @@ if presenting:
 current = "explorer" if page.url_path in ("", explorer.url_path) else page.url_path
 if current == "explorer":
     links.intake()  # a link may pick the model, so this runs before the sidebar draws the model picker
+elif current == "neuron":
+    links.page_model()  # as may a Neuron page link (?model=...&layer=...&channel=3)
 background = tuple(slot for name, slots in PAGE_SLOTS.items() if name != current for slot in slots)
 sidebar.draw(background)
 layout.test_run_delay()  # tests only (FEATVIZ_TEST_RUN_DELAY_S): widens the window between a click and its page

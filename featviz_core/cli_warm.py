@@ -17,8 +17,9 @@ from featviz_core.errors import FeatvizError
 def add_warm_parser(sub) -> None:
     """The ``warm`` subcommand's arguments (``sub``: the CLI's subparsers)."""
     warm = sub.add_parser("warm", help="render every app link of some files into the render cache (prepared renders)")
-    warm.add_argument("links", nargs="+", help="text files: one app link per line (a full URL or "
-                                               "?model=...&layer=...); blank lines and # comments are allowed")
+    warm.add_argument("links", nargs="+", help="text files: one app link per line (a full URL, /neuron?layer=..."
+                                               "&channel=3 or ?model=...&layer=...); blank lines and # comments "
+                                               "are allowed")
     warm.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: FEATVIZ_DEVICE or auto)")
     warm.add_argument("--batch-size", type=int, default=None, help="images per forward pass")
     warm.add_argument("--quiet", action="store_true", help="no progress bar (one line per link is still printed)")
@@ -39,7 +40,7 @@ def cmd_warm(args: argparse.Namespace) -> int:
     from featviz_core.cli import _bar
     from featviz_core.device import resolve_device
     from featviz_core.links import read_links
-    from featviz_core.warm import RENDERED, SKIPPED, describe, prepare, warm_service
+    from featviz_core.warm import RENDERED, SKIPPED, describe_line, prepare, warm_service
 
     files = [(Path(name), read_links(_read(Path(name)))) for name in args.links]
     if args.batch_size is not None and args.batch_size < 1:
@@ -55,7 +56,7 @@ def cmd_warm(args: argparse.Namespace) -> int:
     good = [(path, line) for path, line in lines if line.request is not None]
     service = warm_service(device=resolve_device(args.device), batch_size=args.batch_size)
     print(f"{len(good)} of {len(lines)} links to prepare in {service.cache.path}")
-    if len(good) > service.settings.cache_entries:
+    if sum(len(line.requests) for _, line in good) > service.settings.cache_entries:
         print(f"warning: the cache keeps {service.settings.cache_entries} renders (FEATVIZ_CACHE_ENTRIES); "
               "the first links will be evicted", file=sys.stderr)
     show = not args.quiet
@@ -76,7 +77,7 @@ def cmd_warm(args: argparse.Namespace) -> int:
                 bar_open[0] = False
             outcomes.append(outcome)
             origin = f"{path.name} line {line.number}" if len(files) > 1 else f"line {line.number}"
-            head = f"[{index}/{len(good)}] {origin} {describe(line.request)}"
+            head = f"[{index}/{len(good)}] {origin} {describe_line(line)}"
             if outcome.state == RENDERED:
                 print(f"{head}: rendered in {outcome.seconds:.1f} s", flush=True)
             elif outcome.state == SKIPPED:

@@ -1,8 +1,9 @@
 """Prepared renders: render every link of a lecture's links file into the render cache ahead of time.
 
-The renders go through a :class:`~featviz_core.jobs.RenderService` on the cache the app reads, so an app
-started with the same ``FEATVIZ_CACHE_DIR`` finds each of them under the same key and shows it at once,
-without queueing anything. Links already in the cache are skipped. Bad lines do not stop the others.
+A link is prepared when every render its page shows for it is in the cache (the Explorer's one render; the
+Neuron page's channel and its pixel twin). The renders go through a :class:`~featviz_core.jobs.RenderService`
+on the cache the app reads, so an app started with the same ``FEATVIZ_CACHE_DIR`` finds each of them under
+the same key and shows it at once, without queueing anything. Links already in the cache are skipped. Bad lines do not stop the others.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from featviz_core.links import LinkLine
+from featviz_core.links import EXPLORER, PAGES, LinkLine, pixel_twin
 
 RENDERED, SKIPPED, BAD, FAILED = "rendered", "already prepared", "bad line", "failed"
 CLIENT = "featviz-warm"
@@ -34,11 +35,24 @@ class WarmOutcome:
 
 
 def describe(request) -> str:
-    """A short line naming a render: ``efficientnet-lite0 _blocks.10:0-9, 512 steps, 128 px, seed 0``."""
-    from featviz_core.request import format_channels
+    """A short line naming a render, in the words of its heading (what it optimizes, and the renders beyond
+    one image per channel): ``efficientnet-lite0: _blocks.10, channels 0-9 (512 steps, 128 px, seed 0)``."""
+    from featviz_core.arrange import heading
 
-    target = request.expression or f"{request.layer}:{format_channels(request.channels)}"
-    return f"{request.model} {target}, {request.steps} steps, {request.size} px, seed {request.seed}"
+    settings = f"{request.steps} steps, {request.size} px, seed {request.seed}"
+    settings += "" if request.fft else ", pixel parameterization"
+    return f"{request.model}: {heading(request)} ({settings})"
+
+
+def describe_line(line: LinkLine) -> str:
+    """:func:`describe` of a link's main render, with its page when that is not the Explorer and the other
+    renders the page shows for it (``+ the same in plain pixels``)."""
+    text = describe(line.request)
+    if line.page != EXPLORER:
+        text = f"{PAGES[line.page]} page, {text}"
+    for other in line.companions:
+        text += " + " + ("the same in plain pixels" if other == pixel_twin(line.request) else describe(other))
+    return text
 
 
 def warm_service(*, device=None, batch_size: int | None = None):
@@ -56,22 +70,33 @@ def warm_service(*, device=None, batch_size: int | None = None):
 
 def prepare(line: LinkLine, service, *, on_snapshot: Callable | None = None, poll_s: float = 0.2,
             snapshot_every: int = 16) -> WarmOutcome:
-    """Render one link into ``service``'s cache unless it is already there (blocks until it is done).
+    """Render each of a link's requests into ``service``'s cache unless it is already there (blocks until
+    they are done). RENDERED when one of them ran, SKIPPED when all were there; FAILED at the first failure.
 
-    ``on_snapshot(snapshot)`` is called with each new snapshot while the render runs.
+    ``on_snapshot(snapshot)`` is called with each new snapshot while a render runs.
     """
-    from featviz_core.errors import FeatvizError
-    from featviz_core.jobs import DONE
-
     if line.request is None:
         return WarmOutcome(line, BAD, message=line.error)
     started = time.monotonic()
+    ran = False
+    for request in line.requests:
+        state, message = _prepare_one(request, service, on_snapshot, poll_s, snapshot_every)
+        if state == FAILED:
+            return WarmOutcome(line, FAILED, time.monotonic() - started, message)
+        ran = ran or state == RENDERED
+    return WarmOutcome(line, RENDERED if ran else SKIPPED, time.monotonic() - started)
+
+
+def _prepare_one(request, service, on_snapshot, poll_s: float, snapshot_every: int) -> tuple[str, str]:
+    from featviz_core.errors import FeatvizError
+    from featviz_core.jobs import DONE
+
     try:
-        job = service.submit(line.request, CLIENT, snapshot_every=snapshot_every)
+        job = service.submit(request, CLIENT, snapshot_every=snapshot_every)
     except FeatvizError as exc:
-        return WarmOutcome(line, FAILED, message=str(exc))
+        return FAILED, str(exc)
     if job.state == DONE and job.started is None:  # answered from the cache without running
-        return WarmOutcome(line, SKIPPED, time.monotonic() - started)
+        return SKIPPED, ""
     seen = None
     try:
         while job.active:
@@ -83,10 +108,9 @@ def prepare(line: LinkLine, service, *, on_snapshot: Callable | None = None, pol
     except BaseException:  # interrupted: do not leave the render running
         job.cancel("interrupted")
         raise
-    seconds = time.monotonic() - started
     if job.state == DONE and job.result is not None and not job.result.stopped:
-        return WarmOutcome(line, RENDERED, seconds)
-    return WarmOutcome(line, FAILED, seconds, message=job.error or "the render ended before it was complete")
+        return RENDERED, ""
+    return FAILED, job.error or "the render ended before it was complete"
 
 
 def warm(lines: Iterable[LinkLine], service, *, on_outcome: Callable[[WarmOutcome], None] | None = None,

@@ -20,12 +20,13 @@ import streamlit as st
 from featviz_core.links import ALWAYS, OPTIONAL, RENDER_PARAMS, explorer_defaults, names_render, request_params
 from featviz_ui import models
 
-__all__ = ["ALWAYS", "OPTIONAL", "Intake", "explorer_defaults", "intake", "request_params", "sync", "take_intake",
-           "waiting_notice"]
+__all__ = ["ALWAYS", "OPTIONAL", "Intake", "explorer_defaults", "intake", "page_model", "request_params", "sync",
+           "take_intake", "waiting_notice"]
 
 SEEN_KEY = "featviz_url_seen"
 INTAKE_KEY = "featviz_url_intake"
 WAITING_KEY = "featviz_url_waiting"  # a link's values, kept until its model's weights are here
+PAGE_MODEL_KEY = "featviz_url_page_model"  # the model a Neuron page link named, once taken
 
 
 @dataclass
@@ -75,6 +76,23 @@ def intake() -> None:
         outcome.request = request
         st.session_state[models.MODEL_KEY] = request.model
     st.session_state[INTAKE_KEY] = outcome
+
+
+def page_model() -> None:
+    """A Neuron page link's ``model`` (``/neuron?model=...&layer=...&channel=3``) picks the sidebar's model,
+    once per link: call it before the sidebar draws its picker. A name that is no model is left out (the
+    sidebar keeps its model); a model whose weights are missing is picked, and the sidebar offers them."""
+    from featviz_core.errors import FeatvizError
+    from featviz_core.models import get_spec
+
+    wanted = (st.query_params.get("model") or "").strip()
+    if not wanted or wanted == st.session_state.get(PAGE_MODEL_KEY):
+        return
+    st.session_state[PAGE_MODEL_KEY] = wanted
+    try:
+        st.session_state[models.MODEL_KEY] = models.fallback_model() if wanted == "auto" else get_spec(wanted).name
+    except FeatvizError:
+        return
 
 
 def take_intake() -> Intake | None:

@@ -2,7 +2,8 @@
 
 The same job as ``python -m featviz_core warm``, for a lecturer without a shell: each link that is not
 prepared yet is rendered into the cache, one at a time (so a long list never fills the queue other
-visitors wait in); the Lecture page shows each link's state as it goes. It runs while the tab is open.
+visitors wait in); the Lecture page shows each link's state as it goes. A link is prepared when every render
+its page shows is (the Neuron page's channel and its pixel twin). It runs while the tab is open.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ SLOT = "lecture"
 
 @dataclass
 class PrepareRun:
-    """Progress through a list: ``states`` maps a link (its text) to what happened to it."""
+    """Progress through a list: ``states`` maps a link (its text) to what happened to it; ``part`` is the
+    next of the current line's requests, ``rendered`` whether one of them ran."""
 
     lines: list
     index: int = 0
+    part: int = 0
     submitted: bool = False
     started: float = 0.0
+    rendered: bool = False
     states: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -56,38 +60,48 @@ def cancel() -> None:
         run.index = len(run.lines)
 
 
+def _next_line(run: PrepareRun, state: str) -> None:
+    run.states[run.lines[run.index].text] = state
+    run.index, run.part, run.submitted, run.rendered = run.index + 1, 0, False, False
+
+
 def advance(run: PrepareRun, slot: Slot) -> None:
     """Move the run on as far as it can go without waiting (call on every poll)."""
     while not run.done:
         line = run.lines[run.index]
         if line.request is None:
-            run.states[line.text] = f"bad line: {line.error}"
-        elif not run.submitted:
-            if prepared.show(slot, line.request):
-                run.states[line.text] = "already prepared"
-            elif submit(slot, line.request):
-                run.submitted, run.started = True, time.monotonic()
+            _next_line(run, f"bad line: {line.error}")
+            continue
+        request = line.requests[run.part]
+        if not run.submitted:
+            if run.part == 0:
+                run.started = time.monotonic()
+            if not prepared.show(slot, request):
+                if not submit(slot, request):
+                    _next_line(run, f"failed: {slot.error}")
+                    continue
+                run.submitted = run.rendered = True
                 run.states[line.text] = "rendering"
                 if poll(slot) is not None:
                     return
                 continue  # finished at once (rendered by someone meanwhile)
-            else:
-                run.states[line.text] = f"failed: {slot.error}"
         elif poll(slot) is not None:
             return
         else:
-            result = slot.result
-            if result is not None and result.request == line.request and not result.stopped:
-                run.states[line.text] = f"rendered in {views.duration(time.monotonic() - run.started)}"
-            else:
-                run.states[line.text] = f"failed: {slot.error or 'the render did not finish'}"
             run.submitted = False
-        run.index += 1
+            result = slot.result
+            if result is None or result.request != request or result.stopped:
+                _next_line(run, f"failed: {slot.error or 'the render did not finish'}")
+                continue
+        run.part += 1
+        if run.part == len(line.requests):
+            _next_line(run, f"rendered in {views.duration(time.monotonic() - run.started)}" if run.rendered
+                       else "already prepared")
 
 
 def status_rows(run: PrepareRun | None, lines: list) -> list[dict[str, str]]:
     """One row per link: slide number, line, what it renders, and its state."""
-    from featviz_core.warm import describe
+    from featviz_core.warm import describe_line
 
     rows = []
     for number, line in enumerate(lines, start=1):
@@ -95,7 +109,7 @@ def status_rows(run: PrepareRun | None, lines: list) -> list[dict[str, str]]:
             state = f"bad line: {line.error}"
         else:
             state = run.states.get(line.text, "waiting") if run is not None else "not checked yet"
-        what = describe(line.request) if line.request is not None else line.text[:80]
+        what = describe_line(line) if line.request is not None else line.text[:80]
         rows.append({"slide": str(number), "line": str(line.number), "render": what, "state": state})
     return rows
 

@@ -16,8 +16,10 @@ LOADED = "lec_loaded_deck"  # (name, text) of the deck file last loaded into the
 st.title("Lecture")
 st.caption("Collect the renders you want to show, prepare them before class so each opens at once, then "
            "present them full screen, one after another. A list holds one app link per line: copy it from "
-           "the address bar after a render, or press **Add to lecture list** under a result. Blank lines "
-           "and lines starting with # are skipped; words after ` #` on a line become the slide's title.")
+           "the address bar after a render, or press **Add to lecture list** under a result. A Neuron page "
+           "link (`/neuron?layer=...&channel=3`) prepares that channel as the page renders it, and its "
+           "plain-pixel twin. Blank lines and lines starting with # are skipped; words after ` #` on a line "
+           "become the slide's title.")
 ss = st.session_state
 if BOX not in ss:
     ss[BOX] = decks.session_list()

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import streamlit as st
 
-from featviz_ui import figures, form, layout, models, present, presets, views
+from featviz_core.links import NEURON_FORM, neuron_requests
+from featviz_ui import figures, form, layout, models, prepared, present, presets, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, forget, get_slot, poll, stop, submit
 
@@ -26,13 +27,16 @@ model = models.current_model()
 main_slot, pixel_slot = get_slot(MAIN), get_slot(PIXEL)
 ss = st.session_state
 layer_key = f"ne_layer_{model}"
-# A link from the Explorer (?layer=...&channel=...) presets the form once; it does not start a render.
+# A link (?layer=...&channel=..., from the Explorer, the Gallery or a lecture list) presets the form once; it
+# does not start a render, but shows the renders when they are prepared (featviz_core.links reads the same
+# link for `warm` and the Lecture page, and NEURON_FORM is where this form starts).
 wanted = {name: st.query_params.get(name) for name in ("layer", "channel")}
-if any(wanted.values()) and wanted != ss.get("ne_url_seen"):
+linked = any(wanted.values()) and wanted != ss.get("ne_url_seen")
+if linked:
     ss["ne_url_seen"] = wanted
     if wanted["layer"] in {info.name for info in models.layers(model)}:
         ss[layer_key] = wanted["layer"]
-    if (wanted["channel"] or "").isdigit():
+    if (wanted["channel"] or "").isdecimal():  # int() reads every decimal digit (not "³")
         ss["ne_channel"] = int(wanted["channel"])
 elif "ne_steps" not in ss and main_slot.result is not None and main_slot.result.request.model == model:
     shown = main_slot.result.request  # back from another page: show the settings of the render on screen
@@ -45,8 +49,9 @@ if ss.get(layer_key) not in layer_names:
     from featviz_core.models import get_spec
 
     ss[layer_key] = get_spec(model).default_layer
-for name, value in {"ne_channel": 0, "ne_steps": 1024, "ne_size": 256, "ne_seed": 0,
-                    "ne_keep": "16, 64, 256, 1024", "ne_compare": True}.items():
+for name, value in {"ne_channel": 0, "ne_steps": NEURON_FORM["steps"], "ne_size": NEURON_FORM["size"],
+                    "ne_seed": NEURON_FORM["seed"], "ne_keep": "16, 64, 256, 1024",
+                    "ne_compare": NEURON_FORM["compare"]}.items():
     ss.setdefault(name, value)
 
 
@@ -66,12 +71,33 @@ def keep_steps(text: str, steps: int) -> tuple[int, ...]:
 
 
 def form_request():
-    """The form's (RenderRequest, snapshot steps to keep); raises RequestError with the reason."""
-    from featviz_core.request import RenderRequest
+    """The form's (requests, snapshot steps to keep): the render, then its pixel twin when the form compares
+    (featviz_core.links.neuron_requests); raises RequestError with the reason."""
+    requests = neuron_requests(model, ss[layer_key], int(ss["ne_channel"]), steps=int(ss["ne_steps"]),
+                               size=int(ss["ne_size"]), seed=int(ss["ne_seed"]), compare=bool(ss["ne_compare"]))
+    return requests, keep_steps(ss["ne_keep"], requests[0].steps)
 
-    request = RenderRequest(model=model, layer=ss[layer_key], channels=(int(ss["ne_channel"]),),
-                            steps=int(ss["ne_steps"]), size=int(ss["ne_size"]), seed=int(ss["ne_seed"]))
-    return request, keep_steps(ss["ne_keep"], request.steps)
+
+def show_prepared() -> None:
+    """Show the form's renders when all of them are prepared (`warm`, the Lecture page): queues nothing."""
+    from featviz_core.errors import FeatvizError
+    from featviz_core.prepared import prepared_result
+    from featviz_ui.slots import service
+
+    if any(current_job(slot) is not None for slot in (main_slot, pixel_slot)):
+        return  # a render of this tab's is on its way: it stays
+    try:
+        requests, _ = form_request()
+    except FeatvizError:
+        return  # the form shows the reason when Render is pressed
+    if all(prepared_result(request, service().cache) is not None for request in requests):
+        for slot, request in zip((main_slot, pixel_slot), requests):
+            prepared.show(slot, request)
+        main_slot.kept = {}  # snapshots of an earlier render are not this one's
+
+
+if linked:
+    show_prepared()
 
 
 def start() -> bool:
@@ -81,7 +107,7 @@ def start() -> bool:
     from featviz_core.errors import FeatvizError
 
     try:
-        request, chosen = form_request()
+        (request, *twin), chosen = form_request()
     except FeatvizError as exc:
         main_slot.error = str(exc)
         return False
@@ -89,8 +115,8 @@ def start() -> bool:
     if not submit(main_slot, request, snapshot_every=every, keep_steps=chosen):
         return False
     pixel_slot.result, pixel_slot.error = None, ""
-    if ss["ne_compare"]:
-        submit(pixel_slot, request.replace(fft=False, decorrelate=False), snapshot_every=32)
+    if twin:
+        submit(pixel_slot, twin[0], snapshot_every=32)
     else:
         forget(pixel_slot)  # a comparison with another render would mislead
     return True
@@ -125,6 +151,7 @@ with panel.form("neuron_form", enter_to_submit=False):
                             "Fourier parameterization or color decorrelation.")
     st.form_submit_button("Render", type="primary", icon=":material/play_arrow:", on_click=layout.start_on_click,
                           args=(SETTINGS, start))
+
 
 def stop_both() -> None:
     stop(main_slot)

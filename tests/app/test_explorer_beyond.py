@@ -171,3 +171,12 @@ def test_a_transparent_render_from_the_cache_is_shown_with_its_captions(new_app)
     at.toggle(key="ex_figures_summary").set_value(True).run()
     assert not at.exception, "the figures of a transparent render are made"
     assert len(at.get("download_button")) == 4
+
+
+def test_a_hand_written_plus_in_a_linked_expression_means_plus(new_app):
+    # The address bar holds ?...&expression=_blocks.4:3+_blocks.4:7 as typed; Streamlit reads '+' as a space.
+    at = rendered(new_app, expression=f"{EARLY}:3 {EARLY}:7", seed="205")
+    assert not errors(at)
+    assert slot(at, "explorer").result.request.expression == f"{EARLY}:3+{EARLY}:7"
+    assert [t.weight for t in slot(at, "explorer").result.request.objectives()[0].terms] == [1.0, 1.0]
+    assert at.query_params["expression"] == f"{EARLY}:3+{EARLY}:7"  # written back as it reads (urlencode: %2B)

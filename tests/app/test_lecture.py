@@ -129,25 +129,37 @@ def test_the_toggle_presents_the_render_on_screen_and_brings_the_settings_back(n
     assert captions(at) == [[f"{LAYER}:3", f"{LAYER}:4"]]
 
 
-def test_the_lecture_page_prepares_its_list_and_adds_renders_to_it(new_app):
+def test_the_lecture_page_prepares_its_list_and_adds_renders_to_it(new_app, monkeypatch):
+    from featviz_core import links
+    from featviz_core.request import RenderRequest
+
+    for name, value in (("steps", 2), ("size", 32), ("seed", 4202)):  # the Neuron page's form, quick for the test
+        monkeypatch.setitem(links.NEURON_FORM, name, value)
     fresh = f"?model={M}&layer={LAYER}&channels=9&steps=2&size=32&seed=4202"
+    neuron, layers = f"/neuron?layer={LAYER}&channel=8", f"http://localhost:8501/layers?model={M}"
     at = new_app().run()
     at.switch_page("pages/lecture.py").run()
-    at.text_area(key="lec_links_box").set_value(f"{fresh}\nhttp://localhost:8501/neuron?layer=x\n").run()
+    at.text_area(key="lec_links_box").set_value(f"{fresh}\n{neuron}\n{layers}\n").run()
+    assert list(at.dataframe[0].value["render"])[1] == (
+        f"Neuron page, {M}: {LAYER}, channel 8 (2 steps, 32 px, seed 4202) + the same in plain pixels")
     before = counters()
     next(b for b in at.button if b.label == "Prepare these renders").click().run()
     run_until(at, lambda a: "featviz_prepare_run" in a.session_state and a.session_state["featviz_prepare_run"].done,
               what="the list to be prepared")
     states = at.session_state["featviz_prepare_run"].states
-    assert states[fresh].startswith("rendered in ")
-    assert states["http://localhost:8501/neuron?layer=x"].startswith("bad line: this is a link to the Neuron page")
-    assert counters()[:2] == (before[0] + 1, before[1] + 1)  # one render for the one good link
-    assert any("1 rendered, 0 already prepared, 1 bad" in s.value for s in at.success)
+    assert states[fresh].startswith("rendered in ") and states[neuron].startswith("rendered in ")
+    assert states[layers].startswith("bad line: this is a link to the Layers page, which names no render; only "
+                                     "links of the Explorer")
+    assert counters()[:2] == (before[0] + 3, before[1] + 3)  # the Explorer's render, the neuron and its twin
+    assert any("2 rendered, 0 already prepared, 1 bad" in s.value for s in at.success)
+    twin = RenderRequest(model=M, layer=LAYER, channels=(8,), steps=2, size=32, seed=4202, fft=False, decorrelate=False)
+    assert service().cache.get(twin.key()) is not None
 
     next(b for b in at.button if b.label == "Prepare these renders").click().run()  # again: nothing to do
     run_until(at, lambda a: a.session_state["featviz_prepare_run"].done, what="the second pass")
     assert at.session_state["featviz_prepare_run"].states[fresh] == "already prepared"
-    assert counters()[:2] == (before[0] + 1, before[1] + 1)
+    assert at.session_state["featviz_prepare_run"].states[neuron] == "already prepared"
+    assert counters()[:2] == (before[0] + 3, before[1] + 3)
 
     other = new_app(query(fresh)).run()  # the prepared link opens at once in another tab
     assert captions(other) == [[f"{LAYER}:9"]] and render_finished("explorer")(other)

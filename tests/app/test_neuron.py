@@ -63,3 +63,53 @@ def test_the_explorer_link_presets_the_neuron_form(new_app):
     assert at.selectbox(key="ne_layer_efficientnet-lite0").value == "_blocks.4"
     assert at.number_input(key="ne_channel").value == 17
     assert slot(at, "neuron").job_id is None and not errors(at)
+
+
+def counters() -> tuple[int, int, int]:
+    from app_helpers import service
+
+    stats = service().stats()
+    return stats["submitted"], stats["completed"], stats["running"] + stats["queued"]
+
+
+def test_a_prepared_neuron_link_opens_on_its_render_and_its_pixel_twin(new_app, monkeypatch, tmp_path, capsys):
+    from featviz_core import links
+    from featviz_core.cli import main
+    from featviz_core.request import RenderRequest
+
+    for name, value in (("steps", 3), ("size", 32), ("seed", 4301)):  # the form's defaults, quick for the test
+        monkeypatch.setitem(links.NEURON_FORM, name, value)
+    deck = tmp_path / "neuron.txt"
+    deck.write_text(f"http://localhost:8501/neuron?model=efficientnet-lite0&layer={LAYER}&channel=6\n")
+    assert main(["warm", str(deck), "--quiet"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] in ("1 links: 1 rendered, 0 already prepared",
+                                                        "1 links: 0 rendered, 1 already prepared")
+    before = counters()
+    at = new_app({"layer": LAYER, "channel": "6"}).run()
+    at.switch_page("pages/neuron.py").run()
+    assert not errors(at) and not at.exception
+    wanted = RenderRequest(model="efficientnet-lite0", layer=LAYER, channels=(6,), steps=3, size=32, seed=4301)
+    assert slot(at, "neuron").result.request == wanted
+    assert slot(at, "neuron_pixel").result.request == wanted.replace(fft=False, decorrelate=False)
+    assert counters() == before, "both renders came from the cache: nothing was queued"
+    flat = [c for image in at.image for c in image.captions]
+    assert any(c.startswith("Plain pixels · objective") for c in flat)
+    assert at.number_input(key="ne_steps").value == 3  # the form shows the settings it was prepared with
+
+    fresh = new_app({"layer": LAYER, "channel": "7"}).run()  # a channel nobody prepared: the form, no render
+    fresh.switch_page("pages/neuron.py").run()
+    assert slot(fresh, "neuron").result is None and slot(fresh, "neuron").job_id is None
+    assert counters() == before
+
+
+def test_a_neuron_link_names_its_model(new_app, with_inception):
+    at = new_app().run()
+    at.switch_page("pages/neuron.py").run()
+    assert at.sidebar.selectbox(key="model").value == "inceptionv1"  # the default where its weights are
+    at.query_params.update({"model": "efficientnet-lite0", "layer": "_blocks.4", "channel": "5"})
+    at.run()
+    assert at.sidebar.selectbox(key="model").value == "efficientnet-lite0"
+    assert at.selectbox(key="ne_layer_efficientnet-lite0").value == "_blocks.4"
+    assert at.number_input(key="ne_channel").value == 5 and not errors(at)
+    at.sidebar.selectbox(key="model").set_value("inceptionv1").run()  # the link chose once, not for good
+    assert at.sidebar.selectbox(key="model").value == "inceptionv1"
