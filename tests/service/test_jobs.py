@@ -234,6 +234,7 @@ def faulty_copy(effnet, fault):
 
 
 def oom_above(max_batch):
+    """A fault raising CUDA's out-of-memory text for batches of more than ``max_batch`` images."""
     def fault(x):
         if x.shape[0] > max_batch:
             raise RuntimeError(OOM_TEXT)
@@ -241,8 +242,41 @@ def oom_above(max_batch):
     return fault
 
 
-def test_out_of_memory_retries_with_smaller_chunks_and_matches_a_one_image_render(effnet):
-    model, calls = faulty_copy(effnet, oom_above(1))
+IMPOSSIBLE_BYTES = 2**50  # 1 PiB: more than any machine's memory and beyond a 47-bit address space
+
+
+def cpu_oom_above(max_batch):
+    """A fault in which torch itself fails to allocate for batches of more than ``max_batch`` images: the CPU
+    allocator raises its real error ("DefaultCPUAllocator: can't allocate memory: ..."), no text of ours."""
+    def fault(x):
+        if x.shape[0] > max_batch:
+            torch.empty(IMPOSSIBLE_BYTES, dtype=torch.uint8)
+        return x
+    return fault
+
+
+OOM_FAULTS = pytest.mark.parametrize("fault_above", [oom_above, cpu_oom_above],
+                                     ids=["cuda-text", "real-cpu-allocator"])
+
+
+def test_a_real_cpu_allocation_failure_counts_as_out_of_memory():
+    from featviz_core.render.scoring import is_out_of_memory
+
+    with pytest.raises(RuntimeError) as caught:
+        torch.empty(IMPOSSIBLE_BYTES, dtype=torch.uint8)
+    assert type(caught.value) is RuntimeError  # not torch.OutOfMemoryError: only its text says what happened
+    assert is_out_of_memory(caught.value), str(caught.value)
+    # The same allocator's wording on other platforms (Windows: "not enough memory"), and the CUDA one.
+    assert is_out_of_memory(RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to allocate "
+        "1125899906842624 bytes."))
+    assert is_out_of_memory(RuntimeError(OOM_TEXT))
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"))
+
+
+@OOM_FAULTS
+def test_out_of_memory_retries_with_smaller_chunks_and_matches_a_one_image_render(effnet, fault_above):
+    model, calls = faulty_copy(effnet, fault_above(1))
     request = tiny(seed=17, channels=(0, 1, 2, 3))
     result = render(request, model=model, device="cpu", batch_size=4)
     tried = [b for i, b in enumerate(calls) if i == 0 or b != calls[i - 1]]
@@ -253,8 +287,9 @@ def test_out_of_memory_retries_with_smaller_chunks_and_matches_a_one_image_rende
     np.testing.assert_array_equal(result.images, reference.images)
 
 
-def test_out_of_memory_even_for_one_image_fails_clearly_and_the_worker_survives(make_service, effnet):
-    model, _ = faulty_copy(effnet, oom_above(0))
+@OOM_FAULTS
+def test_out_of_memory_even_for_one_image_fails_clearly_and_the_worker_survives(make_service, effnet, fault_above):
+    model, _ = faulty_copy(effnet, fault_above(0))
     service = make_service(workers=1, model=model, batch_size=2)
     job = service.submit(tiny(seed=18, channels=(0, 1)), "a")
     with Toucher((job, "a")):
@@ -301,10 +336,11 @@ def test_the_faster_variant_never_inherits_hooks_of_the_shared_model(effnet):
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in variant.model.modules())
 
 
-def test_out_of_memory_while_building_the_variant_renders_with_the_original(effnet):
+@OOM_FAULTS
+def test_out_of_memory_while_building_the_variant_renders_with_the_original(effnet, fault_above):
     from featviz_core.models.fast import _variants, model_for_render
 
-    model, calls = faulty_copy(effnet, oom_above(1))  # the variant's check runs a batch of 2
+    model, calls = faulty_copy(effnet, fault_above(1))  # the variant's check runs a batch of 2
     assert model_for_render(model, ("_blocks.1",)) is model
     assert model not in _variants  # not remembered: the next render tries again
     result = render(tiny(seed=23, channels=(0, 1)), model=model, device="cpu", batch_size=2)
