@@ -138,8 +138,12 @@ def test_cancel_mid_render_keeps_the_partial_result_and_does_not_cache_it(make_s
 
 
 def test_closed_tab_cancels_its_running_and_its_queued_render(make_service):
-    service = make_service(workers=1, queue_length=4, idle_timeout_s=0.6)
-    running = service.submit(long_request(seed=10), "tab-1", snapshot_every=1)
+    # 5 s without a poll: the watched tab's Toucher (every 50 ms) would have to be starved for 100 polls on a
+    # loaded machine to lose its render. The abandoned render is heavy enough (4 images of 128 px: minutes
+    # here) to still be running when it is stopped, on a much faster CPU too.
+    service = make_service(workers=1, queue_length=4, idle_timeout_s=5.0)
+    running = service.submit(long_request(seed=10, channels=(0, 1, 2, 3)).replace(size=128), "tab-1",
+                             snapshot_every=1)
     queued = service.submit(long_request(seed=11), "tab-2")
     watched = service.submit(tiny(seed=12), "tab-3")
     # Only tab 3 stays open; tabs 1 and 2 never poll again.
@@ -148,6 +152,7 @@ def test_closed_tab_cancels_its_running_and_its_queued_render(make_service):
         wait_for(finished(queued), timeout_s=30, what="the abandoned queued render to leave")
         wait_for(finished(watched), timeout_s=60, what="the watched render")
     assert running.state == DONE and "nobody is watching" in running.result.stopped
+    assert 1 <= running.result.steps_done < LONG["steps"]
     assert queued.state == CANCELLED and queued.result is None and "nobody is watching" in queued.error
     assert watched.state == DONE and watched.result.stopped == ""
     assert service.stats()["queued"] == 0
