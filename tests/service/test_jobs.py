@@ -194,6 +194,39 @@ def test_deadline_is_read_from_the_environment(monkeypatch, tmp_path):
             ServiceSettings.from_env()
 
 
+# ----- shutdown --------------------------------------------------------------------------------------------
+def test_shutdown_stops_the_running_render_keeping_its_partial_result_and_cancels_the_queue(make_service):
+    service = make_service(workers=1, queue_length=4)
+    running = service.submit(long_request(seed=24), "a", snapshot_every=1)
+    queued = [service.submit(long_request(seed=25 + i), f"client-{i}") for i in range(2)]
+    with Toucher((running, "a"), *[(job, f"client-{i}") for i, job in enumerate(queued)]):
+        wait_for(lambda: running.snapshot is not None and running.snapshot.step >= 2, what="two steps")
+        at_shutdown = running.snapshot.step
+        service.shutdown(timeout_s=60)
+    assert all(not thread.is_alive() for thread in service._threads)
+    # The running render stopped within a step or two (the worker polls every step) and kept its images.
+    assert running.state == DONE and running.result.stopped == "server shutting down"
+    assert at_shutdown <= running.result.steps_done <= at_shutdown + 2 < LONG["steps"]
+    assert running.result.images.shape == (1, 32, 32, 3)
+    assert service.cache.get(running.request.key()) is None  # a partial result is never cached
+    # The queued ones never ran.
+    for job in queued:
+        assert (job.state, job.error, job.result, job.started) == (CANCELLED, "server shutting down", None, None)
+    stats = service.stats()
+    assert (stats["stopped"], stats["cancelled"], stats["running"], stats["queued"]) == (1, 2, 0, 0)
+    assert stats["workers_alive"] == 0
+
+
+def test_submit_after_shutdown_is_refused_as_a_restart(make_service):
+    service = make_service(workers=1)
+    service.shutdown(timeout_s=30)
+    rejected = service.stats()["rejected"]
+    with pytest.raises(QueueFull) as refused:
+        service.submit(tiny(seed=27), "a")
+    assert str(refused.value) == "featviz is restarting; try again in a moment."
+    assert service.stats()["rejected"] == rejected + 1 and service.stats()["submitted"] == 0
+
+
 # ----- renders of different sessions never interfere -----------------------------------------------------
 def test_concurrent_renders_equal_solo_renders(make_service, effnet):
     service = make_service(workers=2, queue_length=4)
