@@ -38,9 +38,9 @@ def render_iter(
         device: "cpu", "cuda", ... (default: FEATVIZ_DEVICE or auto). The model is expected on it.
         snapshot_every: yield every this many steps (and always at the last step).
         batch_size: images per forward pass; more images are processed in chunks, all in lock-step.
-            On CUDA out-of-memory the chunk is halved and the render restarts. Pixels can depend on it
-            in the last bits (see the module's reproducibility notes); 1 makes every image independent
-            of its neighbours.
+            On out-of-memory (CUDA, or the CPU allocator) the chunk is halved and the render restarts.
+            Pixels can depend on it in the last bits (see the module's reproducibility notes); 1 makes every
+            image independent of its neighbours.
         should_stop: polled every step; a truthy value (a reason string) ends the render with a final
             snapshot marked ``stopped``.
         fast: optimize with the model's checked render variant (batch norm folded into convolutions,

@@ -20,8 +20,18 @@ def default_batch_size(device: torch.device) -> int:
     return 64 if device.type == "cuda" else 2
 
 
+# How an allocation failure reads when torch raises it as a plain RuntimeError: CUDA's "out of memory", and the
+# CPU allocator's "DefaultCPUAllocator: can't allocate memory: ... (Cannot allocate memory)" (Linux) or
+# "... not enough memory: ..." (Windows).
+_OUT_OF_MEMORY_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    """Whether ``exc`` is an allocation failure, on a GPU (``torch.OutOfMemoryError``) or on the CPU."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return any(words in text for words in _OUT_OF_MEMORY_TEXTS)
 
 
 def check_retry(exc: RuntimeError, chunk: int, device: torch.device, what: str) -> None:

@@ -6,10 +6,11 @@ renders another model in its place."""
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 from app_helpers import captions, render_finished, run_until, slot
-from weight_server import closed_port_url, serve_file
+from weight_server import Holds, closed_port_url, serve_file
 
 LINK = {"model": "inceptionv1", "layer": "mixed4a", "channels": "0-1", "steps": "2", "size": "32", "seed": "501"}
 BUTTON = "weights_download_inceptionv1"
@@ -32,13 +33,34 @@ def download_ended(at) -> bool:
     return download is not None and download.finished
 
 
+def wait_for(condition, *, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def download_received() -> int:
+    from featviz_ui import weights
+
+    download = weights.current("inceptionv1")
+    return download.received if download is not None else 0
+
+
+def progress_texts(at) -> list[str]:
+    return [bar.proto.text for bar in at.get("progress") if "Downloading" in bar.proto.text]
+
+
 def sidebar_text(at) -> str:
     return " ".join([w.value for w in at.sidebar.warning] + [e.value for e in at.sidebar.error])
 
 
 def test_a_link_waits_for_its_weights_then_renders_its_own_model(new_app, empty_cache, inception_weights_file,
                                                                monkeypatch):
-    with serve_file(inception_weights_file(), seconds=3.0) as (base, requests):
+    # The server stops at a third and at two thirds of the file until the test has seen the bar there.
+    holds = Holds(1 / 3, 2 / 3)
+    with serve_file(inception_weights_file(), seconds=1.0, holds=holds) as (base, requests):
         monkeypatch.setenv("FEATVIZ_INCEPTIONV1_URL", f"{base}/inception5h.pth")
         at = new_app(LINK).run()
 
@@ -55,11 +77,20 @@ def test_a_link_waits_for_its_weights_then_renders_its_own_model(new_app, empty_
         button.click().run()
         bars = [bar for bar in at.get("progress") if "Downloading the weights" in bar.proto.text]
         assert bars, "a progress bar follows the download"
-        texts = set()
-        while not download_ended(at):
-            texts |= {bar.proto.text for bar in at.get("progress") if "Downloading" in bar.proto.text}
+        from featviz_ui.weights import megabytes
+
+        total = inception_weights_file().stat().st_size
+        texts = []
+        for hold in range(2):
+            sent = holds.reached(hold)
+            wait_for(lambda: download_received() == sent, timeout_s=60,
+                     what=f"the app to receive the first {sent} bytes")
             at.run()
-        assert len(texts) >= 2, f"the bar moved: {texts}"
+            texts += progress_texts(at)
+            holds.release(hold)
+            assert texts[-1:] == [f"Downloading the weights: {megabytes(sent)} of {megabytes(total)}"], texts
+        assert len(set(texts)) >= 2, f"the bar moved: {texts}"
+        run_until(at, download_ended, timeout_s=120, what="the download to end")
         run_until(at, render_finished("explorer"), what="the link's render once the weights are here")
 
     assert requests == ["/inception5h.pth"]
@@ -127,8 +158,7 @@ def test_a_slide_whose_model_has_no_weights_offers_them_and_renders_nothing_else
         notice = " ".join([w.value for w in at.main.warning] + [e.value for e in at.main.error])
         assert "InceptionV1" in notice and "nothing is shown with another model" in notice
         at.button(key=BUTTON).click().run()
-        while not download_ended(at):
-            at.run()
+        run_until(at, download_ended, timeout_s=120, what="the download to end")
         assert requests == ["/inception5h.pth"]
         run_until(at, render_finished("present"), what="the slide's render once the weights are here")
         shown = slot(at, "present").result

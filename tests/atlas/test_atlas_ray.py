@@ -20,7 +20,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 def ray_cluster():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # No GPUs, even on a machine that has one: Ray would detect it, and the engine would then place each actor
+    # on a whole GPU (two actors on one card wait for each other forever) and render on CUDA, not as the
+    # one-process CPU store these tests compare with.
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+    assert ray.cluster_resources().get("GPU", 0) == 0
     try:
         yield ray
     finally:

@@ -143,3 +143,37 @@ def test_objective_kinds_render(effnet):
     assert neuron.images.shape == (1, 32, 32, 3) and dream.images.shape == (1, 32, 32, 3)
     assert negated.history[-1, 0] > negated.history[0, 0]  # the negated objective rises: the channel is pushed down
     assert summed.images.shape == (1, 32, 32, 3)
+
+
+def test_snapshot_every_below_one_is_refused(effnet):
+    for every in (0, -1):
+        with pytest.raises(RenderError, match="^snapshot_every must be at least 1$"):
+            render(small(), model=effnet, snapshot_every=every)
+
+
+def start_and_final_scores(effnet, request):
+    """Each image's objective, scored without transforms, at its start (before step 1) and after the render."""
+    from featviz_core.render.start import set_up
+    from featviz_core.render.step import current_images
+
+    result = render(request, model=effnet, snapshot_every=request.steps)
+    start = current_images(set_up(request, torch.device("cpu"), 1))  # the same start the render drew
+    assert start.shape == result.images.shape
+    started = evaluate(effnet, request, torch.from_numpy(start).permute(0, 3, 1, 2).float() / 255)
+    return started, result.scores
+
+
+def test_a_neuron_render_raises_its_neuron(effnet):
+    """Real ImageNet weights: 48 steps lift each image's centre neuron from below zero to well above it.
+    (Measured here: from -3.7..-2.3 to 5.8..10.4 with seed 3; the margin asked is about half the rise.)"""
+    request = small(objective="neuron", channels=(2, 7, 40), steps=48)
+    started, final = start_and_final_scores(effnet, request)
+    assert (final > started + 5).all(), (started, final)
+
+
+def test_a_whole_layer_render_raises_the_layers_activation(effnet):
+    """DeepDream's objective, the whole layer's activation: at least doubled in 48 steps (measured: 45.6 to
+    140.5)."""
+    request = small(objective="layer", channels=(0,), steps=48)
+    started, final = start_and_final_scores(effnet, request)
+    assert started[0] > 0 and final[0] > 2 * started[0], (started, final)

@@ -108,13 +108,6 @@ def start_server(tmp_path):
     return start
 
 
-@pytest.fixture
-def short_idle_server(tmp_path):
-    """A fresh server that cancels a render nobody has polled for 3 s (the default is 20 s)."""
-    with app_server(tmp_path, FEATVIZ_IDLE_TIMEOUT_S="3") as base:
-        yield base
-
-
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright

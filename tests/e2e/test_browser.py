@@ -158,14 +158,30 @@ def test_a_first_visit_straight_to_a_page_gets_the_full_app(fresh_server, new_pa
     assert "app" not in nav.split()
 
 
-def test_closing_the_tab_cancels_its_render(short_idle_server, new_page):
-    page = new_page()
-    open_app(page, short_idle_server)
-    fill_explorer(page, first=0, last=2, steps=2000, size=32, seed=305, every=2)
-    page.get_by_role("button", name="Render").click()
-    page.get_by_text("Render queue: 1 running, 0 waiting").wait_for(timeout=120_000)
-    page.context.close()  # the tab goes away; nobody polls its render any more
+def test_closing_the_tab_cancels_its_render(start_server, new_page, tmp_path):
+    stats_file = tmp_path / "stats.json"
 
-    watcher = new_page()
-    open_app(watcher, short_idle_server)
-    watcher.get_by_text("Render queue: 0 running, 0 waiting").wait_for(timeout=RENDER_TIMEOUT_S * 1000)
+    def stats() -> dict:
+        return json.loads(stats_file.read_text())
+
+    # Renders nobody polled for 3 s are cancelled (the default is 20 s).
+    with start_server("closing", FEATVIZ_IDLE_TIMEOUT_S="3", FEATVIZ_STATS_FILE=str(stats_file)) as (base, _):
+        page = new_page()
+        open_app(page, base)
+        fill_explorer(page, first=0, last=2, steps=2000, size=32, seed=305, every=2)
+        page.get_by_role("button", name="Render").click()
+        page.get_by_text("Render queue: 1 running, 0 waiting").wait_for(timeout=120_000)
+        wait_for(lambda: (progress(page) or 0) > 0, timeout_s=RENDER_TIMEOUT_S, what="the render to run")
+        assert stats()["running"] == 1 and stats()["stopped"] == 0, stats()
+        page.context.close()  # the tab goes away; nobody polls its render any more
+
+        # Left alone, the render would run to its 2000 steps for minutes and end as completed, not stopped:
+        # it must leave within a few idle timeouts, counted as stopped (partial result kept).
+        wait_for(lambda: stats()["running"] == 0, timeout_s=60, what="the closed tab's render to stop")
+        final = stats()
+        assert final["stopped"] == 1 and final["completed"] == 1, final
+        assert final["failed"] == 0 and final["queued"] == 0, final
+
+        watcher = new_page()
+        open_app(watcher, base)
+        watcher.get_by_text("Render queue: 0 running, 0 waiting").wait_for(timeout=RENDER_TIMEOUT_S * 1000)

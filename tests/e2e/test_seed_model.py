@@ -9,8 +9,8 @@ import json
 import time
 
 import pytest
-from e2e_helpers import (CHART, ERROR, EXCEPTION, captions, fill_explorer, open_app, open_page_from_sidebar, progress,
-                         wait_for)
+from e2e_helpers import (CHART, ERROR, EXCEPTION, captions, fill_explorer, image_sources, open_app,
+                         open_page_from_sidebar, progress, wait_for)
 from weight_server import serve_file
 
 pytestmark = pytest.mark.e2e
@@ -78,27 +78,44 @@ def test_a_link_downloads_its_model_renders_it_and_every_page_works(start_server
 
 def test_a_hidden_tab_keeps_its_render_and_a_closed_tab_frees_the_queue(start_server, new_page, tmp_path):
     stats_file = tmp_path / "stats.json"
-    with start_server("hidden", FEATVIZ_IDLE_TIMEOUT_S="3", FEATVIZ_STATS_FILE=str(stats_file)) as (base, _):
+    idle_s = 3
+
+    def stats() -> dict:
+        return json.loads(stats_file.read_text())
+
+    with start_server("hidden", FEATVIZ_IDLE_TIMEOUT_S=str(idle_s), FEATVIZ_STATS_FILE=str(stats_file)) as (base, _):
         page = new_page()
         page.clock.install()  # the page's timers, under the test's control; time flows as usual until paused
         open_app(page, base)
-        fill_explorer(page, first=0, last=1, steps=2000, size=32, seed=703, every=2)
+        # The most steps, at 64 px: minutes of rendering here, so it is still running after the quiet
+        # period below on a CPU many times faster (the check below fails, not passes, if it ever ends).
+        fill_explorer(page, first=0, last=1, steps=4096, size=64, seed=703, every=2)
         page.get_by_role("button", name="Render").click()
         wait_for(lambda: (progress(page) or 0) > 0, timeout_s=RENDER_TIMEOUT_S, what="the render to run")
 
         # Stop the tab's timers, as a browser throttles a background tab's: it polls no more, but its
-        # connection stays open.
+        # connection stays open. Every poll would show new snapshot images (one every 2 steps), so the
+        # page standing still shows that the tab is silent; it must stay silent for four idle timeouts,
+        # and the render must go on throughout.
         page.clock.pause_at(time.time() + 0.5)
-        time.sleep(12)  # four idle timeouts without a single poll
-        stats = json.loads(stats_file.read_text())
-        assert stats["running"] == 1 and stats["stopped"] == 0 and stats["cancelled"] == 0, stats
+        quiet_s, deadline = 4 * idle_s, time.monotonic() + 120
+        shown = (progress(page), tuple(image_sources(page)))
+        since = time.monotonic()
+        while time.monotonic() - since < quiet_s:
+            now = stats()
+            assert now["running"] == 1 and now["stopped"] == 0 and now["cancelled"] == 0, now
+            if (progress(page), tuple(image_sources(page))) != shown:  # a last poll: the quiet starts again
+                shown, since = (progress(page), tuple(image_sources(page))), time.monotonic()
+            assert time.monotonic() < deadline, "the paused tab kept polling: its timers were not held"
+            time.sleep(0.25)
+        now = stats()
+        assert now["running"] == 1 and now["stopped"] == 0 and now["cancelled"] == 0, now
         before = progress(page)
         page.clock.resume()
         assert before is not None, "the paused tab still shows its running render"
         wait_for(lambda: (progress(page) or 0) > before, timeout_s=60, what="the render to go on")
 
         page.context.close()  # now the tab is gone: the render stops within seconds
-        wait_for(lambda: json.loads(stats_file.read_text())["running"] == 0, timeout_s=60,
-                 what="the closed tab's render to leave")
-        stats = json.loads(stats_file.read_text())
-        assert stats["stopped"] == 1 and stats["completed"] == 1, stats
+        wait_for(lambda: stats()["running"] == 0, timeout_s=60, what="the closed tab's render to leave")
+        final = stats()
+        assert final["stopped"] == 1 and final["completed"] == 1, final

@@ -3,6 +3,7 @@ with one clear message, never a traceback, and nothing a user types becomes a pa
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from featviz_core.errors import RequestError
 from featviz_core.request import RenderRequest
@@ -20,6 +22,10 @@ from featviz_core.request import RenderRequest
 ROOT = Path(__file__).resolve().parents[2]
 M = "efficientnet-lite0"
 LONG = "9" * 5000
+# Asking for a CUDA device is refused only where there is none; on a GPU machine it renders
+# (test_cli_renders_on_cuda_on_gpu).
+HAS_CUDA = torch.cuda.is_available()
+NO_CUDA = "this machine has no CUDA GPU"
 
 # ----- the CLI ---------------------------------------------------------------------------------------------
 # (arguments after `render --model efficientnet-lite0 --out OUT`, expected part of the message)
@@ -54,7 +60,7 @@ CLI_CASES = [
     (["--transforms", "wild"], "unknown transforms preset 'wild'; choose one of: standard, distill, none"),
     (["--fft", "yes"], "unrecognized arguments: yes"),
     (["--device", "tpu"], "device 'tpu'"),
-    (["--device", "cuda"], "this machine has no CUDA GPU"),
+    *([] if HAS_CUDA else [(["--device", "cuda"], NO_CUDA), (["--device", "cuda:1"], NO_CUDA)]),
     (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["--snapshot-every", "0"], "--snapshot-every must be at least 1, got 0"),
     (["--columns", "0"], "--columns must be at least 1, got 0"),
@@ -110,18 +116,37 @@ def test_cli_rejects_every_bad_field_with_one_line_and_status_2(tmp_path, capsys
 def test_cli_process_exits_2_without_traceback(tmp_path):
     """The same refusals from a real ``python -m featviz_core`` process, one of each kind (argparse, request
     validation, a CLI option, the device, the output folder, the model name)."""
-    calls = cli_calls(tmp_path)
-    picked = [calls[i] for i in (0, 5, 16, 30, 31, len(CLI_CASES))]
-    assert [m for _, m in picked] == ["unknown model 'nope'; choose one of: inceptionv1, efficientnet-lite0",
-                                      "asks for 1000000000000 channels; at most 512 per render",
-                                      "argument --steps: invalid int value: 'ten'",
-                                      "this machine has no CUDA GPU", "--batch-size must be at least 1, got 0",
-                                      "exists and is not a folder"]
+    messages = {message: (args, message) for args, message in cli_calls(tmp_path)}
+    picked = [messages[m] for m in ("unknown model 'nope'; choose one of: inceptionv1, efficientnet-lite0",
+                                    "asks for 1000000000000 channels; at most 512 per render",
+                                    "argument --steps: invalid int value: 'ten'",
+                                    "device 'tpu'" if HAS_CUDA else NO_CUDA,
+                                    "--batch-size must be at least 1, got 0",
+                                    "exists and is not a folder")]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(run_cli, [args for args, _ in picked]))
     failures = [check_refusal(args, message, done.returncode, done.stderr)
                 for (args, message), done in zip(picked, results)]
     assert not [f for f in failures if f], "\n".join(f for f in failures if f)
+
+
+def test_the_device_refusals_depend_on_this_machine_having_no_cuda():
+    """The CPU side of test_cli_renders_on_cuda_on_gpu: without CUDA both ways of naming it are refused."""
+    asked = [args for args, _ in CLI_CASES if args[0] == "--device"]
+    assert (["--device", "cuda"] in asked) == (["--device", "cuda:1"] in asked) == (not HAS_CUDA)
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU; without one, cuda is refused (CLI_CASES)")
+def test_cli_renders_on_cuda_on_gpu(tmp_path, capsys):
+    from featviz_core.cli import main
+
+    out = tmp_path / "out"
+    args = ["render", "--model", M, "--out", str(out), "--device", "cuda", "--layer", "_blocks.1",
+            "--channels", "0-1", "--steps", "4", "--size", "32", "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    meta = json.loads((out / "render.json").read_text())
+    assert meta["device"].startswith("cuda") and meta["steps_done"] == 4, meta
+    assert (out / "grid.png").is_file()
 
 
 # ----- RenderRequest (code) and query parameters (strings) ------------------------------------------------

@@ -138,8 +138,12 @@ def test_cancel_mid_render_keeps_the_partial_result_and_does_not_cache_it(make_s
 
 
 def test_closed_tab_cancels_its_running_and_its_queued_render(make_service):
-    service = make_service(workers=1, queue_length=4, idle_timeout_s=0.6)
-    running = service.submit(long_request(seed=10), "tab-1", snapshot_every=1)
+    # 5 s without a poll: the watched tab's Toucher (every 50 ms) would have to be starved for 100 polls on a
+    # loaded machine to lose its render. The abandoned render is heavy enough (4 images of 128 px: minutes
+    # here) to still be running when it is stopped, on a much faster CPU too.
+    service = make_service(workers=1, queue_length=4, idle_timeout_s=5.0)
+    running = service.submit(long_request(seed=10, channels=(0, 1, 2, 3)).replace(size=128), "tab-1",
+                             snapshot_every=1)
     queued = service.submit(long_request(seed=11), "tab-2")
     watched = service.submit(tiny(seed=12), "tab-3")
     # Only tab 3 stays open; tabs 1 and 2 never poll again.
@@ -148,6 +152,7 @@ def test_closed_tab_cancels_its_running_and_its_queued_render(make_service):
         wait_for(finished(queued), timeout_s=30, what="the abandoned queued render to leave")
         wait_for(finished(watched), timeout_s=60, what="the watched render")
     assert running.state == DONE and "nobody is watching" in running.result.stopped
+    assert 1 <= running.result.steps_done < LONG["steps"]
     assert queued.state == CANCELLED and queued.result is None and "nobody is watching" in queued.error
     assert watched.state == DONE and watched.result.stopped == ""
     assert service.stats()["queued"] == 0
@@ -187,6 +192,39 @@ def test_deadline_is_read_from_the_environment(monkeypatch, tmp_path):
         monkeypatch.setenv("FEATVIZ_DEADLINE_S", bad)
         with pytest.raises(ValueError, match="FEATVIZ_DEADLINE_S"):
             ServiceSettings.from_env()
+
+
+# ----- shutdown --------------------------------------------------------------------------------------------
+def test_shutdown_stops_the_running_render_keeping_its_partial_result_and_cancels_the_queue(make_service):
+    service = make_service(workers=1, queue_length=4)
+    running = service.submit(long_request(seed=24), "a", snapshot_every=1)
+    queued = [service.submit(long_request(seed=25 + i), f"client-{i}") for i in range(2)]
+    with Toucher((running, "a"), *[(job, f"client-{i}") for i, job in enumerate(queued)]):
+        wait_for(lambda: running.snapshot is not None and running.snapshot.step >= 2, what="two steps")
+        at_shutdown = running.snapshot.step
+        service.shutdown(timeout_s=60)
+    assert all(not thread.is_alive() for thread in service._threads)
+    # The running render stopped within a step or two (the worker polls every step) and kept its images.
+    assert running.state == DONE and running.result.stopped == "server shutting down"
+    assert at_shutdown <= running.result.steps_done <= at_shutdown + 2 < LONG["steps"]
+    assert running.result.images.shape == (1, 32, 32, 3)
+    assert service.cache.get(running.request.key()) is None  # a partial result is never cached
+    # The queued ones never ran.
+    for job in queued:
+        assert (job.state, job.error, job.result, job.started) == (CANCELLED, "server shutting down", None, None)
+    stats = service.stats()
+    assert (stats["stopped"], stats["cancelled"], stats["running"], stats["queued"]) == (1, 2, 0, 0)
+    assert stats["workers_alive"] == 0
+
+
+def test_submit_after_shutdown_is_refused_as_a_restart(make_service):
+    service = make_service(workers=1)
+    service.shutdown(timeout_s=30)
+    rejected = service.stats()["rejected"]
+    with pytest.raises(QueueFull) as refused:
+        service.submit(tiny(seed=27), "a")
+    assert str(refused.value) == "featviz is restarting; try again in a moment."
+    assert service.stats()["rejected"] == rejected + 1 and service.stats()["submitted"] == 0
 
 
 # ----- renders of different sessions never interfere -----------------------------------------------------
@@ -234,6 +272,7 @@ def faulty_copy(effnet, fault):
 
 
 def oom_above(max_batch):
+    """A fault raising CUDA's out-of-memory text for batches of more than ``max_batch`` images."""
     def fault(x):
         if x.shape[0] > max_batch:
             raise RuntimeError(OOM_TEXT)
@@ -241,8 +280,41 @@ def oom_above(max_batch):
     return fault
 
 
-def test_out_of_memory_retries_with_smaller_chunks_and_matches_a_one_image_render(effnet):
-    model, calls = faulty_copy(effnet, oom_above(1))
+IMPOSSIBLE_BYTES = 2**50  # 1 PiB: more than any machine's memory and beyond a 47-bit address space
+
+
+def cpu_oom_above(max_batch):
+    """A fault in which torch itself fails to allocate for batches of more than ``max_batch`` images: the CPU
+    allocator raises its real error ("DefaultCPUAllocator: can't allocate memory: ..."), no text of ours."""
+    def fault(x):
+        if x.shape[0] > max_batch:
+            torch.empty(IMPOSSIBLE_BYTES, dtype=torch.uint8)
+        return x
+    return fault
+
+
+OOM_FAULTS = pytest.mark.parametrize("fault_above", [oom_above, cpu_oom_above],
+                                     ids=["cuda-text", "real-cpu-allocator"])
+
+
+def test_a_real_cpu_allocation_failure_counts_as_out_of_memory():
+    from featviz_core.render.scoring import is_out_of_memory
+
+    with pytest.raises(RuntimeError) as caught:
+        torch.empty(IMPOSSIBLE_BYTES, dtype=torch.uint8)
+    assert type(caught.value) is RuntimeError  # not torch.OutOfMemoryError: only its text says what happened
+    assert is_out_of_memory(caught.value), str(caught.value)
+    # The same allocator's wording on other platforms (Windows: "not enough memory"), and the CUDA one.
+    assert is_out_of_memory(RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to allocate "
+        "1125899906842624 bytes."))
+    assert is_out_of_memory(RuntimeError(OOM_TEXT))
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"))
+
+
+@OOM_FAULTS
+def test_out_of_memory_retries_with_smaller_chunks_and_matches_a_one_image_render(effnet, fault_above):
+    model, calls = faulty_copy(effnet, fault_above(1))
     request = tiny(seed=17, channels=(0, 1, 2, 3))
     result = render(request, model=model, device="cpu", batch_size=4)
     tried = [b for i, b in enumerate(calls) if i == 0 or b != calls[i - 1]]
@@ -253,8 +325,9 @@ def test_out_of_memory_retries_with_smaller_chunks_and_matches_a_one_image_rende
     np.testing.assert_array_equal(result.images, reference.images)
 
 
-def test_out_of_memory_even_for_one_image_fails_clearly_and_the_worker_survives(make_service, effnet):
-    model, _ = faulty_copy(effnet, oom_above(0))
+@OOM_FAULTS
+def test_out_of_memory_even_for_one_image_fails_clearly_and_the_worker_survives(make_service, effnet, fault_above):
+    model, _ = faulty_copy(effnet, fault_above(0))
     service = make_service(workers=1, model=model, batch_size=2)
     job = service.submit(tiny(seed=18, channels=(0, 1)), "a")
     with Toucher((job, "a")):
@@ -301,10 +374,11 @@ def test_the_faster_variant_never_inherits_hooks_of_the_shared_model(effnet):
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in variant.model.modules())
 
 
-def test_out_of_memory_while_building_the_variant_renders_with_the_original(effnet):
+@OOM_FAULTS
+def test_out_of_memory_while_building_the_variant_renders_with_the_original(effnet, fault_above):
     from featviz_core.models.fast import _variants, model_for_render
 
-    model, calls = faulty_copy(effnet, oom_above(1))  # the variant's check runs a batch of 2
+    model, calls = faulty_copy(effnet, fault_above(1))  # the variant's check runs a batch of 2
     assert model_for_render(model, ("_blocks.1",)) is model
     assert model not in _variants  # not remembered: the next render tries again
     result = render(tiny(seed=23, channels=(0, 1)), model=model, device="cpu", batch_size=2)

@@ -81,6 +81,13 @@ def test_release_forgets_the_clients_session(make_service):
     job = service.submit(tiny(seed=44, steps=4000), "client", snapshot_every=1)
     job.touch("client", "tab")
     assert job.watching_sessions() == ["tab"]
+    wait_for(lambda: job.snapshot is not None, timeout_s=60, what="the render to run")
+    at_release = job.snapshot.step
     job.release("client")
     assert job.watching_sessions() == []
-    wait_for(lambda: not job.active, timeout_s=30, what="the released render to stop")
+    wait_for(lambda: not job.active, timeout_s=60, what="the released render to stop")
+    # Stopped by the release, not run to its end: the worker polls the stop every step, so it ends within a
+    # step or two of the one on screen at the release, whatever the machine's speed.
+    assert job.state == DONE and job.result.stopped == "stopped by user", (job.state, job.error)
+    assert at_release <= job.result.steps_done <= at_release + 2 < 4000
+    assert service.stats()["stopped"] == 1
