@@ -59,7 +59,8 @@ def request_for(seed: int, channels: str, steps: int = STEPS) -> RenderRequest:
                          seed=seed)
 
 
-async def open_explorer(browser, url: str, seed: int, channels: str, steps: int):
+async def open_explorer(browser, url: str, seed: int, channels: str, steps: int, layer: str = LAYER,
+                        size: int = SIZE):
     """A new tab (its own session) with the Explorer form filled in, by the labels the page shows."""
     context = await browser.new_context(accept_downloads=True)
     context.set_default_timeout(UI_TIMEOUT_MS)  # ten tabs and a render share two CPU cores
@@ -68,16 +69,15 @@ async def open_explorer(browser, url: str, seed: int, channels: str, steps: int)
         await page.goto(url)
         button = page.get_by_role("button", name="Render")
         await button.wait_for()
-        layer = page.get_by_role("combobox", name="Layer")
-        await layer.click()
-        await page.keyboard.type(LAYER)
+        await page.get_by_role("combobox", name="Layer").click()
+        await page.keyboard.type(layer)
         await page.keyboard.press("Enter")
         for label, value in (("Or a list of channels", channels), ("Steps", str(steps)),
-                             ("Image size (px)", str(SIZE)), ("Seed", str(seed))):
+                             ("Image size (px)", str(size)), ("Seed", str(seed))):
             field = page.get_by_label(label, exact=True)
             await field.fill(value)
             await field.press("Tab")
-        assert (await layer.input_value()).startswith(LAYER + " ")
+        assert (await page.get_by_role("combobox", name="Layer").input_value()).startswith(layer + " ")
     except Exception as exc:
         text = await page.locator("body").inner_text()
         await context.close()
@@ -94,28 +94,43 @@ async def explain(page, server: AppServer, what: str) -> AssertionError:
     return AssertionError(f"{what}\n--- the tab shows:\n{text[-2000:]}\n--- server threads:\n{server.thread_dump()}")
 
 
+# The lecturer's long render holds the only worker while the crowd presses Render, so the queue's two places
+# fill and the rest of the room is told the server is busy whatever the machine's speed; it is then stopped.
+BLOCKER = dict(seed=98, channels="4", steps=4000, layer="_blocks.10", size=128)
+# The tab closed mid-render: thousands of steps of a deep layer, minutes on any CPU, far beyond the idle
+# timeout that must stop it.
+CLOSED_TAB = dict(seed=99, channels="4", steps=4000, layer="_blocks.10", size=128)
+
+
+def accepted_or_busy(page):
+    grid = page.get_by_role("button", name="Download all (zip)")
+    busy = page.get_by_text("featviz is busy")
+    return (page.get_by_text("Queued:").or_(page.get_by_text(re.compile(r"Step \d+ of \d+")))
+            .or_(grid).or_(busy)).first
+
+
 async def lecture_hall(server: AppServer) -> list[Outcome]:
     from playwright.async_api import async_playwright
 
     outcomes = [Outcome(seed, channels) for seed, channels in CLIENTS]
 
-    async def press_render(context, page, button, outcome: Outcome) -> None:
+    async def press_render(page, button, outcome: Outcome) -> None:
+        outcome.seconds = time.perf_counter()
+        await button.click()
         try:
-            started = time.perf_counter()
-            await button.click()
+            await accepted_or_busy(page).wait_for(timeout=UI_TIMEOUT_MS)
+        except Exception:
+            raise await explain(page, server, f"tab seed {outcome.seed}: Render did not start a render") from None
+
+    async def collect(context, page, outcome: Outcome) -> None:
+        try:
             grid = page.get_by_role("button", name="Download all (zip)")
             busy = page.get_by_text("featviz is busy")
-            accepted = (page.get_by_text("Queued:").or_(page.get_by_text(re.compile(r"Step \d+ of \d+")))
-                        .or_(grid).or_(busy))
-            try:
-                await accepted.first.wait_for(timeout=45_000)
-            except Exception:
-                raise await explain(page, server, f"tab seed {outcome.seed}: Render did not start a render") from None
             try:
                 await grid.or_(busy).first.wait_for()
             except Exception:
                 raise await explain(page, server, f"tab seed {outcome.seed}: neither images nor busy") from None
-            outcome.seconds = time.perf_counter() - started
+            outcome.seconds = time.perf_counter() - outcome.seconds
             if await busy.count():
                 outcome.kind, outcome.message = "busy", await busy.first.inner_text()
                 return
@@ -130,12 +145,21 @@ async def lecture_hall(server: AppServer) -> list[Outcome]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
+            lecturer, lecturer_page, lecturer_button = await open_explorer(browser, server.url, **BLOCKER)
+            await lecturer_button.click()
+            await lecturer_page.get_by_text(re.compile(r"Step \d+ of \d+")).first.wait_for()
             # The tabs open one after another (two CPU cores cannot start ten browser pages at once in
             # reasonable time), then everybody presses Render at the same moment.
             tabs = []
             for outcome in outcomes:
                 tabs.append(await open_explorer(browser, server.url, outcome.seed, outcome.channels, STEPS))
-            await asyncio.gather(*(press_render(*tab, outcome) for tab, outcome in zip(tabs, outcomes)))
+            await asyncio.gather(*(press_render(page, button, outcome)
+                                   for (_, page, button), outcome in zip(tabs, outcomes)))
+            await lecturer_page.get_by_role("button", name="Stop").click()
+            await lecturer_page.get_by_text("Stopped at step").first.wait_for()
+            await lecturer.close()
+            await asyncio.gather(*(collect(context, page, outcome)
+                                   for (context, page, _), outcome in zip(tabs, outcomes)))
         finally:
             await browser.close()
     return outcomes
@@ -163,7 +187,7 @@ async def close_tab_while_rendering(url: str) -> None:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context, page, button = await open_explorer(browser, url, 99, "4", 4000)
+            context, page, button = await open_explorer(browser, url, **CLOSED_TAB)
             await button.click()
             await page.get_by_text("Step ", exact=False).first.wait_for(timeout=UI_TIMEOUT_MS)
             await context.close()
@@ -241,7 +265,7 @@ def test_lecture_hall(tmp_path, effnet):
 
     # Every tab got its images or was told the server is busy; both happened.
     assert all(o.kind in ("grid", "busy") for o in outcomes), [(o.seed, o.kind) for o in outcomes]
-    assert busy and len(grids) >= 3, figures
+    assert busy and len(grids) >= QUEUE_LENGTH, figures
     for outcome in busy:
         assert outcome.message.startswith("featviz is busy:") and "Try again in a moment" in outcome.message
     assert figures["rejected"] == len(busy)
@@ -250,7 +274,7 @@ def test_lecture_hall(tmp_path, effnet):
     assert final["failed"] == 0
     # The server answered its health check all along.
     assert not health.failures, health.failures[:5]
-    assert max(health.latencies) < 5.0, figures
+    assert max(health.latencies) < 10.0, figures  # a loaded 2-core machine; the poller gives up at 15 s
     # Threads and memory returned near the idle level.
     assert settled["Threads"] <= baseline["Threads"] + THREAD_SLACK
     assert rss_growth_mb < 300, figures
@@ -271,3 +295,70 @@ def test_lecture_hall(tmp_path, effnet):
         if key not in solo:
             solo[key] = render(request, model=effnet, device="cpu").images
         np.testing.assert_array_equal(images, solo[key], err_msg=f"seed {outcome.seed} channels {outcome.channels}")
+
+
+ROUNDS = 2
+ROUND_TABS = 10
+
+
+async def crowd_round(server: AppServer, round_index: int) -> list[str]:
+    """Ten tabs type their own settings into the bare Explorer and press Render at the same moment: one
+    double-clicks, one opens the Neuron page right after its click and comes back. Returns, per tab, what
+    it ended with ("grid" or "busy")."""
+    from playwright.async_api import async_playwright
+
+    async def press(index: int, context, page, button) -> str:
+        try:
+            if index == 0:
+                await button.dblclick()
+            else:
+                await button.click()
+            if index == 1:  # the click's run is interrupted by a page switch
+                nav = page.locator('[data-testid="stSidebarNav"]')
+                await nav.get_by_text("Neuron", exact=True).click()
+                await page.get_by_role("heading", name="Neuron", exact=True).wait_for()
+                await nav.get_by_text("Explorer", exact=True).click()
+            grid = page.get_by_role("button", name="Download all (zip)")
+            busy = page.get_by_text("featviz is busy")
+            try:
+                await grid.or_(busy).first.wait_for()
+            except Exception:
+                raise await explain(page, server, f"round {round_index} tab {index}: neither images nor busy") from None
+            if await page.locator('[data-testid="stException"]').count():
+                raise await explain(page, server, f"round {round_index} tab {index}: an exception is shown")
+            return "busy" if await busy.count() else "grid"
+        finally:
+            await context.close()
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            tabs = [await open_explorer(browser, server.url, 1000 * (round_index + 1) + index, f"{index % 8},{index % 8 + 1}",
+                                        12 + index)
+                    for index in range(ROUND_TABS)]
+            return await asyncio.gather(*(press(index, *tab) for index, tab in enumerate(tabs)))
+        finally:
+            await browser.close()
+
+
+def test_crowd_rounds_lose_no_click(tmp_path, effnet):
+    """Rounds of ten tabs pressing Render together, with a double click and a page switch among them: with
+    room in the queue for every one of them, every click ends in its images, none is lost."""
+    stats_file = tmp_path / "stats.json"
+    server = AppServer(tmp_path, {"FEATVIZ_WORKERS": "1", "FEATVIZ_QUEUE_LENGTH": str(ROUND_TABS + 2),
+                                  "FEATVIZ_STATS_FILE": str(stats_file)})
+    try:
+        server.wait_healthy()
+        for round_index in range(ROUNDS):
+            before = stats(stats_file)
+            ended = asyncio.run(crowd_round(server, round_index))
+            after = stats(stats_file)
+            assert ended == ["grid"] * ROUND_TABS, (round_index, ended)
+            # Ten distinct requests, each rendered once (the double click joined its own render).
+            assert after["submitted"] - before["submitted"] == ROUND_TABS, (before, after)
+            assert after["completed"] - before["completed"] == ROUND_TABS, (before, after)
+            assert after["rejected"] == before["rejected"] and after["failed"] == 0
+        log = server.log_path.read_text()
+    finally:
+        server.stop()
+    assert "Traceback" not in log, log[-3000:]
