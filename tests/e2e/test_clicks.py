@@ -86,7 +86,6 @@ def test_a_double_click_starts_one_render_and_shows_it(slow_runs, new_page):
     after = stats(stats_file)
     # One render ran for the two clicks: the second joined it (or found it finished in the cache).
     assert after["submitted"] - before.get("submitted", 0) == 1
-    assert accepted(stats_file) - sum(before.get(n, 0) for n in ("submitted", "shared", "cache_hits", "rejected")) >= 1
     assert_no_traceback(page, log)
 
 
@@ -106,7 +105,7 @@ def test_a_preset_click_followed_by_a_page_switch_starts_its_render(slow_runs, n
     assert_no_traceback(page, log)
 
 
-def test_a_bad_setting_clicked_then_switched_away_loses_nothing_already_rendered(slow_runs, new_page):
+def test_a_refused_click_keeps_the_images_on_screen_and_queues_nothing(slow_runs, new_page):
     url, stats_file, log = slow_runs
     page = new_page()
     open_explorer(page, url)
