@@ -13,6 +13,7 @@ from typing import Iterable
 import torch
 
 from featviz_core.errors import RequestError
+from featviz_core.models.activations import channels_first
 
 
 class _StopForward(Exception):
@@ -28,7 +29,8 @@ def capture_layers(model: torch.nn.Module, layers: Iterable[str], inputs: torch.
         inputs: (B, 3, H, W) model input.
 
     Returns:
-        layer name -> output tensor of that module's first call (B, C, h, w), still attached to the graph.
+        layer name -> output of that module's first call as (B, C, h, w), still attached to the graph
+        (channels-last outputs and transformer tokens are laid out so: ``featviz_core.models.activations``).
     """
     wanted = list(dict.fromkeys(layers))
     modules = dict(model.named_modules())
@@ -47,7 +49,7 @@ def capture_layers(model: torch.nn.Module, layers: Iterable[str], inputs: torch.
             captured[name] = output
             if len(captured) == len(wanted):
                 raise _StopForward
-            captured[name] = output.clone()
+            captured[name] = output.clone() if isinstance(output, torch.Tensor) else output
             return None
 
         return hook
@@ -63,4 +65,17 @@ def capture_layers(model: torch.nn.Module, layers: Iterable[str], inputs: torch.
     missing = [name for name in wanted if name not in captured]
     if missing:
         raise RequestError(f"layer(s) {', '.join(missing)} did not run in the forward pass; they cannot be targeted")
-    return captured
+    seen = {name: channels_first(output) for name, output in captured.items()}
+    refused = [name for name, output in seen.items() if output is None]
+    if refused:
+        raise RequestError(
+            f"layer(s) {', '.join(refused)} output {_shape_text(captured[refused[0]])}, which cannot be targeted (a "
+            "layer must output (batch, channels, height, width), channels last, or (batch, tokens, width)); list "
+            "the layers that can with `python -m featviz_core layers`")
+    return seen  # type: ignore[return-value]
+
+
+def _shape_text(output: object) -> str:
+    if isinstance(output, torch.Tensor):
+        return "a tensor of shape " + "x".join(map(str, output.shape))
+    return f"a {type(output).__name__}, not a tensor"

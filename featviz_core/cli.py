@@ -24,6 +24,18 @@ def _bar(done: int, total: int, elapsed: float, width: int = 30) -> str:
     return f"\r[{'#' * filled}{'.' * (width - filled)}] step {done}/{total}  {elapsed:6.1f}s  {eta}"
 
 
+RANDOM_HELP = ("a torchvision:NAME or timm:NAME model with seeded random weights instead of its published ones "
+               "(an untrained network, labelled so on every image; the same as NAME?weights=random)")
+
+
+def _model_arg(args: argparse.Namespace) -> None:
+    """Apply --random-weights to --model."""
+    if getattr(args, "random_weights", False):
+        from featviz_core.models.sources import with_random_weights
+
+        args.model = with_random_weights(args.model)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument gets the same one-line ``error: ...`` (exit 2) as a bad value."""
 
@@ -42,8 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     layers.add_argument("--model", default="auto", help="model name (default: InceptionV1 if its weights are here, else efficientnet-lite0)")
     layers.add_argument("--size", type=int, default=224, help="model input size in pixels for the spatial sizes (default 224; at least the model's smallest input)")
     layers.add_argument("--featured", action="store_true", help="only the main layers")
+    layers.add_argument("--random-weights", action="store_true", help=RANDOM_HELP)
 
-    sub.add_parser("models", help="list the models and whether their weights are available")
+    models = sub.add_parser("models", help="list the models and whether their weights are available")
+    models.add_argument("--all", action="store_true", help="also every torchvision:NAME (and timm:NAME) model name")
 
     weights = sub.add_parser("fetch-weights", help="download and verify a model's weights into the cache")
     weights.add_argument("--model", required=True)
@@ -52,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="render channels of a layer and write a grid, a detailed view, PNGs "
                                            "and render.json")
     add_setting_options(render)  # every declared render setting (featviz_core.settings)
+    render.add_argument("--random-weights", action="store_true", help=RANDOM_HELP)
     render.add_argument("--quality", default="seed", choices=["seed", "fast"],
                         help="seed: 512 steps, as Lucent (default); fast: the measured per-model step count at which "
                              "featviz reaches Lucent's 512-step quality (see BENCHMARKS.md); --steps overrides it")
@@ -79,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_layers(args: argparse.Namespace) -> int:
     from featviz_core.models import default_model_name, get_spec, layer_table
 
+    _model_arg(args)
     name = default_model_name() if args.model == "auto" else args.model
     spec = get_spec(name)
     if not 16 <= args.size <= 4096:
@@ -94,7 +110,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_models(_args: argparse.Namespace) -> int:
+def _cmd_models(args: argparse.Namespace) -> int:
     from featviz_core.models import REGISTRY, default_model_name, model_status
 
     default = default_model_name()
@@ -103,6 +119,17 @@ def _cmd_models(_args: argparse.Namespace) -> int:
         mark = "available" if status.available else "unavailable"
         flag = " (default)" if name == default else ""
         print(f"{name}{flag}: {mark}. {status.message}")
+    if getattr(args, "all", False):
+        from featviz_core.models import timm_zoo, torchvision_zoo
+
+        for arch in torchvision_zoo.names():
+            print(f"torchvision:{arch}")
+        for arch in timm_zoo.names():
+            print(f"timm:{arch}")
+    else:
+        print("any network: torchvision:NAME (e.g. torchvision:resnet50; `models --all` lists every name), "
+              "timm:NAME when timm is installed, file:PATH.pt2 (a torch.export program); add ?weights=random for an "
+              "untrained network or ?weights=PATH for your state dict")
     return 0
 
 
@@ -129,6 +156,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from featviz_core.cli_options import request_from_args
 
     started = time.perf_counter()
+    _model_arg(args)
     request = request_from_args(args)  # checked first, so an unknown model is named as such
     if args.steps is None:  # the quality preset's step count for the request's model
         request = request.replace(steps=preset_steps(args.quality, request.model))

@@ -65,11 +65,21 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__}
 
 
+def _weights_text(model: str) -> str:
+    """What the weights were: "random weights (asked for explicitly; not a trained network)" or the model's title."""
+    from featviz_core.models import get_spec, weights_label
+
+    if weights_label(model):
+        return "random weights (asked for explicitly; not a trained network)"
+    return get_spec(model).title
+
+
 def render_metadata(result: Any, wall_time_s: float | None = None) -> dict[str, Any]:
     """Everything needed to reproduce and judge a render (``render.json``)."""
     request = result.request
     return {
         "settings": request.to_dict(),
+        "weights": _weights_text(request.model),
         "seed": request.seed,
         "labels": list(result.labels),
         "final_objective": {label: float(score) for label, score in zip(result.labels, result.scores)},

@@ -193,8 +193,12 @@ class _Request:
         return [image.objective for image in self.images()]
 
     def labels(self) -> list[str]:
-        """Captions, e.g. ``mixed4a:3``; neurons, negated objectives, diverse images and frames say so."""
-        return [image.label for image in self.images()]
+        """Captions, e.g. ``mixed4a:3``; neurons, negated objectives, diverse images and frames say so, and so
+        does every image of a network with random weights."""
+        from featviz_core.models import weights_label
+
+        mark = weights_label(self.model)
+        return [f"{image.label} ({mark})" if mark else image.label for image in self.images()]
 
     def image_seeds(self) -> list[int]:
         """Seed of each image's random stream, derived from the seed and the image's objective (and its

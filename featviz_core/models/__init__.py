@@ -1,11 +1,15 @@
 """Model registry: specs with preprocessing as data, weight sources, loading and layer tables.
 
 Every model featviz can render is a :class:`ModelSpec`. Code never branches on a model's class name:
-the input transform, native size and weight source all live in the spec.
+the input transform, native size and weight source all live in the spec. Besides the hand-registered
+models of :data:`REGISTRY`, :func:`get_spec` makes specs on demand for any network
+(:mod:`featviz_core.models.sources`): ``torchvision:NAME``, ``timm:NAME``, ``file:PATH.pt2``, and modules
+given in code (:func:`featviz_core.models.user.register_module`).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from dataclasses import dataclass, field
@@ -15,7 +19,7 @@ from typing import Callable
 import torch
 
 from featviz_core.config import cache_dir
-from featviz_core.errors import WeightsUnavailable
+from featviz_core.errors import RequestError, WeightsUnavailable
 from featviz_core.models import zoo
 from featviz_core.models.layers import LayerInfo, layer_table, targetable_layers, targetable_shapes
 from featviz_core.models.weights import (
@@ -31,6 +35,7 @@ __all__ = [
     "WeightSource",
     "default_model_name",
     "get_spec",
+    "meta_copy",
     "layer_table",
     "load_model",
     "model_status",
@@ -38,6 +43,7 @@ __all__ = [
     "targetable_layers",
     "targetable_shapes",
     "weights_identity",
+    "weights_label",
 ]
 
 
@@ -60,8 +66,12 @@ class Preprocess:
 class WeightSource:
     """Where a model's weights come from.
 
-    Resolution order: the file named by ``env_var``; a file shipped by an installed package
-    (``package_file``); the cache folder; a download from ``url``.
+    Resolution order: the file the user named (``path``), or named by ``env_var``; a file shipped by an
+    installed package (``package_file``); the cache folder; a download from ``url``.
+
+    ``kind`` is ``"file"`` (all of the above), ``"random"`` (seeded random weights, only ever when asked for
+    explicitly: nothing is loaded) or ``"memory"`` (a module given in code: its weights are already there).
+    For the last two, ``identity`` stands in for the file's SHA-256 in cache keys.
     """
 
     filename: str
@@ -72,6 +82,17 @@ class WeightSource:
     sha256_env_var: str | None = None
     package_file: Callable[[], str | None] | None = None
     url_env_var: str | None = None
+    # The first hex digits of the file's SHA-256 (torchvision puts them in each file name, as torch.hub's
+    # check_hash reads them).
+    sha256_prefix: str | None = None
+    path: str | None = None
+    kind: str = "file"
+    identity: str = ""
+    hint: str = ""  # appended to the "weights are not available" message: another way to get them
+
+    @property
+    def random(self) -> bool:
+        return self.kind == "random"
 
     def expected_sha256(self) -> str | None:
         if self.sha256_env_var and os.environ.get(self.sha256_env_var, "").strip():
@@ -98,7 +119,8 @@ class ModelSpec:
     name: str
     title: str
     description: str
-    build: Callable[[], torch.nn.Module]
+    # The architecture with random weights (None: the model only exists loaded, see ``load``).
+    build: Callable[[], torch.nn.Module] | None
     preprocess: Preprocess
     native_size: int
     weights: WeightSource
@@ -111,6 +133,9 @@ class ModelSpec:
     # they need an RGB model.
     input_channels: int = 3
     stage_notes: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # The model with the weights of a file (default: ``build`` and a strict ``load_state_dict``); for a module
+    # given in code (weights kind "memory"), called with no file.
+    load: Callable[[Path | None], torch.nn.Module] | None = None
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -177,20 +202,33 @@ _model_lock = threading.Lock()
 
 
 def get_spec(name: str) -> ModelSpec:
+    """The spec of model ``name``: a registered model, or any network by source (see
+    :mod:`featviz_core.models.sources`).
+
+    Raises:
+        RequestError: an unknown name (with the closest known names), or a network that cannot be read.
+    """
     from featviz_core.errors import RequestError
+    from featviz_core.models import sources
 
     if not isinstance(name, str):
         raise RequestError(f"model must be a name, one of: {', '.join(REGISTRY)}")
-    try:
+    if name in REGISTRY:
         return REGISTRY[name]
-    except KeyError:
-        shown = repr(name) if len(name) <= 40 else repr(name[:40]) + "..."
-        raise RequestError(f"unknown model {shown}; choose one of: {', '.join(REGISTRY)}") from None
+    return sources.spec_for(name)
 
 
 def _verify(path: Path, source: WeightSource) -> None:
     """Check a local file against the expected digest, or against the digest recorded at download."""
     expected = source.expected_sha256()
+    if expected is None and source.sha256_prefix:
+        actual = sha256_of(path)
+        if not actual.startswith(source.sha256_prefix):
+            raise ChecksumMismatch(
+                f"refusing to load {path}: its SHA-256 is {actual}, which does not start with "
+                f"{source.sha256_prefix} as its file name says. Delete the file and fetch it again."
+            )
+        return
     sidecar = path.with_name(path.name + ".sha256")
     if expected is None and sidecar.exists():
         expected = sidecar.read_text().split()[0].strip().lower()
@@ -207,6 +245,10 @@ def _verify(path: Path, source: WeightSource) -> None:
 def local_weights(spec: ModelSpec) -> Path | None:
     """The weight file already on this machine, without any network access, or None."""
     source = spec.weights
+    if source.kind != "file":
+        return None
+    if source.path:
+        return Path(source.path).expanduser()
     if source.env_var and os.environ.get(source.env_var):
         return Path(os.environ[source.env_var]).expanduser()
     if source.package_file is not None:
@@ -229,6 +271,8 @@ def offline_help(spec: ModelSpec, reason: str) -> str:
     lines.append(f"and place it at {where}")
     if source.env_var:
         lines[-1] += f", or set {source.env_var}=/path/to/{source.filename}"
+    if source.hint:
+        lines[-1] += f", {source.hint}"
     return " ".join(lines) + "."
 
 
@@ -239,10 +283,13 @@ def resolve_weights(spec: ModelSpec, *, allow_download: bool = True, timeout_s: 
         WeightsUnavailable: with a message naming the file, its size and where to put it.
     """
     source = spec.weights
+    if source.kind != "file":
+        raise WeightsUnavailable(f"{spec.title} has no weight file ({source.kind} weights)")
     path = local_weights(spec)
     if path is not None:
         if not path.exists():
-            raise WeightsUnavailable(offline_help(spec, f"{source.env_var} points to {path}, which does not exist"))
+            who = f"{source.env_var} points to" if not source.path else "the weights named are at"
+            raise WeightsUnavailable(offline_help(spec, f"{who} {path}, which does not exist"))
         _verify(path, source)
         return path
     url = source.download_url()
@@ -253,14 +300,14 @@ def resolve_weights(spec: ModelSpec, *, allow_download: bool = True, timeout_s: 
         raise WeightsUnavailable(failure)
     dest = source.cache_path()
     try:
-        download(url, dest, sha256=source.expected_sha256(), timeout_s=timeout_s)
+        download(url, dest, sha256=source.expected_sha256(), timeout_s=timeout_s, sha256_prefix=source.sha256_prefix)
     except ChecksumMismatch:
         raise
     except DownloadError as exc:
         message = offline_help(spec, str(exc))
         _negative.put(spec.name, message)
         raise WeightsUnavailable(message) from None
-    if source.expected_sha256() is None:  # record what we got, so later loads detect a changed file
+    if source.expected_sha256() is None and not source.sha256_prefix:  # record what we got, so later loads
         dest.with_name(dest.name + ".sha256").write_text(sha256_of(dest) + "\n")
     return dest
 
@@ -290,6 +337,8 @@ def _load_failure(exc: Exception) -> str:
 
 
 def build_with_weights(spec: ModelSpec, path: Path) -> torch.nn.Module:
+    if spec.load is not None:
+        return spec.load(path)
     model = spec.build()
     state = load_state_dict_safely(path)
     try:
@@ -313,10 +362,21 @@ def load_model(name: str, device: torch.device | str = "cpu", *, allow_download:
         cached = _current(key, spec)
         if cached is not None:
             return cached
-        path = resolve_weights(spec, allow_download=allow_download)
-        model = build_with_weights(spec, path).to(device).eval()
+        if spec.weights.kind == "random":
+            model, stamp = random_model(name).to(device), None
+        elif spec.weights.kind == "memory":
+            from featviz_core.models.user import on_device
+
+            model, stamp = on_device(spec.load(None), device), None  # type: ignore[misc]
+        else:
+            path = resolve_weights(spec, allow_download=allow_download)
+            from featviz_core.models.memory import check_fits
+
+            check_fits(spec, device)
+            model, stamp = build_with_weights(spec, path).to(device), file_stamp(path)
+        model = model.eval()
         model.requires_grad_(False)
-        _model_cache[key] = (file_stamp(path), model)
+        _model_cache[key] = (stamp, model)
         return model
 
 
@@ -343,9 +403,13 @@ def is_loaded(name: str, device: torch.device | str = "cpu") -> bool:
 def weights_identity(name: str) -> str:
     """SHA-256 of the weight file model ``name`` loads on this machine now, or "" when there is none yet.
 
-    Part of every render's cache key, so a render is only served for the weights it was made with.
+    Part of every render's cache key, so a render is only served for the weights it was made with. Random
+    weights and modules given in code have no file: their ``WeightSource.identity`` stands in.
     """
-    path = local_weights(get_spec(name))
+    spec = get_spec(name)
+    if spec.weights.kind != "file":
+        return spec.weights.identity
+    path = local_weights(spec)
     if path is None:
         return ""
     try:
@@ -357,10 +421,27 @@ def weights_identity(name: str) -> str:
 def random_model(name: str, seed: int = 0) -> torch.nn.Module:
     """The architecture of ``name`` with seeded random weights (tests and speed benchmarks)."""
     spec = get_spec(name)
+    if spec.build is None:
+        raise RequestError(f"{name} exists only with its own weights; random weights need an architecture "
+                           "(torchvision:NAME or timm:NAME)")
+    from featviz_core.models.memory import check_fits
+
+    check_fits(spec, torch.device("cpu"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = spec.build()
     return model.eval().requires_grad_(False)
+
+
+def meta_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose parameters and buffers are on the meta device (no memory, no arithmetic):
+    for tracing shapes of a module that only exists loaded. The model is not touched."""
+    memo: dict[int, object] = {}
+    for parameter in model.parameters():
+        memo[id(parameter)] = torch.nn.Parameter(torch.empty_like(parameter, device="meta"), requires_grad=False)
+    for buffer in model.buffers():
+        memo[id(buffer)] = torch.empty_like(buffer, device="meta")
+    return copy.deepcopy(model, memo).eval()
 
 
 @dataclass(frozen=True)
@@ -373,6 +454,10 @@ class ModelStatus:
 def model_status(name: str) -> ModelStatus:
     """Whether ``name`` can be loaded right now, without touching the network."""
     spec = get_spec(name)
+    if spec.weights.kind == "random":
+        return ModelStatus(name, True, "random weights, as asked: an untrained network (every image says so)")
+    if spec.weights.kind == "memory":
+        return ModelStatus(name, True, "a module given in code")
     try:
         path = local_weights(spec)
     except Exception as exc:  # pragma: no cover - defensive
@@ -385,6 +470,12 @@ def model_status(name: str) -> ModelStatus:
     if spec.weights.url:
         return ModelStatus(name, False, offline_help(spec, "not downloaded yet; featviz tries to download it on first use"))
     return ModelStatus(name, False, offline_help(spec, "file not found"))
+
+
+def weights_label(name: str) -> str:
+    """``"random weights"`` for a network asked for with random weights (every image and render.json say
+    so), else ""."""
+    return "random weights" if get_spec(name).weights.random else ""
 
 
 def default_model_name() -> str:

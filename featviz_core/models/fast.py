@@ -48,6 +48,8 @@ class RedirectedReLU(torch.nn.Module):
 class RenderVariant:
     model: torch.nn.Module
     changed_layers: frozenset[str]
+    # Why the variant is the original model (empty when it is faster): shown in the render's notes.
+    reason: str = ""
 
 
 def _set_module(root: torch.nn.Module, name: str, module: torch.nn.Module) -> None:
@@ -97,6 +99,9 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
     """A faster copy of ``model`` that computes the same outputs at ``layers`` (checked), or ``model``."""
     from lucent.modelzoo.inceptionv1.helper_layers import RedirectedReluLayer
 
+    if not any(isinstance(m, (torch.nn.BatchNorm2d, RedirectedReluLayer)) for m in model.modules()):
+        return RenderVariant(model, frozenset(), "plain eager: no batch norm to fold and no redirected ReLU to "
+                                                 "replace, so the fast variant would compute the same work")
     fast = copy.deepcopy(model).eval()
     # The copy must not inherit hooks: another render thread may have capture hooks on the shared model
     # at this moment (they would fire, stale, inside the copy), and a user's hooks belong to their model.
@@ -109,7 +114,7 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
         if isinstance(module, RedirectedReluLayer):
             _set_module(fast, name, RedirectedReLU())
     example = torch.randn(2, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
-    device = next(model.parameters()).device
+    device = next(iter((*model.parameters(), *model.buffers())), torch.zeros(())).device
     example = example.to(device)
     changed: set[str] = set()
     for conv_name, bn_name in _conv_bn_pairs(fast, example):
@@ -131,8 +136,13 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
             got = capture_layers(fast, check, example)
         for name in check:
             scale = want[name].abs().max().clamp(min=1e-6)
-            if ((want[name] - got[name]).abs().max() / scale) > tolerance:
-                return RenderVariant(model, frozenset())
+            difference = float((want[name] - got[name]).abs().max() / scale)
+            if difference > tolerance:
+                return RenderVariant(model, frozenset(), f"plain eager: the fast variant differs at {name} (relative "
+                                                         f"difference {difference:.2g} > {tolerance:g})")
+    if not changed and fast is not model and not any(isinstance(m, RedirectedReLU) for m in fast.modules()):
+        return RenderVariant(model, frozenset(), "plain eager: no batch norm follows a convolution, so the fast "
+                                                 "variant would compute the same work")
     return RenderVariant(fast, frozenset(changed))
 
 
@@ -146,22 +156,29 @@ def _fingerprint(model: torch.nn.Module) -> tuple:
     return tuple((t.data_ptr(), t._version, t.device.type) for t in tensors)
 
 
-def model_for_render(model: torch.nn.Module, layers: tuple[str, ...]) -> torch.nn.Module:
+def model_for_render(model: torch.nn.Module, layers: tuple[str, ...], input_size: int = 224) -> torch.nn.Module:
     """The cached render variant of ``model`` if it computes ``layers`` unchanged, else ``model`` itself.
 
     The variant is built once per model (and rebuilt if the model's weights change) and checked against
     the original on every targetable layer.
     """
+    return render_model(model, layers, input_size)[0]
+
+
+def render_model(model: torch.nn.Module, layers: tuple[str, ...], input_size: int = 224) -> tuple[torch.nn.Module, str]:
+    """:func:`model_for_render`, and why the plain model is used ("" when the fast variant is)."""
     with _variants_lock:
         stamp = _fingerprint(model)
         cached = _variants.get(model)
         if cached is None or cached[0] != stamp:
             try:
-                cached = (stamp, render_variant(model))
-            except RuntimeError:  # e.g. out of GPU memory for the check: render with the original this time
-                return model
+                cached = (stamp, render_variant(model, input_size=input_size))
+            except Exception as exc:  # noqa: BLE001 - e.g. out of memory, or a model the check cannot run
+                first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+                return model, f"plain eager: the fast variant could not be checked ({first})"
             _variants[model] = cached
         variant = cached[1]
-    if variant.changed_layers & set(layers):
-        return model
-    return variant.model
+    folded = sorted(variant.changed_layers & set(layers))
+    if folded:
+        return model, f"plain eager: {', '.join(folded)} has its batch norm folded in the fast variant"
+    return variant.model, variant.reason

@@ -1,6 +1,7 @@
 """The layers an objective can target, and their shapes at a given model input size.
 
-Shapes come from forward passes on the "meta" device: no weights, no memory, no arithmetic. The set of
+Shapes come from forward passes on the "meta" device: no weights, no memory, no arithmetic (a model that
+cannot run there is traced with one real forward pass of a single image instead). The set of
 targetable layers is found once per model at its native size (where the whole network runs); at any other
 size the trace stops right after the last of them, so a classifier head that needs a large input (InceptionV1
 ends in a fixed 7x7 average pool) never decides whether a size can be rendered. A model's smallest input is
@@ -15,6 +16,7 @@ from functools import lru_cache
 import torch
 
 from featviz_core.errors import RequestError
+from featviz_core.models.activations import channels_first_shape
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,9 @@ class _StopTrace(Exception):
 
 def targetable_shapes(model: torch.nn.Module, example: torch.Tensor,
                       stop_after: str | None = None) -> dict[str, tuple[int, ...]]:
-    """Output shape of every module that runs exactly once on ``example`` and outputs a 4-D tensor,
-    in the order the modules run. The model is left without hooks.
+    """Output shape, as (B, C, H, W), of every module that runs exactly once on ``example`` and outputs
+    activations an objective can read (4-D, channels first or last, or transformer tokens: see
+    :mod:`featviz_core.models.activations`), in the order the modules run. The model is left without hooks.
 
     Args:
         model: any module in eval mode.
@@ -69,15 +72,36 @@ def targetable_shapes(model: torch.nn.Module, example: torch.Tensor,
     finally:
         for handle in handles:
             handle.remove()
-    return {n: shape for n, shape in shapes.items() if calls[n] == 1 and len(shape) == 4}
+    seen = {n: channels_first_shape(shape) for n, shape in shapes.items() if calls[n] == 1}
+    return {n: shape for n, shape in seen.items() if shape is not None}
 
 
 def _meta_model(name: str) -> torch.nn.Module:
-    from featviz_core.models import get_spec
+    from featviz_core.models import get_spec, load_model, meta_copy
 
+    spec = get_spec(name)
+    if spec.build is None:  # a ready module (the user's, or a loaded export): its structure on the meta device
+        return meta_copy(load_model(name, "cpu"))
     with torch.device("meta"):
-        model = get_spec(name).build()
+        model = spec.build()
     return model.eval()
+
+
+def _real_model(name: str) -> torch.nn.Module:
+    from featviz_core.models import get_spec, load_model, random_model
+
+    return random_model(name) if get_spec(name).build is not None else load_model(name, "cpu")
+
+
+def trace_shapes(name: str, input_size: int, stop_after: str | None = None) -> dict[str, tuple[int, ...]]:
+    """:func:`targetable_shapes` of model ``name`` for a square input of ``input_size`` px: on the meta
+    device, or, where the model cannot run there (an operation without a meta kernel), with one real forward
+    pass of a single image on the CPU."""
+    side = input_size
+    try:
+        return targetable_shapes(_meta_model(name), torch.zeros(1, 3, side, side, device="meta"), stop_after)
+    except Exception:  # noqa: BLE001 - any failure on meta is retried for real, where its error is meaningful
+        return targetable_shapes(_real_model(name), torch.zeros(1, 3, side, side), stop_after)
 
 
 @lru_cache(maxsize=8)
@@ -85,8 +109,7 @@ def targetable_layers(name: str) -> tuple[str, ...]:
     """Names of the targetable layers of model ``name``, in the order they run (traced at its native size)."""
     from featviz_core.models import get_spec
 
-    side = get_spec(name).native_size
-    return tuple(targetable_shapes(_meta_model(name), torch.zeros(1, 3, side, side, device="meta")))
+    return tuple(trace_shapes(name, get_spec(name).native_size))
 
 
 def too_small_message(name: str, input_size: int) -> str | None:
@@ -102,8 +125,8 @@ def too_small_message(name: str, input_size: int) -> str | None:
 
 @lru_cache(maxsize=32)
 def layer_table(name: str, input_size: int = 224) -> tuple[LayerInfo, ...]:
-    """Every targetable layer of ``name`` (a module that runs exactly once per forward pass and outputs a
-    4-D tensor), in order, with its shape for a model input of ``input_size`` pixels.
+    """Every targetable layer of ``name`` (a module that runs exactly once per forward pass and outputs
+    activations, see :func:`targetable_shapes`), in order, with its (channels, height, width) for a model input of ``input_size`` pixels.
 
     Raises:
         RequestError: ``input_size`` is below the model's ``min_input_size``.
@@ -113,10 +136,10 @@ def layer_table(name: str, input_size: int = 224) -> tuple[LayerInfo, ...]:
         raise RequestError(problem)
     names = targetable_layers(name)
     try:
-        shapes = targetable_shapes(_meta_model(name), torch.zeros(1, 3, input_size, input_size, device="meta"),
-                                   stop_after=names[-1])
-    except RuntimeError as exc:  # a spec whose min_input_size is wrong: still one clear line, never a traceback
-        raise RequestError(f"{name} cannot run on a {input_size} px input ({str(exc).splitlines()[0]})") from None
+        shapes = trace_shapes(name, input_size, stop_after=names[-1])
+    except (RuntimeError, AssertionError, ValueError) as exc:  # a size the model refuses: one clear line
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise RequestError(f"{name} cannot run on a {input_size} px input ({first})") from None
     missing = [n for n in names if n not in shapes]
     if missing:
         raise RequestError(f"{name} cannot run on a {input_size} px input (layer {missing[0]} is not computed)")

@@ -80,6 +80,7 @@ def download(
     timeout_s: float = 30.0,
     max_bytes: int = 2 * 1024**3,
     progress: Callable[[int, int | None], None] | None = None,
+    sha256_prefix: str | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` and return ``dest``.
 
@@ -90,6 +91,8 @@ def download(
         timeout_s: seconds a connection may stay silent (connect or read) before giving up.
         max_bytes: refuse responses larger than this.
         progress: called with (bytes so far, total bytes or None).
+        sha256_prefix: the first hex digits the digest must start with (torchvision's file names carry them),
+            checked when ``sha256`` is None.
 
     Raises:
         DownloadError: network failure, timeout, or a transfer that ended early (the ``.part`` file is kept
@@ -102,7 +105,7 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     with _lock_for(dest):
-        if dest.exists() and (sha256 is None or sha256_of(dest) == sha256.lower()):
+        if dest.exists() and _matches(sha256_of(dest), sha256, sha256_prefix):
             return dest
         have = part.stat().st_size if part.exists() else 0
         request = urllib.request.Request(url, headers={"User-Agent": "featviz"})
@@ -169,8 +172,22 @@ def download(
                     f"checksum mismatch for {url}: expected SHA-256 {sha256.lower()}, got {actual}; "
                     "the file was discarded"
                 )
+        elif sha256_prefix:
+            actual = sha256_of(part)
+            if not _matches(actual, None, sha256_prefix):
+                part.unlink(missing_ok=True)
+                raise ChecksumMismatch(
+                    f"checksum mismatch for {url}: its file name says the SHA-256 starts with {sha256_prefix}, "
+                    f"got {actual}; the file was discarded"
+                )
         os.replace(part, dest)
         return dest
+
+
+def _matches(actual: str, sha256: str | None, prefix: str | None) -> bool:
+    if sha256 is not None:
+        return actual == sha256.lower()
+    return prefix is None or actual.startswith(prefix.lower())
 
 
 class NegativeCache:

@@ -10,7 +10,7 @@ import torch
 from featviz_core.device import resolve_device
 from featviz_core.errors import RenderError
 from featviz_core.models import get_spec, load_model
-from featviz_core.models.fast import model_for_render
+from featviz_core.models.fast import render_model
 from featviz_core.render.results import RenderResult, Snapshot
 from featviz_core.render.scoring import check_retry, default_batch_size, halved, result_from_snapshot
 from featviz_core.render.start import set_up
@@ -63,10 +63,15 @@ def render_iter(
     if snapshot_every < 1:
         raise RenderError("snapshot_every must be at least 1")
     layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
+    from featviz_core.models.memory import check_render_fits
+
+    check_render_fits(request.model, request.model_input_size, layers, dev)
+    eager_note = ""
     if fast:
-        model = model_for_render(model, layers)
+        model, eager_note = render_model(model, layers, request.model_input_size)
     chunk = max(1, batch_size or default_batch_size(dev))
     forward, compile_note = _forward_pass(model, layers, compile)
+    compile_note = "; ".join(filter(None, [eager_note, compile_note]))
     note = compile_note
     while True:
         try:

@@ -13,6 +13,7 @@ from featviz_core.alpha import rgba_for_display
 from featviz_core.capture import capture_layers
 from featviz_core.compiled import compile_seconds_for
 from featviz_core.errors import NonFiniteError
+from featviz_core.models.activations import channels_first
 from featviz_core.param import to_uint8
 from featviz_core.render.chunks import Chunk
 from featviz_core.render.results import Snapshot
@@ -39,7 +40,7 @@ class ModelRun:
         before = compile_seconds_for(self.model)
         acts = self.compiled(self.preprocess(x))
         self.compiling_s += compile_seconds_for(self.model) - before
-        return acts
+        return {name: channels_first(output) for name, output in acts.items()}
 
 
 def optimization_step(setup: RenderSetup, chunk: Chunk, step: int, run: ModelRun) -> tuple[torch.Tensor, torch.Tensor]:
