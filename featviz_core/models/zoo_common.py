@@ -38,7 +38,7 @@ def key_mismatch(exc: Exception, path: Path | str, what: str) -> WeightsUnavaila
         line = line.strip()
         for label in ("Missing key(s) in state_dict:", "Unexpected key(s) in state_dict:"):
             if line.startswith(label):
-                keys = [k.strip().strip('"') for k in line[len(label):].split(",") if k.strip()]
+                keys = [k.strip().strip('."') for k in line[len(label):].split(",") if k.strip()]
                 more = f" and {len(keys) - 4} more" if len(keys) > 4 else ""
                 parts.append(f"{label.split(' in ')[0].lower()} {', '.join(keys[:4])}{more}")
         if line.startswith("size mismatch for") and sum("size mismatch" in p for p in parts) < 2:
