@@ -58,12 +58,14 @@ def fetch_weights(name: str, *, timeout_s: float = 60.0, progress: Progress | No
     else:
         path = source.cache_path()
         try:
-            download(url, path, sha256=source.expected_sha256(), timeout_s=timeout_s, progress=progress)
+            download(url, path, sha256=source.expected_sha256(), timeout_s=timeout_s, progress=progress,
+                     sha256_prefix=source.sha256_prefix)
         except ChecksumMismatch as exc:
             raise ChecksumMismatch(offline_help(spec, str(exc))) from None
         except DownloadError as exc:
             raise WeightsUnavailable(offline_help(spec, str(exc))) from None
-        if source.expected_sha256() is None:  # record what arrived, so later loads detect a changed file
+        if source.expected_sha256() is None and not source.sha256_prefix:  # record what arrived, so later loads
+            # detect a changed file
             path.with_name(path.name + ".sha256").write_text(sha256_of(path) + "\n")
     try:  # refuse a file that is not a plain checkpoint of this architecture now, not at first use
         build_with_weights(spec, path)
@@ -78,6 +80,8 @@ def fetch_weights(name: str, *, timeout_s: float = 60.0, progress: Progress | No
 
 def _how_verified(source, path: Path) -> str:
     expected = source.expected_sha256()
+    if not expected and source.sha256_prefix:
+        return f"verified against the SHA-256 prefix {source.sha256_prefix} in its file name"
     if expected:
         if source.sha256_env_var and expected != source.sha256:
             return f"verified against {source.sha256_env_var}"

@@ -63,7 +63,7 @@ def intake() -> None:
     outcome = Intake(render=names_render(values))
     try:
         model = values.get("model", "auto").strip()
-        model = models.fallback_model() if model == "auto" else get_spec(model).name
+        model = models.fallback_model() if model == "auto" else models.add_network(get_spec(model).name)
         request = request_from_values(values, model=model)  # checked first: no download for a bad link
         if not models.status(model)[0]:
             st.session_state[models.MODEL_KEY] = model  # the sidebar offers this model's weights
@@ -90,7 +90,8 @@ def page_model() -> None:
         return
     st.session_state[PAGE_MODEL_KEY] = wanted
     try:
-        st.session_state[models.MODEL_KEY] = models.fallback_model() if wanted == "auto" else get_spec(wanted).name
+        st.session_state[models.MODEL_KEY] = models.fallback_model() if wanted == "auto" else models.add_network(
+            get_spec(wanted).name)
     except FeatvizError:
         return
 

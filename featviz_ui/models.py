@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 MODEL_KEY = "model"  # the sidebar's model picker
+NETWORKS_KEY = "any_networks"  # networks named in this session (torchvision:NAME, ...), shown in the picker
 _weights_generation = 0  # counts weight files that arrived in this process (featviz_ui.weights)
 
 
@@ -42,9 +43,23 @@ def shared_model(name: str):
 
 
 def model_names() -> list[str]:
+    """The registered models, then every network named in this session (the sidebar's "Any network", or a
+    link's model)."""
     from featviz_core.models import REGISTRY
 
-    return list(REGISTRY)
+    return list(REGISTRY) + [n for n in st.session_state.get(NETWORKS_KEY, []) if n not in REGISTRY]
+
+
+def add_network(name: str) -> str:
+    """Check ``name`` (any network: ``torchvision:resnet50``, ...) and add it to this session's picker;
+    returns its name. Raises FeatvizError with one line when it is not a network featviz can read."""
+    from featviz_core.models import REGISTRY, get_spec
+
+    name = get_spec(name).name
+    known = st.session_state.setdefault(NETWORKS_KEY, [])
+    if name not in REGISTRY and name not in known:
+        known.append(name)
+    return name
 
 
 def fallback_model() -> str:

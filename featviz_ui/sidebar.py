@@ -41,6 +41,7 @@ def draw(background_slots: tuple[str, ...] = ()) -> None:
         st.session_state[models.MODEL_KEY] = models.fallback_model()
     with st.sidebar:
         st.selectbox("Model", names, key=models.MODEL_KEY, format_func=_model_label, help=_picker_help(names))
+        _any_network()
         picked = models.selected_model()
         available, message = models.status(picked)
         spec = get_spec(picked)
@@ -58,6 +59,42 @@ def draw(background_slots: tuple[str, ...] = ()) -> None:
             device_text = f"CPU ({torch.get_num_threads()} threads)"
         st.caption(f"Device: **{device_text}**")
         _status(background_slots)
+
+
+NETWORK_INPUT = "any_network_name"
+NETWORK_RANDOM = "any_network_random"
+NETWORK_ERROR = "any_network_error"
+
+
+def _use_network() -> None:
+    """The "Any network" form's button (a callback: it runs before the picker is drawn, so it may pick)."""
+    from featviz_core.errors import FeatvizError
+    from featviz_core.models.sources import with_random_weights
+
+    name = (st.session_state.get(NETWORK_INPUT) or "").strip()
+    st.session_state.pop(NETWORK_ERROR, None)
+    if not name:
+        return
+    try:
+        if st.session_state.get(NETWORK_RANDOM):
+            name = with_random_weights(name)
+        st.session_state[models.MODEL_KEY] = models.add_network(name)
+    except FeatvizError as exc:
+        st.session_state[NETWORK_ERROR] = " ".join(str(exc).split())
+
+
+def _any_network() -> None:
+    """A form that adds any network to the picker: torchvision:NAME, timm:NAME or file:PATH.pt2."""
+    with st.expander("Any network", expanded=NETWORK_ERROR in st.session_state):
+        with st.form("any_network_form", border=False, enter_to_submit=False):
+            st.text_input("Network", key=NETWORK_INPUT, placeholder="torchvision:resnet50",
+                          help="torchvision:NAME (every torchvision classifier), timm:NAME when timm is installed, or "
+                               "file:PATH.pt2 (a torch.export program); add ?weights=PATH for your state dict")
+            st.checkbox("Random weights (an untrained network)", key=NETWORK_RANDOM,
+                        help="Only when asked: every image and its metadata say so.")
+            st.form_submit_button("Add to the picker", on_click=_use_network)
+        if NETWORK_ERROR in st.session_state:
+            st.error(st.session_state[NETWORK_ERROR])
 
 
 @st.fragment(run_every=STATUS_S)

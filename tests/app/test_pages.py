@@ -28,7 +28,8 @@ def test_every_page_loads_with_the_shared_sidebar(new_app, page, model):
     if PAGES[page]:
         assert at.title[0].value == PAGES[page]
     picker = at.sidebar.selectbox(key="model")
-    assert picker.options == [TITLES["inceptionv1"], TITLES["efficientnet-lite0"]]
+    assert picker.options[:2] == [TITLES["inceptionv1"], TITLES["efficientnet-lite0"]]
+    assert picker.options[2:] == ["EfficientNet-Lite1 (ImageNet)", "EfficientNet-Lite2 (ImageNet)"]
     assert picker.value == model
     # A model without weights here is named as such in the picker's help.
     assert (TITLES["inceptionv1"] in picker.help) == (model != "inceptionv1")
