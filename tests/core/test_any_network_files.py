@@ -34,6 +34,7 @@ def test_torchvision_download_is_checked_against_the_hash_prefix_in_its_name(mon
     with serve_file(resnet18_state, seconds=0.2) as (base, requests):
         monkeypatch.setenv("FEATVIZ_TORCHVISION_MIRROR", base)
         sources._spec_for.cache_clear()
+        models._negative.clear()  # no failure remembered from another test
         try:
             spec = get_spec("torchvision:resnet18")
             assert spec.weights.url == f"{base}/resnet18-f37072fd.pth" and spec.weights.sha256_prefix == "f37072fd"
