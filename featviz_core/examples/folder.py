@@ -63,13 +63,13 @@ def read_bytes(path: Path, max_bytes: int) -> tuple[bytes | None, str]:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            return None, f"too large ({size / 1024 / 1024:.1f} MB, at most {max_bytes / 1024 / 1024:g} MB)"
+            return None, f"too large ({size / 1024 / 1024:.1f} MB, at most {max_bytes / 1024 / 1024:.3g} MB)"
         with open(path, "rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         return None, f"unreadable ({exc.strerror or exc})"
     if len(data) > max_bytes:  # grew while read
-        return None, f"too large (more than {max_bytes / 1024 / 1024:g} MB)"
+        return None, f"too large (more than {max_bytes / 1024 / 1024:.3g} MB)"
     return data, ""
 
 
