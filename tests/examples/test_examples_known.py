@@ -81,3 +81,22 @@ def test_a_crop_shows_the_part_of_the_image_in_its_box(local_examples, known_ima
         expected = np.asarray(image.convert("RGB").crop(tuple(entry["box"])))
     crop = np.asarray(Image.open(io.BytesIO((local_examples / entry["crop"]).read_bytes())))
     assert crop.shape == expected.shape and (crop == expected).all()  # small boxes are kept at full size
+
+
+def test_a_photos_maps_average_to_the_photo_pages_means_and_the_heatmap_marks_the_peak(known_images, effnet):
+    from featviz_core.examples.heatmap import layer_maps, overlay
+    from featviz_core.photo import layer_means
+
+    photo = Image.open(known_images / render_file(1)).convert("RGB")
+    view, maps = layer_maps(MODEL, LAYER, photo, model=effnet)
+    assert view.shape == (224, 224, 3) and view.dtype == np.uint8 and maps.shape == (40, 28, 28)
+    np.testing.assert_allclose(maps.mean(axis=(1, 2)), layer_means(MODEL, LAYER, photo, model=effnet),
+                               rtol=1e-5, atol=1e-5)
+    grey = np.full((224, 224, 3), 128, np.uint8)
+    peak = np.zeros((28, 28), np.float32)
+    peak[3, 20] = 5.0
+    heat = overlay(grey, peak, box=[0, 0, 112, 112]).astype(int)
+    brightness = heat.sum(axis=2)
+    assert brightness[3 * 8 + 4, 20 * 8 + 4] > brightness[200, 40] + 200  # bright at the peak, dark elsewhere
+    assert tuple(heat[50, 0]) == (0, 255, 255)  # the box's outline
+    assert overlay(grey, -peak, suppress=True).sum() == overlay(grey, peak).sum()
