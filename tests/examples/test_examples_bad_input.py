@@ -99,3 +99,20 @@ def test_a_folder_of_nothing_usable_is_one_line(capsys, tmp_path):
                              after_progress=True)
     assert message == (f"error: none of the 1 images of {folder} could be used "
                        "(a.png: the file is not an image featviz accepts, ...)")
+
+
+def test_a_second_run_on_the_same_store_is_refused_while_the_first_holds_it(capsys, tmp_path):
+    import os as _os
+
+    from featviz_core.atlas.guard import writer_lock
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(folder / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    with writer_lock(out, what="examples run"):
+        message = one_line_error(capsys, "--layers", LAYER, "--images", str(folder), "--out", str(out))
+    assert message == (f"error: another examples run (pid {_os.getpid()}) is writing {out}; wait for it to "
+                       "finish or stop it")
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]
