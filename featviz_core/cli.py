@@ -1,4 +1,4 @@
-"""Command line: ``python -m featviz_core layers|models|fetch-weights|render|warm|atlas ...``.
+"""Command line: ``python -m featviz_core layers|models|fetch-weights|render|warm|atlas|examples ...``.
 
 Errors a user can fix are printed as one line on stderr and exit with status 2; no traceback.
 """
@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     from featviz_core.atlas.cli import add_parser as add_atlas_parser
 
     add_atlas_parser(sub)
+
+    from featviz_core.examples.cli import add_parser as add_examples_parser
+
+    add_examples_parser(sub)
     return parser
 
 
@@ -177,12 +181,19 @@ def _cmd_atlas(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_examples(args: argparse.Namespace) -> int:
+    from featviz_core.examples.cli import run
+
+    return run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from featviz_core.cli_warm import cmd_warm
 
     args = _parser().parse_args(argv)
     commands = {"layers": _cmd_layers, "models": _cmd_models, "render": _cmd_render, "fetch-weights": _cmd_fetch,
-                "warm": cmd_warm, "atlas": _cmd_atlas}
+                "warm": cmd_warm, "atlas": _cmd_atlas,
+                "examples": _cmd_examples}
     try:
         return commands[args.command](args)
     except FeatvizError as exc:

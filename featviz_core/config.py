@@ -18,6 +18,7 @@
 | FEATVIZ_INCEPTIONV1_SHA256 | unset | SHA-256 the InceptionV1 weight file must have (no digest is published upstream) |
 | FEATVIZ_INCEPTIONV1_URL | upstream | a mirror to download inception5h.pth from |
 | FEATVIZ_ATLAS_DIR | CACHE/atlas | atlases the app reads (featviz_core.atlas.lookup) |
+| FEATVIZ_EXAMPLES_DIR | CACHE/examples | dataset examples stores the app reads (featviz_core.examples.lookup) |
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from featviz_core.links import NEURON_FORM, neuron_requests
-from featviz_ui import figures, form, layout, models, prepared, present, presets, views
+from featviz_ui import dataset_examples, figures, form, layout, models, prepared, present, presets, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, forget, get_slot, poll, stop, submit
 
@@ -231,3 +231,6 @@ elif main_slot.result is not None:
 else:
     st.info("Pick a layer and a channel, then press **Render**. The defaults (256 px, 1024 steps) take a "
             "while on a CPU; fewer steps or a smaller image are quicker.", icon=":material/touch_app:")
+
+# Dataset examples of the form's channel, when an examples store of this model covers its layer.
+dataset_examples.section(model, ss[layer_key], int(ss["ne_channel"]), key="ne_examples")

@@ -72,6 +72,9 @@ with chart:
     st.dataframe(rows, hide_index=True, width="stretch", key="ph_table")
 
 channels = tuple(item.channel for item in top)
+from featviz_ui import dataset_examples  # noqa: E402
+
+dataset_examples.photo_heatmaps(model, layer, image, channels, models.shared_model(model))
 st.page_link(EXPLORER_PAGE, label=f"Render these {len(channels)} channels in the Explorer",
              icon=":material/grid_view:",
              query_params={"model": model, "layer": layer, "channels": format_channels(channels)})
