@@ -58,7 +58,7 @@ def forward_pass(model, spec, layer: str, folder: Path, files: list[str], batch:
     """Seconds for one pass over the folder; with ``channel``, that channel's top-k is kept (a plain loop)."""
     import torch
 
-    from featviz_core.capture import capture_layers
+    from featviz_core.models.capture import capture_layers
 
     best: list[tuple[float, int]] = []
     started = time.perf_counter()

@@ -1,5 +1,5 @@
 import sys
 
-from featviz_core.cli import main
+from featviz_core.cli.dispatch import main
 
 sys.exit(main())

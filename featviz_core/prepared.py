@@ -7,9 +7,9 @@ renders and by ``python -m featviz_core warm``); a store of precomputed renders 
 
 from __future__ import annotations
 
-from featviz_core.cache import RenderCache
 from featviz_core.render import RenderResult
 from featviz_core.request import RenderRequest
+from featviz_core.service.render_cache import RenderCache
 
 
 def prepared_result(request: RenderRequest, cache: RenderCache) -> RenderResult | None:

@@ -16,13 +16,13 @@ import json
 import re
 from typing import Any, Mapping
 
-from featviz_core.channels import format_channels, parse_channels
 from featviz_core.config import Limits
 from featviz_core.errors import RequestError
+from featviz_core.image_plan import PlannedImage, parse_interpolation, parse_position, plan_images
+from featviz_core.method.transforms import get_preset, output_size
 from featviz_core.objectives import Objective, get_kind, parse_objective, registered_kinds
-from featviz_core.plan import PlannedImage, parse_interpolation, parse_position, plan_images
+from featviz_core.objectives.targets import format_channels, parse_channels
 from featviz_core.settings import MAX_SEED, SETTINGS, beyond_active, check_all, parse_all, shown
-from featviz_core.transforms import get_preset, output_size
 
 __all__ = ["MAX_SEED", "RenderRequest", "format_channels", "min_image_size", "parse_channels"]
 
@@ -113,7 +113,7 @@ class _Request:
             raise RequestError("the pull toward the photo needs a starting photo; give one (init) or set the pull "
                                "weight to 0")
         if self.init:
-            from featviz_core.photos import get_photo
+            from featviz_core.photos.store import get_photo
 
             if not _DIGEST.match(self.init):
                 raise RequestError(f"photo: {shown(self.init)} is not a photo's SHA-256 (64 hexadecimal digits); "
@@ -185,7 +185,7 @@ class _Request:
         return tuple(plan_images(self))
 
     def images(self) -> list[PlannedImage]:
-        """Every image: objective, caption, seed and group, in display order (:mod:`featviz_core.plan`)."""
+        """Every image: objective, caption, seed and group, in display order (:mod:`featviz_core.image_plan`)."""
         return list(self._plan)
 
     def objectives(self) -> list[Objective]:

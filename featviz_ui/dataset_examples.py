@@ -73,7 +73,7 @@ def _views(store, layer: str, channel: int, side: str, entries: list[dict]) -> N
 
 def atlas_image(model: str, layer: str, channel: int) -> bytes | None:
     """The channel's atlas image (PNG bytes) from an atlas made with this server's weights, or None."""
-    from featviz_ui.atlas import stores_of, weights_match
+    from featviz_ui.gallery_tiles import stores_of, weights_match
 
     for store in stores_of(model):
         if layer in store.activations and channel in store.done(layer) and weights_match(store):

@@ -36,7 +36,7 @@ def display_tiles(images: np.ndarray, side: int) -> list[np.ndarray]:
     Returns:
         B arrays (H', W', 3) uint8.
     """
-    from featviz_core.figures import on_checkerboard
+    from featviz_core.outputs.figures import on_checkerboard
 
     tiles = []
     for image in images:
@@ -52,9 +52,9 @@ def image_grid(images: np.ndarray, labels: Sequence[str], *, side: int = 160) ->
 
 
 def arranged_grid(images: np.ndarray, labels: Sequence[str], request, *, side: int = 160) -> None:
-    """The images laid out as :func:`featviz_core.arrange.arrange` says: a plain grid, positive-negative
+    """The images laid out as :func:`featviz_core.outputs.arrange.arrange` says: a plain grid, positive-negative
     pairs side by side, diverse images grouped per objective, or interpolation frames in one row."""
-    from featviz_core.arrange import arrange
+    from featviz_core.outputs.arrange import arrange
 
     labels = list(labels)
     layout = arrange(request, labels)
@@ -76,7 +76,7 @@ def progress_panel(slot: Slot, job, *, label: str = "") -> None:
     """Queue position, or a progress bar with step count and elapsed / remaining time."""
     import time
 
-    from featviz_core.jobs import QUEUED
+    from featviz_core.service import QUEUED
 
     prefix = f"{label}: " if label else ""
     if job.state == QUEUED:
@@ -122,7 +122,7 @@ def history_chart(result, *, height: int = 340):
 
 def _result_files(result) -> tuple[bytes, bytes]:
     """(grid PNG, zip) of a result, built once per result and session."""
-    from featviz_core import export
+    from featviz_core.outputs import export
 
     cache = st.session_state.setdefault(DOWNLOADS_KEY, {})
     key = (result.request.key(), result.steps_done, result.stopped)
@@ -136,8 +136,8 @@ def _result_files(result) -> tuple[bytes, bytes]:
 
 
 def file_stem(result) -> str:
-    from featviz_core.export import safe_filename
-    from featviz_core.request import format_channels
+    from featviz_core.objectives.targets import format_channels
+    from featviz_core.outputs.export import safe_filename
 
     request = result.request
     if request.expression:
@@ -161,7 +161,7 @@ def downloads(result, *, key: str, grid_label: str = "Download grid (PNG)") -> N
 
 
 def result_caption(result) -> str:
-    from featviz_core.export import describe_settings
+    from featviz_core.outputs.export import describe_settings
 
     return (f"{describe_settings(result.request)} · {result.steps_done} steps done in "
             f"{duration(result.elapsed_s)} on {result.device}")

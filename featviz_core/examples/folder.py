@@ -1,7 +1,7 @@
 """The folder of images an examples run reads: which files, its digest, safe decoding, and geometry.
 
 Images are found recursively (hidden files and folders skipped, symbolic links to folders not followed) by
-their name ending; what a file really is is decided by its bytes (:func:`featviz_core.uploads.load_upload`,
+their name ending; what a file really is is decided by its bytes (:func:`featviz_core.photos.uploads.load_upload`,
 with a size and pixel limit checked before any pixel is decoded). The model sees each image as the Photo
 page does: shorter side resized to the model's input size, centre square crop (:func:`view_of`), and
 :class:`Placement` maps positions of that square back to the image's own pixels.
@@ -77,7 +77,7 @@ def decode(data: bytes, max_bytes: int, max_side: int):
     """(RGB PIL image, "") or (None, why it is skipped), with the upload rules (format from the bytes,
     pixel count checked before decoding, EXIF orientation applied)."""
     from featviz_core.errors import RequestError
-    from featviz_core.uploads import UploadLimits, load_upload
+    from featviz_core.photos.uploads import UploadLimits, load_upload
 
     try:
         return load_upload(data, UploadLimits(max_bytes=max_bytes, max_side=max_side)), ""
@@ -95,7 +95,7 @@ class Placement:
     side: int
 
     def _resized(self) -> tuple[int, int, int, int]:
-        """(resized width, resized height, left, top) exactly as :func:`featviz_core.photo.photo_tensor` cuts."""
+        """(resized width, resized height, left, top) exactly as :func:`featviz_core.photos.analysis.photo_tensor` cuts."""
         scale = self.side / min(self.width, self.height)
         rw = max(self.side, round(self.width * scale))
         rh = max(self.side, round(self.height * scale))
@@ -124,6 +124,6 @@ class Placement:
 
 def view_of(image, side: int) -> np.ndarray:
     """The model's view of ``image``: (side, side, 3) float32 in [0, 1] (shorter side resized, centre crop)."""
-    from featviz_core.photo import photo_tensor
+    from featviz_core.photos.analysis import photo_tensor
 
     return photo_tensor(image, side)[0].permute(1, 2, 0).numpy()

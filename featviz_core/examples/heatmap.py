@@ -53,15 +53,15 @@ def overlay(view: np.ndarray, activation_map: np.ndarray, *, box: list[int] | No
 def layer_maps(model_name: str, layer: str, image, *, model=None, device=None) -> tuple[np.ndarray, np.ndarray]:
     """A photo as the model sees it and every channel's map of ``layer``: ((S, S, 3) uint8, (C, h, w) float32).
 
-    The same view as :func:`featviz_core.photo.top_channels` (shorter side resized, centre crop), so the map
+    The same view as :func:`featviz_core.photos.analysis.top_channels` (shorter side resized, centre crop), so the map
     of channel c averages to the mean activation listed there.
     """
     import torch
 
-    from featviz_core.capture import capture_layers
     from featviz_core.device import resolve_device
     from featviz_core.models import get_spec, load_model
-    from featviz_core.photo import _analyses, photo_tensor
+    from featviz_core.models.capture import capture_layers
+    from featviz_core.photos.analysis import _analyses, photo_tensor
 
     spec = get_spec(model_name)
     dev = resolve_device(device) if not isinstance(device, torch.device) else device

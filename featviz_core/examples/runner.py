@@ -80,8 +80,8 @@ def plan_identity(model: str, layers: str, images: str | Path, *, top: int = DEF
                   max_mb: float = DEFAULT_MAX_MB, max_side: int = DEFAULT_MAX_SIDE
                   ) -> tuple[ExamplesIdentity, list[str]]:
     """Check the request and say what the store will be of: (identity, the folder's sorted files)."""
+    from featviz_core.atlas.batch_plan import select_layers
     from featviz_core.atlas.identity import weights_digest
-    from featviz_core.atlas.plan import select_layers
     from featviz_core.models import default_model_name, get_spec, layer_table
 
     model = default_model_name() if model == "auto" else get_spec(model).name

@@ -85,7 +85,7 @@ class ChunkScanner:
     def __call__(self, chunk: Chunk) -> ChunkOutput:
         import torch
 
-        from featviz_core.capture import capture_layers
+        from featviz_core.models.capture import capture_layers
 
         started = time.perf_counter()
         settings = self.identity.settings_dict

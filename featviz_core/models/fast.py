@@ -118,7 +118,7 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
         changed.add(conv_name)
     fast.requires_grad_(False)
     # Check: every requested layer (that did not change meaning) agrees with the original.
-    from featviz_core.capture import capture_layers
+    from featviz_core.models.capture import capture_layers
 
     if layers is None:  # every module that runs once and outputs a 4-D tensor
         from featviz_core.models import targetable_shapes

@@ -81,7 +81,7 @@ class TermKind:
 
     def heading(self, layer: str, channels: tuple[int, ...], position: str = "") -> str:
         """A render's title ("_blocks.10, channels 0-9")."""
-        from featviz_core.channels import format_channels
+        from featviz_core.objectives.targets import format_channels
 
         return f"{layer}, channel{'s' if len(channels) > 1 else ''} {format_channels(channels)}"
 
@@ -134,7 +134,7 @@ class NeuronKind(TermKind):
         return f"activation of {_neuron(position)} of each channel"
 
     def heading(self, layer: str, channels: tuple[int, ...], position: str = "") -> str:
-        from featviz_core.channels import format_channels
+        from featviz_core.objectives.targets import format_channels
 
         return f"{layer}, {_neuron(position)} of channel{'s' if len(channels) > 1 else ''} {format_channels(channels)}"
 

@@ -45,7 +45,7 @@ def render_iter(
             snapshot marked ``stopped``.
         fast: optimize with the model's checked render variant (batch norm folded into convolutions,
             cheaper redirected-ReLU backward; see ``featviz_core.models.fast``). Same function, less work.
-        compile: run the forward pass through ``torch.compile`` (``featviz_core.compiled``), cut at the
+        compile: run the forward pass through ``torch.compile`` (``featviz_core.render.compiled``), cut at the
             target layers. A runtime setting, not part of the request: activations agree with eager within
             float rounding, not bitwise. Compiling takes seconds to minutes, once per process for each
             (model, layers, batch shape), and is not counted in ``elapsed_s``. A model that cannot be cut
@@ -86,7 +86,7 @@ def _forward_pass(model: torch.nn.Module, layers: tuple[str, ...], compile: bool
     """The compiled forward pass up to ``layers`` (None: eager) and a note when compiling was refused."""
     if not compile:
         return None, ""
-    from featviz_core.compiled import CompileUnavailable, compiled_forward
+    from featviz_core.render.compiled import CompileUnavailable, compiled_forward
 
     try:
         return compiled_forward(model, layers), ""

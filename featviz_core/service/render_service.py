@@ -10,18 +10,18 @@ from typing import Callable
 
 import torch
 
-from featviz_core.cache import RenderCache
-from featviz_core.compiled import compile_from_env
 from featviz_core.config import ServiceSettings
 from featviz_core.device import resolve_device
 from featviz_core.errors import QueueFull
 from featviz_core.models import load_model
 from featviz_core.render import RenderResult
+from featviz_core.render.compiled import compile_from_env
 from featviz_core.request import RenderRequest
 from featviz_core.service import liveness
 from featviz_core.service.job import CANCELLED, DONE, FAILED, RUNNING, Job
 from featviz_core.service.queue import JobQueue
 from featviz_core.service.registry import JobRegistry
+from featviz_core.service.render_cache import RenderCache
 from featviz_core.service.sharing import SharedJobs
 from featviz_core.service.stats import Counters, StatsFile, stats_path
 from featviz_core.service.worker import RenderSetup, WorkerPool, run_job

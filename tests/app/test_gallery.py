@@ -87,7 +87,7 @@ def test_a_neuron_link_presets_the_neuron_page(gallery):
 
 
 def test_render_missing_queues_the_page_at_background_priority_and_fills_the_tiles(gallery):
-    from featviz_ui.atlas import BACKGROUND_PRIORITY
+    from featviz_ui.gallery_tiles import BACKGROUND_PRIORITY
 
     at = gallery()
     at.selectbox(key="ga_page").set_value(1).run()

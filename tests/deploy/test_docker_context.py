@@ -175,7 +175,7 @@ def test_everything_the_app_runs_reaches_the_image():
     pages = sorted((ROOT / "pages").glob("*.py"))
     assert ROOT / "pages" / "photo.py" in pages
     needed = imported_project_modules([app, *pages]) | {"requirements.txt", ".streamlit/config.toml"}
-    assert "featviz_core/jobs.py" in needed or "featviz_core/render.py" in needed
+    assert "featviz_core/service/__init__.py" in needed or "featviz_core/render.py" in needed
     missing = sorted(needed - context)
     assert not missing, f"not in the Docker build context: {missing}"
     # The whole library goes in (CLI and fetch-weights run at build time), test tools do not.
@@ -256,7 +256,7 @@ def test_no_package_index_host_is_named_in_the_dockerfile_or_the_repository():
 
 
 def test_weight_fetches_are_valid_cli_calls_and_inceptionv1_can_be_switched_off():
-    from featviz_core.cli import _parser
+    from featviz_core.cli.dispatch import _parser
 
     calls = [shlex.split(m) for c in run_commands() for m in re.findall(r"python -m featviz_core ([^;&|]+)", c)]
     parsed_calls = [_parser().parse_args(argv) for argv in calls]
@@ -354,7 +354,7 @@ def test_readme_table_lists_every_setting_with_its_default():
 
 def test_defaults_in_the_table_match_the_service(monkeypatch):
     from featviz_core.config import ServiceSettings
-    from featviz_core.uploads import UploadLimits
+    from featviz_core.photos.uploads import UploadLimits
 
     for name in ("FEATVIZ_WORKERS", "FEATVIZ_QUEUE_LENGTH", "FEATVIZ_DEADLINE_S", "FEATVIZ_IDLE_TIMEOUT_S",
                  "FEATVIZ_CACHE_ENTRIES", "FEATVIZ_CACHE_MB", "FEATVIZ_MAX_UPLOAD_MB", "FEATVIZ_MAX_UPLOAD_SIDE"):
@@ -373,10 +373,10 @@ def test_defaults_in_the_table_match_the_service(monkeypatch):
 
 
 def test_settings_are_honoured_from_the_environment(monkeypatch, tmp_path):
-    from featviz_core.cache import RenderCache
     from featviz_core.config import Limits, ServiceSettings, cache_dir
-    from featviz_core.jobs import RenderService
-    from featviz_core.uploads import UploadLimits
+    from featviz_core.photos.uploads import UploadLimits
+    from featviz_core.service import RenderService
+    from featviz_core.service.render_cache import RenderCache
 
     values = {"FEATVIZ_WORKERS": "3", "FEATVIZ_QUEUE_LENGTH": "5", "FEATVIZ_DEADLINE_S": "7.5",
               "FEATVIZ_IDLE_TIMEOUT_S": "9", "FEATVIZ_CACHE_ENTRIES": "11", "FEATVIZ_CACHE_MB": "2",
@@ -440,13 +440,13 @@ def test_assemble_space_refuses_dangerous_targets(tmp_path, target):
         (dest / "precious.txt").write_text("keep me")
     done = subprocess.run(["bash", "scripts/assemble_space.sh", str(dest)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "refusing" in done.stderr
-    assert (ROOT / "featviz_core" / "jobs.py").exists()
+    assert (ROOT / "featviz_core" / "request.py").exists()
     if target == "non-empty":
         assert (dest / "precious.txt").read_text() == "keep me"
 
 
 def test_an_atlas_can_be_baked_in_with_its_digest():
-    from featviz_core.cli import _parser
+    from featviz_core.cli.dispatch import _parser
 
     arguments = " ".join(a for k, a in parsed() if k == "ARG")
     assert 'FEATVIZ_ATLAS_URL=""' in arguments and 'FEATVIZ_ATLAS_SHA256=""' in arguments

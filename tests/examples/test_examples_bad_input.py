@@ -11,7 +11,7 @@ from examples_helpers import result
 from examples_sample import LAYER, MODEL
 from PIL import Image
 
-from featviz_core.cli import main
+from featviz_core.cli.dispatch import main
 
 
 def run(capsys, *args: str) -> tuple[int, str]:

@@ -33,9 +33,9 @@ def test_each_rendered_channel_is_excited_most_by_its_own_render(local_examples)
 def test_the_top_activation_is_the_channel_mean_on_the_models_view(local_examples, known_images, effnet):
     import torch
 
-    from featviz_core.capture import capture_layers
     from featviz_core.models import get_spec
-    from featviz_core.photo import photo_tensor
+    from featviz_core.models.capture import capture_layers
+    from featviz_core.photos.analysis import photo_tensor
 
     entry = result(local_examples)["layers"][LAYER]["examples"][2]["top"][0]
     spec = get_spec(MODEL)
@@ -85,7 +85,7 @@ def test_a_crop_shows_the_part_of_the_image_in_its_box(local_examples, known_ima
 
 def test_a_photos_maps_average_to_the_photo_pages_means_and_the_heatmap_marks_the_peak(known_images, effnet):
     from featviz_core.examples.heatmap import layer_maps, overlay
-    from featviz_core.photo import layer_means
+    from featviz_core.photos.analysis import layer_means
 
     photo = Image.open(known_images / render_file(1)).convert("RGB")
     view, maps = layer_maps(MODEL, LAYER, photo, model=effnet)

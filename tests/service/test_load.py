@@ -24,8 +24,9 @@ import pytest
 from PIL import Image
 from server_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer, HealthPoller
 
+from featviz_core.objectives.targets import parse_channels
 from featviz_core.render import render
-from featviz_core.request import RenderRequest, parse_channels
+from featviz_core.request import RenderRequest
 
 pytestmark = pytest.mark.e2e
 

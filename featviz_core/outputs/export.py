@@ -1,6 +1,6 @@
 """PNG bytes, zips, metadata and the files a render exports: pure functions over rendered images.
 
-The figures themselves (grid, detailed view, summary figure) are made in :mod:`featviz_core.figures`
+The figures themselves (grid, detailed view, summary figure) are made in :mod:`featviz_core.outputs.figures`
 and available from here too.
 """
 
@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from featviz_core.figures import (DETAIL_SIDE, beyond_text, default_title, detail_image, grid_image,  # noqa: F401
-                                  lanczos, method_note, objective_text, on_checkerboard, summary_figure)
+from featviz_core.outputs.figures import DETAIL_SIDE, detail_image, grid_image, lanczos, on_checkerboard, summary_figure
+from featviz_core.words import beyond_text, default_title, method_note, objective_text
 
 
 def png_bytes(image: Image.Image | np.ndarray, metadata: dict[str, str] | None = None) -> bytes:

@@ -84,7 +84,7 @@ class RenderCache:
         key = result.request.key(weights)
         self._remember(key, result)
         # A render that starts from a photo may look much like it, and photos are never written to disk
-        # (featviz_core.photos): such renders stay in memory only.
+        # (featviz_core.photos.store): such renders stay in memory only.
         if self.path is not None and not result.request.init:
             try:
                 self._write(key, result, weights)

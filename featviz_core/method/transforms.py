@@ -7,7 +7,7 @@ every step are made up front from each image's own ``torch.Generator`` and moved
 step loop never synchronizes with the host and an image's transforms do not depend on its batch.
 
 The ``lucent`` preset instead replays Lucent 0.1.8's chain operation by operation
-(:mod:`featviz_core.lucent_transforms`), for comparisons on equal terms.
+(:mod:`featviz_core.method.lucent_transforms`), for comparisons on equal terms.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from featviz_core.errors import RequestError
-from featviz_core.lucent_transforms import apply_lucent_chain
+from featviz_core.method.lucent_transforms import apply_lucent_chain
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class TransformSpec:
         jitter_centred: jitter draws are centred on 0 (``d`` values from ``-(d-1)/2`` to ``(d-1)/2``, half
             pixels when ``d`` is even); False draws whole pixels in ``[0, d)``, one way only, as Lucent does.
         resample_each: apply each operation as its own resample in Lucent's order and arithmetic
-            (see :mod:`featviz_core.lucent_transforms`) instead of one composed resample.
+            (see :mod:`featviz_core.method.lucent_transforms`) instead of one composed resample.
         description: what the preset does, in plain words (shown on the Method page).
     """
 

@@ -71,7 +71,7 @@ def tiles(store, layer: str, page: int, rendered=None) -> list[Tile]:
     done = store.done(layer)
     extra = {}
     if rendered is not None:
-        from featviz_core.export import png_bytes
+        from featviz_core.outputs.export import png_bytes
 
         for channel, image, score in zip(rendered.request.channels, rendered.images, rendered.scores):
             extra[channel] = (png_bytes(image), float(score))

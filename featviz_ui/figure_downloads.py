@@ -11,7 +11,7 @@ FIGURES_KEY = "featviz_figures"
 
 def _png(kind: str, result, title: str = "") -> bytes:
     """The figure's PNG, made once per result, title and session."""
-    from featviz_core import export
+    from featviz_core.outputs import export
 
     cache = st.session_state.setdefault(FIGURES_KEY, {})
     key = (kind, result.request.key(), result.steps_done, result.stopped, title)
@@ -29,7 +29,8 @@ def _png(kind: str, result, title: str = "") -> bytes:
 
 def figure_options(result, *, key: str, stem: str) -> None:
     """Toggles for the detailed view and the summary figure of ``result``; downloads named ``stem``-*.png."""
-    from featviz_core.export import DETAIL_SIDE, default_title
+    from featviz_core.outputs.figures import DETAIL_SIDE
+    from featviz_core.words import default_title
 
     left, right = st.columns(2)
     count = min(4, len(result.images))

@@ -30,7 +30,7 @@ class Preset:
 
     def label(self, model: str) -> str:
         from featviz_core.models import get_spec
-        from featviz_core.request import format_channels
+        from featviz_core.objectives.targets import format_channels
 
         channels = format_channels(self.channels)
         what = f"channel{'s' if len(self.channels) > 1 else ''} {channels}"

@@ -66,7 +66,7 @@ def parse_interpolation(text: str) -> tuple[tuple[str, int], tuple[str, int]]:
 
 def interpolation_weights(frames: int) -> list[float]:
     """Weight of channel B in each frame: ``i / (frames - 1)``, as Lucid's ``channel_interpolate`` (in double
-    precision, so the frames' objectives and captions are exact; ``featviz_core.interpolate`` has the tensor)."""
+    precision, so the frames' objectives and captions are exact; ``featviz_core.method.interpolation`` has the tensor)."""
     return [i / (frames - 1) for i in range(frames)]
 
 

@@ -1,7 +1,7 @@
 """Prepared renders: render every link of a lecture's links file into the render cache ahead of time.
 
 A link is prepared when every render its page shows for it is in the cache (the Explorer's one render; the
-Neuron page's channel and its pixel twin). The renders go through a :class:`~featviz_core.jobs.RenderService`
+Neuron page's channel and its pixel twin). The renders go through a :class:`~featviz_core.service.RenderService`
 on the cache the app reads, so an app started with the same ``FEATVIZ_CACHE_DIR`` finds each of them under
 the same key and shows it at once, without queueing anything. Links already in the cache are skipped. Bad lines do not stop the others.
 """
@@ -37,7 +37,7 @@ class WarmOutcome:
 def describe(request) -> str:
     """A short line naming a render, in the words of its heading (what it optimizes, and the renders beyond
     one image per channel): ``efficientnet-lite0: _blocks.10, channels 0-9 (512 steps, 128 px, seed 0)``."""
-    from featviz_core.arrange import heading
+    from featviz_core.outputs.arrange import heading
 
     settings = f"{request.steps} steps, {request.size} px, seed {request.seed}"
     settings += "" if request.fft else ", pixel parameterization"
@@ -62,7 +62,7 @@ def warm_service(*, device=None, batch_size: int | None = None):
     stats file alone.
     """
     from featviz_core.config import ServiceSettings
-    from featviz_core.jobs import RenderService
+    from featviz_core.service import RenderService
 
     settings = dataclasses.replace(ServiceSettings.from_env(), workers=1, queue_length=1, deadline_s=float("inf"))
     return RenderService(settings, device=device, batch_size=batch_size, stats_file="")
@@ -89,7 +89,7 @@ def prepare(line: LinkLine, service, *, on_snapshot: Callable | None = None, pol
 
 def _prepare_one(request, service, on_snapshot, poll_s: float, snapshot_every: int) -> tuple[str, str]:
     from featviz_core.errors import FeatvizError
-    from featviz_core.jobs import DONE
+    from featviz_core.service import DONE
 
     try:
         job = service.submit(request, CLIENT, snapshot_every=snapshot_every)

@@ -37,10 +37,10 @@ def _read(path: Path) -> str:
 
 
 def cmd_warm(args: argparse.Namespace) -> int:
-    from featviz_core.cli import _bar
+    from featviz_core.cli.dispatch import _bar
     from featviz_core.device import resolve_device
     from featviz_core.links import read_links
-    from featviz_core.warm import RENDERED, SKIPPED, describe_line, prepare, warm_service
+    from featviz_core.service.prepared import RENDERED, SKIPPED, describe_line, prepare, warm_service
 
     files = [(Path(name), read_links(_read(Path(name)))) for name in args.links]
     if args.batch_size is not None and args.batch_size < 1:

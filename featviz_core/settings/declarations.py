@@ -2,7 +2,7 @@
 
 :class:`featviz_core.request.RenderRequest` takes its fields from :data:`SETTINGS`, validates each value with
 :meth:`Setting.check`, and reads strings (forms, links) with :meth:`Setting.parse`; the CLI derives its
-``render`` options (``featviz_core.cli_options``), links their parameters (``featviz_core.links``) and the
+``render`` options (``featviz_core.cli.options``), links their parameters (``featviz_core.links``) and the
 app its form widgets (``featviz_ui.form``) from the same declarations. A new setting is one entry here plus
 its effect on the render.
 
@@ -52,7 +52,7 @@ class Setting:
         flag: the CLI option (``None``: not on the command line); bools get ``--x/--no-x``.
         cli_default: the CLI's default when it differs from the request's.
         cli_nargs: the option takes this many words (joined with "," into the value).
-        cli_file: the option takes a photo file, kept by :mod:`featviz_core.photos`; the value is its digest.
+        cli_file: the option takes a photo file, kept by :mod:`featviz_core.photos.store`; the value is its digest.
         widget: how the app's form draws it: ``number``, ``toggle``, ``select``, ``text`` or ``None`` (the
             page draws it itself: the model, the layer, the channels).
         step, format: the number widget's step and display format.
@@ -143,7 +143,7 @@ class Setting:
             return tuple(value) if self.kind == "channels" and isinstance(value, list) else value
         raw = value.strip()
         if self.kind == "channels":
-            from featviz_core.channels import parse_channels
+            from featviz_core.objectives.targets import parse_channels
 
             return parse_channels(raw)
         if len(raw) > MAX_TEXT:
@@ -174,7 +174,7 @@ class Setting:
         if self.kind == "bool":
             return "true" if value else "false"
         if self.kind == "channels":
-            from featviz_core.channels import format_channels
+            from featviz_core.objectives.targets import format_channels
 
             return format_channels(tuple(value))
         return str(value)
@@ -187,7 +187,7 @@ def _objective_kinds() -> tuple[str, ...]:
 
 
 def _transform_presets() -> tuple[str, ...]:
-    from featviz_core.transforms import PRESETS
+    from featviz_core.method.transforms import PRESETS
 
     return tuple(PRESETS)
 

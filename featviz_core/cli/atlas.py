@@ -1,6 +1,6 @@
 """``python -m featviz_core atlas ...``: build or resume an atlas, ``atlas pack``, ``atlas fetch``.
 
-Registered by :mod:`featviz_core.cli`; errors are raised as FeatvizError and printed there as one line
+Registered by :mod:`featviz_core.cli.dispatch`; errors are raised as FeatvizError and printed there as one line
 with exit status 2.
 """
 
@@ -11,7 +11,7 @@ import math
 import sys
 
 from featviz_core.atlas import AtlasError
-from featviz_core.cli_options import add_setting_options, setting_values
+from featviz_core.cli.options import add_setting_options, setting_values
 
 
 def add_parser(sub) -> None:

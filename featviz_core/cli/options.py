@@ -54,8 +54,8 @@ def add_setting_options(parser: argparse.ArgumentParser, roles: tuple[str, ...] 
 
 def _photo(path: str) -> str:
     """A photo file -> the digest of its pixels, kept for the render (the same checks as the app's uploads)."""
-    from featviz_core.photos import add_photo
-    from featviz_core.uploads import UploadLimits, load_upload
+    from featviz_core.photos.store import add_photo
+    from featviz_core.photos.uploads import UploadLimits, load_upload
 
     file = Path(path)
     if not file.is_file():

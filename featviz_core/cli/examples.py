@@ -1,6 +1,6 @@
 """``python -m featviz_core examples ...``: the dataset examples of a folder of images (resumable).
 
-Registered by :mod:`featviz_core.cli`; errors are raised as FeatvizError and printed there as one line with
+Registered by :mod:`featviz_core.cli.dispatch`; errors are raised as FeatvizError and printed there as one line with
 exit status 2. Progress goes to stderr like the atlas command's.
 """
 
@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
 
 
 def bar(progress, width: int = 30) -> str:
-    from featviz_core.atlas.cli import _duration
+    from featviz_core.cli.atlas import _duration
 
     filled = int(width * progress.done / progress.total) if progress.total else width
     skipped = f"  {progress.skipped} skipped" if progress.skipped else ""
@@ -54,7 +54,7 @@ def bar(progress, width: int = 30) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from featviz_core.atlas.cli import _duration
+    from featviz_core.cli.atlas import _duration
     from featviz_core.examples.runner import examples_iter
 
     if args.threads is not None and args.threads < 1:

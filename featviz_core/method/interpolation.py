@@ -26,7 +26,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from featviz_core.param import INIT_SD, RGB_CHANNELS, ImageParam, initial_raw, to_valid_image
+from featviz_core.method.param import INIT_SD, RGB_CHANNELS, ImageParam, initial_raw, to_valid_image
 
 # (batch elements, side divisor) of each shared low-resolution tensor, from the notebook's interpolate_f.
 SHARED_LEVELS: tuple[tuple[int, int], ...] = ((1, 2), (1, 4), (1, 8), (2, 8), (1, 16), (2, 16))

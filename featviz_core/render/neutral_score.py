@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from featviz_core.capture import capture_layers
 from featviz_core.models import get_spec
+from featviz_core.models.capture import capture_layers
 from featviz_core.objectives import BatchObjective, Objective
 
 NEUTRAL_PADS: tuple[int, ...] = (0, 8, 16, 24)

@@ -7,7 +7,7 @@ Distill article shows them:
     diversity N    one block per objective: its N images in a row (above the negated row with negatives)
     interpolation  one block: the K frames in one row, in order (the negated frames in a row below)
 
-The order of images is :func:`featviz_core.plan.plan_images`'s: for each objective, its sign variants
+The order of images is :func:`featviz_core.image_plan.plan_images`'s: for each objective, its sign variants
 (positive, then negative), each with its diverse images. Pure data, no UI: the app draws it
 (``featviz_ui.views.arranged_grid``) for live snapshots and finished renders alike.
 """

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from featviz_core.links import ALWAYS, OPTIONAL, RENDER_PARAMS, explorer_defaults, names_render, request_params
-from featviz_ui import models
+from featviz_ui import model_choice
 
 __all__ = ["ALWAYS", "OPTIONAL", "Intake", "explorer_defaults", "intake", "page_model", "request_params", "sync",
            "take_intake", "waiting_notice"]
@@ -54,7 +54,7 @@ def intake() -> None:
 
     values = _url_values()
     waiting = st.session_state.get(WAITING_KEY)
-    if waiting is not None and models.status(waiting["model"])[0]:
+    if waiting is not None and model_choice.status(waiting["model"])[0]:
         values = st.session_state.pop(WAITING_KEY)  # the weights arrived: the waiting link goes ahead
     elif not values or values == st.session_state.get(SEEN_KEY):
         return
@@ -63,10 +63,10 @@ def intake() -> None:
     outcome = Intake(render=names_render(values))
     try:
         model = values.get("model", "auto").strip()
-        model = models.fallback_model() if model == "auto" else get_spec(model).name
+        model = model_choice.fallback_model() if model == "auto" else get_spec(model).name
         request = request_from_values(values, model=model)  # checked first: no download for a bad link
-        if not models.status(model)[0]:
-            st.session_state[models.MODEL_KEY] = model  # the sidebar offers this model's weights
+        if not model_choice.status(model)[0]:
+            st.session_state[model_choice.MODEL_KEY] = model  # the sidebar offers this model's weights
             st.session_state[WAITING_KEY] = {**values, "model": model}
             return
     except FeatvizError as exc:
@@ -74,7 +74,7 @@ def intake() -> None:
         outcome.render = False
     else:
         outcome.request = request
-        st.session_state[models.MODEL_KEY] = request.model
+        st.session_state[model_choice.MODEL_KEY] = request.model
     st.session_state[INTAKE_KEY] = outcome
 
 
@@ -90,7 +90,7 @@ def page_model() -> None:
         return
     st.session_state[PAGE_MODEL_KEY] = wanted
     try:
-        st.session_state[models.MODEL_KEY] = models.fallback_model() if wanted == "auto" else get_spec(wanted).name
+        st.session_state[model_choice.MODEL_KEY] = model_choice.fallback_model() if wanted == "auto" else get_spec(wanted).name
     except FeatvizError:
         return
 
@@ -102,14 +102,14 @@ def take_intake() -> Intake | None:
 
 def waiting_notice() -> str:
     """What a link that waits for its model's weights shows ("" when no link waits)."""
-    from featviz_core.fetch import download_offer
     from featviz_core.models import get_spec
+    from featviz_core.models.fetch import download_offer
 
     waiting = st.session_state.get(WAITING_KEY)
     if waiting is None:
         return ""
     from featviz_core.links import request_from_values
-    from featviz_core.request import format_channels
+    from featviz_core.objectives.targets import format_channels
 
     spec = get_spec(waiting["model"])
     request = request_from_values(waiting, model=spec.name)  # checked when the link arrived
@@ -120,7 +120,7 @@ def waiting_notice() -> str:
                 "Download them in the sidebar: the link renders as soon as they are in place. Nothing is "
                 "rendered with another model in its place.")
     return (f"This link shows {what}{layer} in **{spec.title}**, whose weights are not available: "
-            f"{models.status(spec.name)[1]} Nothing is rendered with another model in its place.")
+            f"{model_choice.status(spec.name)[1]} Nothing is rendered with another model in its place.")
 
 
 def sync(request) -> None:

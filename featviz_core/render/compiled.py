@@ -1,7 +1,7 @@
 """Compiled forward passes (``torch.compile``, inductor) that stop at the target layers.
 
 Eager rendering stops the forward pass with a hook that raises once every target layer has run
-(``featviz_core.capture``); a compiled graph cannot raise out of the middle of itself, so for compiling the
+(``featviz_core.models.capture``); a compiled graph cannot raise out of the middle of itself, so for compiling the
 model is first cut at the target layers with ``torchvision``'s FX feature extractor (the same modules, the
 same weights, nothing after the deepest target), then compiled. The shared model is never modified: the
 extractor is a new ``GraphModule`` that refers to the model's modules. Modules defined outside ``torch.nn``

@@ -32,8 +32,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from featviz_core.cli_options import add_setting_options
-    from featviz_core.cli_warm import add_warm_parser
+    from featviz_core.cli.options import add_setting_options
+    from featviz_core.cli.warm import add_warm_parser
 
     parser = _Parser(prog="python -m featviz_core", description="Feature visualization of CNN channels.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,11 +70,11 @@ def _parser() -> argparse.ArgumentParser:
 
     add_warm_parser(sub)
 
-    from featviz_core.atlas.cli import add_parser as add_atlas_parser
+    from featviz_core.cli.atlas import add_parser as add_atlas_parser
 
     add_atlas_parser(sub)
 
-    from featviz_core.examples.cli import add_parser as add_examples_parser
+    from featviz_core.cli.examples import add_parser as add_examples_parser
 
     add_examples_parser(sub)
     return parser
@@ -116,7 +116,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     With the model's SHA-256 variable set (e.g. FEATVIZ_INCEPTIONV1_SHA256) that digest is enforced;
     without it, the digest of what arrived is recorded next to the file and later loads must match it.
     """
-    from featviz_core.fetch import fetch_weights
+    from featviz_core.models.fetch import fetch_weights
 
     fetched = fetch_weights(args.model, timeout_s=args.timeout)
     print(fetched.path)
@@ -125,12 +125,12 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from featviz_core.cli.options import request_from_args
     from featviz_core.device import resolve_device
-    from featviz_core.export import render_metadata, result_files
     from featviz_core.models import load_model
-    from featviz_core.presets import preset_steps
+    from featviz_core.outputs.export import render_metadata, result_files
     from featviz_core.render import render
-    from featviz_core.cli_options import request_from_args
+    from featviz_core.settings.step_presets import preset_steps
 
     started = time.perf_counter()
     request = request_from_args(args)  # checked first, so an unknown model is named as such
@@ -176,19 +176,19 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_atlas(args: argparse.Namespace) -> int:
-    from featviz_core.atlas.cli import run
+    from featviz_core.cli.atlas import run
 
     return run(args)
 
 
 def _cmd_examples(args: argparse.Namespace) -> int:
-    from featviz_core.examples.cli import run
+    from featviz_core.cli.examples import run
 
     return run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from featviz_core.cli_warm import cmd_warm
+    from featviz_core.cli.warm import cmd_warm
 
     args = _parser().parse_args(argv)
     commands = {"layers": _cmd_layers, "models": _cmd_models, "render": _cmd_render, "fetch-weights": _cmd_fetch,

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from featviz_core.capture import capture_layers
 from featviz_core.config import Limits
 from featviz_core.device import resolve_device
 from featviz_core.errors import RequestError
 from featviz_core.models import get_spec, layer_table, load_model
+from featviz_core.models.capture import capture_layers
 
 # Analyses run in the visitor's script thread, beside the render workers; two at a time keeps a lecture
 # hall uploading photos from starving the renders of CPU.
@@ -55,7 +55,7 @@ def layer_means(model_name: str, layer: str, image: Image.Image, *, model: torch
             f"unknown layer {layer!r} for {spec.name}; main layers are {', '.join(spec.featured_layers)}"
         )
     if not isinstance(image, Image.Image):
-        raise RequestError("the photo must be a decoded image (see featviz_core.uploads.load_upload)")
+        raise RequestError("the photo must be a decoded image (see featviz_core.photos.uploads.load_upload)")
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
     model = model if model is not None else load_model(model_name, dev)
     x = spec.preprocess.apply(photo_tensor(image, spec.native_size).to(dev))
@@ -72,7 +72,7 @@ def top_channels(model_name: str, layer: str, image: Image.Image, k: int = 10, *
     Args:
         model_name: a registered model (``efficientnet-lite0``, ``inceptionv1``).
         layer: a layer name of that model (``_blocks.10``, ``mixed4a``).
-        image: an RGB image, e.g. from :func:`featviz_core.uploads.load_upload`.
+        image: an RGB image, e.g. from :func:`featviz_core.photos.uploads.load_upload`.
         k: how many channels (1 up to the render limit FEATVIZ_MAX_CHANNELS); fewer when the layer has fewer.
         model: the loaded model (default: the shared pretrained one).
         device: where to run (default: FEATVIZ_DEVICE or auto).

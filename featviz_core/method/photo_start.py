@@ -1,6 +1,6 @@
 """Photo-seeded renders: start the optimization from a photo, and optionally keep pulling toward it.
 
-:func:`photo_to_raw` inverts the image parameterization of :mod:`featviz_core.param` (inverse sigmoid,
+:func:`photo_to_raw` inverts the image parameterization of :mod:`featviz_core.method.param` (inverse sigmoid,
 inverse color matrix, forward FFT divided by the 1/f scale), so ``ImageParam(photo_to_raw(photo, fft,
 decorrelate), size, fft, decorrelate)()`` reproduces the photo at step 0. Lucid's ``pixel_image(shape,
 init_val=...)`` accepts such a start for the pixel parameterization only; the Fourier and decorrelated
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from featviz_core.param import (
+from featviz_core.method.param import (
     COLOR_MATRIX,
     FOURIER_MAGIC,
     RGB_CHANNELS,
@@ -41,7 +41,7 @@ def photo_to_raw(photo: torch.Tensor, fft: bool, decorrelate: bool) -> torch.Ten
 
     Args:
         photo: (B, C, size, size) in [0, 1], C = 3 (RGB) or 4 (RGBA), square, e.g. from
-            ``featviz_core.photo.photo_tensor(image, size)``. Values are clamped to
+            ``featviz_core.photos.analysis.photo_tensor(image, size)``. Values are clamped to
             [PHOTO_CLAMP, 1 - PHOTO_CLAMP] first, so pure black and white come back as 0.001 and 0.999.
         fft: invert the Fourier parameterization when True, the pixel one when False.
         decorrelate: invert the color decorrelation (RGB channels only) when True.

@@ -4,7 +4,7 @@
 fewest steps at which featviz's final images reach torch-lucent's 512-step quality, measured as
 ``bench/fast_preset.py`` does: Lucent's ``render_vis`` (its defaults, 512 steps) and featviz (its defaults) render the
 same channels of the model's default layer at 128 px; at checkpoints featviz's 8-bit images are scored with
-:func:`featviz_core.quality.neutral_score` (a score that favours neither transform set), and the first checkpoint
+:func:`featviz_core.render.neutral_score.neutral_score` (a score that favours neither transform set), and the first checkpoint
 whose mean score is at least Lucent's is recorded here (see each entry's comment for where it came from). Where and when each count was measured is in
 BENCHMARKS.md. A model with no measurement has no fast preset.
 """
@@ -12,7 +12,7 @@ BENCHMARKS.md. A model with no measurement has no fast preset.
 from __future__ import annotations
 
 from featviz_core.errors import RequestError
-from featviz_core.settings import setting
+from featviz_core.settings.declarations import setting
 
 SEED_STEPS: int = setting("steps").default  # the request's default: Lucent's render_vis
 QUALITY_PRESETS: tuple[str, ...] = ("seed", "fast")

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import torch
 
-from featviz_core.param import (
+from featviz_core.method.param import (
     RGB_CHANNELS,
     RGBA_CHANNELS,
     fourier_scale,
