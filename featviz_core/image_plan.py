@@ -14,17 +14,28 @@ alone is independent of every other image, as before.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from featviz_core.errors import RequestError
 from featviz_core.objectives import Objective, channel, get_kind, parse_objective
+from featviz_core.objectives.targets import parse_interpolation, parse_position
 
-if TYPE_CHECKING:
-    from featviz_core.request import RenderRequest
 
-_TARGET = re.compile(r"^\s*([\w.]+)\s*:\s*(\d+)\s*$")
+class PlannedRequest(Protocol):
+    """What planning reads of a :class:`featviz_core.request.RenderRequest` (typed here, so the plan does not
+    import the request that imports it)."""
+
+    layer: str
+    channels: tuple[int, ...]
+    objective: str
+    position: str
+    expression: str
+    interpolate: str
+    frames: int
+    negate: bool
+    negative: bool
+    diversity: int
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -44,26 +55,6 @@ class PlannedImage:
     group: int
 
 
-def parse_position(text: str) -> tuple[int, int] | None:
-    """``"7,7"`` -> (7, 7); ``""`` -> None (the centre)."""
-    if not text.strip():
-        return None
-    match = re.fullmatch(r"\s*(\d{1,6})\s*,\s*(\d{1,6})\s*", text)
-    if not match:
-        raise RequestError(f"neuron position: cannot read {text[:40]!r}; write row,column like 7,7 (blank: the centre)")
-    return int(match.group(1)), int(match.group(2))
-
-
-def parse_interpolation(text: str) -> tuple[tuple[str, int], tuple[str, int]]:
-    """``"mixed4a:3,mixed4a:7"`` (or separated by a space) -> (("mixed4a", 3), ("mixed4a", 7))."""
-    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
-    targets = [_TARGET.match(p) for p in parts]
-    if len(parts) != 2 or not all(targets):
-        raise RequestError(f"interpolation: cannot read {text[:60]!r}; write two channels LAYER:A,LAYER:B like "
-                           "mixed4a:3,mixed4a:7")
-    return tuple((m.group(1), int(m.group(2))) for m in targets)  # type: ignore[return-value]
-
-
 def interpolation_weights(frames: int) -> list[float]:
     """Weight of channel B in each frame: ``i / (frames - 1)``, as Lucid's ``channel_interpolate`` (in double
     precision, so the frames' objectives and captions are exact; ``featviz_core.method.interpolation`` has the tensor)."""
@@ -76,7 +67,7 @@ def _seed(base: int, objective: Objective, index: int) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16)
 
 
-def base_objectives(request: "RenderRequest") -> list[tuple[Objective, str]]:
+def base_objectives(request: PlannedRequest) -> list[tuple[Objective, str]]:
     """The objectives before negatives and diversity, with their captions."""
     if request.expression:
         return [(parse_objective(request.expression), request.expression)]
@@ -92,11 +83,12 @@ def base_objectives(request: "RenderRequest") -> list[tuple[Objective, str]]:
                     kind.labels(request.layer, request.channels, position)))
 
 
+
 def _negated(label: str, compound: bool) -> str:
     return f"-({label})" if compound else f"-{label}"
 
 
-def plan_images(request: "RenderRequest") -> list[PlannedImage]:
+def plan_images(request: PlannedRequest) -> list[PlannedImage]:
     """Every image of ``request`` in display order (see the module docstring)."""
     images: list[PlannedImage] = []
     sign = -1.0 if request.negate else 1.0

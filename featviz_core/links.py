@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
-from featviz_core.errors import FeatvizError, RequestError
-from featviz_core.settings import SETTINGS, shown
+from featviz_core.errors import FeatvizError, RequestError, shown
+from featviz_core.settings import SETTINGS
 
 if TYPE_CHECKING:
     from featviz_core.request import RenderRequest

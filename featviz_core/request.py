@@ -17,12 +17,12 @@ import re
 from typing import Any, Mapping
 
 from featviz_core.config import Limits
-from featviz_core.errors import RequestError
-from featviz_core.image_plan import PlannedImage, parse_interpolation, parse_position, plan_images
-from featviz_core.method.transforms import get_preset, output_size
+from featviz_core.errors import RequestError, shown
+from featviz_core.image_plan import PlannedImage, plan_images
 from featviz_core.objectives import Objective, get_kind, parse_objective, registered_kinds
-from featviz_core.objectives.targets import format_channels, parse_channels
-from featviz_core.settings import MAX_SEED, SETTINGS, beyond_active, check_all, parse_all, shown
+from featviz_core.objectives.targets import format_channels, parse_channels, parse_interpolation, parse_position
+from featviz_core.settings import MAX_SEED, SETTINGS, beyond_active, check_all, parse_all
+from featviz_core.settings.transform_presets import get_preset, output_size
 
 __all__ = ["MAX_SEED", "RenderRequest", "format_channels", "min_image_size", "parse_channels"]
 

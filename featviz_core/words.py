@@ -7,7 +7,7 @@ from typing import Any
 
 
 def _transform_text(name: str) -> str:
-    from featviz_core.method.transforms import PRESETS
+    from featviz_core.settings.transform_presets import PRESETS
 
     preset = PRESETS.get(name)
     if preset is None or preset.is_identity:

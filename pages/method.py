@@ -72,7 +72,7 @@ st.caption("A higher objective is not a better picture: without transforms the o
            "patterns that excite the channel only at one exact position and scale.")
 
 st.subheader("Transform settings")
-from featviz_core.method.transforms import PRESETS  # noqa: E402
+from featviz_core.settings.transform_presets import PRESETS  # noqa: E402
 
 rows = []
 for name, preset in PRESETS.items():

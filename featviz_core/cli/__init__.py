@@ -1,7 +1,7 @@
 """The command line: ``python -m featviz_core layers|models|fetch-weights|render|warm|atlas|examples ...``.
 
-Modules: :mod:`.dispatch` (the parser, the small commands and ``main``), :mod:`.options` (the ``render``
-options derived from the settings' declarations), :mod:`.warm` (prepare a lecture's renders),
-:mod:`.atlas` (build, pack and fetch atlases), :mod:`.examples` (find the dataset images that excite each
-channel).
+Modules: :mod:`.dispatch` (the parser, the small commands and ``main``), one module per larger command
+(:mod:`.render`, :mod:`.warm`: prepare a lecture's renders, :mod:`.atlas`: build, pack and fetch atlases,
+:mod:`.examples`: find the dataset images that excite each channel), :mod:`.options` (the options derived
+from the settings' declarations) and :mod:`.progress` (progress bars).
 """

@@ -7,11 +7,11 @@ with exit status 2.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from featviz_core.atlas import AtlasError
 from featviz_core.cli.options import add_setting_options, setting_values
+from featviz_core.cli.progress import channel_bar, duration
 
 
 def add_parser(sub) -> None:
@@ -50,19 +50,6 @@ def add_parser(sub) -> None:
     fetch.add_argument("--timeout", type=float, default=60.0, help="seconds a stalled connection is given")
 
 
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
-
-
-def _bar(progress, width: int = 30) -> str:
-    filled = int(width * progress.done / progress.total) if progress.total else width
-    return (f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.total} channels  "
-            f"{progress.per_minute:6.1f} channels/min  {_duration(progress.remaining_s)} left")
-
-
 def run(args: argparse.Namespace) -> int:
     if args.verb == "pack":
         return _pack(args)
@@ -92,7 +79,7 @@ def _build(args: argparse.Namespace) -> int:
 
     def show(progress) -> None:
         if not args.quiet:
-            sys.stderr.write(("\r" if tty else "") + _bar(progress) + ("" if tty else "\n"))
+            sys.stderr.write(("\r" if tty else "") + channel_bar(progress) + ("" if tty else "\n"))
             sys.stderr.flush()
 
     try:
@@ -105,7 +92,7 @@ def _build(args: argparse.Namespace) -> int:
         rate = summary.rendered / summary.elapsed_s * 60 if summary.elapsed_s > 0 else 0.0
         resumed = f"; {summary.done - summary.rendered} were already there" if summary.done > summary.rendered else ""
         sys.stderr.write(f"{summary.path}: {summary.done}/{summary.total} channels of {summary.identity.model} "
-                         f"({summary.rendered} rendered in {_duration(summary.elapsed_s)}, {rate:.1f}/min, "
+                         f"({summary.rendered} rendered in {duration(summary.elapsed_s)}, {rate:.1f}/min, "
                          f"{summary.engine}{resumed})\n")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from featviz_core.cli.progress import duration, image_bar
 from featviz_core.examples import ExamplesError
 from featviz_core.examples.runner import DEFAULT_MAX_MB, DEFAULT_MAX_SIDE, DEFAULT_TOP, MAX_TOP
 
@@ -44,17 +45,7 @@ def add_parser(sub) -> None:
     examples.add_argument("--quiet", action="store_true", help="no progress")
 
 
-def bar(progress, width: int = 30) -> str:
-    from featviz_core.cli.atlas import _duration
-
-    filled = int(width * progress.done / progress.total) if progress.total else width
-    skipped = f"  {progress.skipped} skipped" if progress.skipped else ""
-    return (f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.total} images  "
-            f"{progress.per_second:6.1f} images/s  {_duration(progress.remaining_s)} left{skipped}")
-
-
 def run(args: argparse.Namespace) -> int:
-    from featviz_core.cli.atlas import _duration
     from featviz_core.examples.runner import examples_iter
 
     if args.threads is not None and args.threads < 1:
@@ -75,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                                   batch=args.batch, engine=engine, checkpoint_every=args.checkpoint_every,
                                   max_mb=args.max_mb, max_side=args.max_side):
             if not args.quiet and not last.finished:
-                sys.stderr.write(("\r" if tty else "") + bar(last) + ("" if tty else "\n"))
+                sys.stderr.write(("\r" if tty else "") + image_bar(last) + ("" if tty else "\n"))
                 sys.stderr.flush()
     finally:
         if tty and not args.quiet:
@@ -89,5 +80,5 @@ def run(args: argparse.Namespace) -> int:
         resumed = f"; {earlier} were scanned by an earlier run" if earlier else ""
         skipped = f", {last.skipped} skipped (see examples.json)" if last.skipped else ""
         sys.stderr.write(f"{last.path}/examples.json: {last.total} images{skipped} ({last.scanned} scanned in "
-                         f"{_duration(last.elapsed_s)}, {last.per_second:.1f}/s, {last.engine}{resumed})\n")
+                         f"{duration(last.elapsed_s)}, {last.per_second:.1f}/s, {last.engine}{resumed})\n")
     return 0

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from featviz_core.cli.progress import step_bar
 from featviz_core.errors import FeatvizError
 
 
@@ -37,7 +38,6 @@ def _read(path: Path) -> str:
 
 
 def cmd_warm(args: argparse.Namespace) -> int:
-    from featviz_core.cli.dispatch import _bar
     from featviz_core.device import resolve_device
     from featviz_core.links import read_links
     from featviz_core.service.prepared import RENDERED, SKIPPED, describe_line, prepare, warm_service
@@ -64,7 +64,7 @@ def cmd_warm(args: argparse.Namespace) -> int:
 
     def progress(snapshot) -> None:
         if show:
-            sys.stderr.write(_bar(snapshot.step, snapshot.steps, snapshot.elapsed_s))
+            sys.stderr.write(step_bar(snapshot.step, snapshot.steps, snapshot.elapsed_s))
             sys.stderr.flush()
             bar_open[0] = True
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import torch
 
+from featviz_core.models.capture import capture_layers
+from featviz_core.models.layers import targetable_shapes
+
 
 class _RedirectedReLUFunction(torch.autograd.Function):
     """``clamp(x, min=0)`` whose gradient is passed on, scaled by 0.1, where the ReLU is off.
@@ -118,11 +121,7 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
         changed.add(conv_name)
     fast.requires_grad_(False)
     # Check: every requested layer (that did not change meaning) agrees with the original.
-    from featviz_core.models.capture import capture_layers
-
     if layers is None:  # every module that runs once and outputs a 4-D tensor
-        from featviz_core.models import targetable_shapes
-
         layers = tuple(targetable_shapes(model, example[:1]))
     check = [name for name in layers if name not in changed]
     if check:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 from featviz_core.errors import WeightsUnavailable
-from featviz_core.models import (build_with_weights, get_spec, local_weights, offline_help, resolve_weights)
+from featviz_core.models.loading import build_with_weights, local_weights, offline_help, resolve_weights
 from featviz_core.models.weights import ChecksumMismatch, DownloadError, download, sha256_of
+from featviz_core.models.zoo import get_spec
 
 Progress = Callable[[int, "int | None"], None]
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 import torch
 
 from featviz_core.errors import RequestError
+from featviz_core.models.zoo import get_spec
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,6 @@ def targetable_shapes(model: torch.nn.Module, example: torch.Tensor,
 
 
 def _meta_model(name: str) -> torch.nn.Module:
-    from featviz_core.models import get_spec
-
     with torch.device("meta"):
         model = get_spec(name).build()
     return model.eval()
@@ -83,16 +82,12 @@ def _meta_model(name: str) -> torch.nn.Module:
 @lru_cache(maxsize=8)
 def targetable_layers(name: str) -> tuple[str, ...]:
     """Names of the targetable layers of model ``name``, in the order they run (traced at its native size)."""
-    from featviz_core.models import get_spec
-
     side = get_spec(name).native_size
     return tuple(targetable_shapes(_meta_model(name), torch.zeros(1, 3, side, side, device="meta")))
 
 
 def too_small_message(name: str, input_size: int) -> str | None:
     """Why ``input_size`` is below what model ``name`` accepts, or None when it is large enough."""
-    from featviz_core.models import get_spec
-
     spec = get_spec(name)
     if input_size >= spec.min_input_size:
         return None

@@ -1,12 +1,14 @@
-"""Channel lists as people write them: ``0-9``, ``3,7,12``, ``0-4, 8``."""
+"""The text people type to name what an image optimizes: channel lists (``0-9``, ``3,7,12``, ``0-4, 8``), a
+neuron's position (``7,7``) and an interpolation's two ends (``mixed4a:3,mixed4a:7``)."""
 
 from __future__ import annotations
 
 import re
 
 from featviz_core.config import Limits
-from featviz_core.errors import RequestError
-from featviz_core.settings import shown as _shown
+from featviz_core.errors import RequestError, shown
+
+_TARGET = re.compile(r"^\s*([\w.]+)\s*:\s*(\d+)\s*$")
 
 
 def parse_channels(text: str | int | list | tuple, limit: int | None = None) -> tuple[int, ...]:
@@ -44,7 +46,7 @@ def parse_channels(text: str | int | list | tuple, limit: int | None = None) -> 
                 items.append(int(part))
             else:
                 raise RequestError(
-                    f"channels: cannot read {_shown(part)}; write a range like 0-9, a list like 3,7,12, or both (0-4,8)"
+                    f"channels: cannot read {shown(part)}; write a range like 0-9, a list like 3,7,12, or both (0-4,8)"
                 )
     if any(i < 0 for i in items):
         raise RequestError("channels cannot be negative")
@@ -68,3 +70,23 @@ def format_channels(channels: tuple[int, ...]) -> str:
     if run:
         parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
     return ",".join(parts)
+
+
+def parse_position(text: str) -> tuple[int, int] | None:
+    """``"7,7"`` -> (7, 7); ``""`` -> None (the centre)."""
+    if not text.strip():
+        return None
+    match = re.fullmatch(r"\s*(\d{1,6})\s*,\s*(\d{1,6})\s*", text)
+    if not match:
+        raise RequestError(f"neuron position: cannot read {text[:40]!r}; write row,column like 7,7 (blank: the centre)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_interpolation(text: str) -> tuple[tuple[str, int], tuple[str, int]]:
+    """``"mixed4a:3,mixed4a:7"`` (or separated by a space) -> (("mixed4a", 3), ("mixed4a", 7))."""
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    targets = [_TARGET.match(p) for p in parts]
+    if len(parts) != 2 or not all(targets):
+        raise RequestError(f"interpolation: cannot read {text[:60]!r}; write two channels LAYER:A,LAYER:B like "
+                           "mixed4a:3,mixed4a:7")
+    return tuple((m.group(1), int(m.group(2))) for m in targets)  # type: ignore[return-value]

@@ -27,11 +27,12 @@ from featviz_core.image_plan import coupled_groups
 from featviz_core.method.interpolation import draw_aligned_raws
 from featviz_core.method.param import RGB_CHANNELS, RGBA_CHANNELS, initial_raw
 from featviz_core.method.photo_start import photo_to_raw
-from featviz_core.method.transforms import TransformSpec, apply_transforms, get_preset, sample_params
+from featviz_core.method.transforms import apply_transforms, sample_params
 from featviz_core.render.chunks import Chunk, make_chunks, plan_chunks
 from featviz_core.render.penalties import Penalties, penalties_for
 from featviz_core.render.transparency import Transparency, composite_with_alpha
 from featviz_core.request import RenderRequest
+from featviz_core.settings.transform_presets import TransformSpec, get_preset
 
 
 @dataclass

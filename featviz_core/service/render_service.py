@@ -17,8 +17,8 @@ from featviz_core.models import load_model
 from featviz_core.render import RenderResult
 from featviz_core.render.compiled import compile_from_env
 from featviz_core.request import RenderRequest
-from featviz_core.service import liveness
 from featviz_core.service.job import CANCELLED, DONE, FAILED, RUNNING, Job
+from featviz_core.service.liveness import stop_reason
 from featviz_core.service.queue import JobQueue
 from featviz_core.service.registry import JobRegistry
 from featviz_core.service.render_cache import RenderCache
@@ -178,7 +178,7 @@ class RenderService:
 
     # ----- internals --------------------------------------------------------------------------------------
     def _stop_reason(self, job: Job) -> str:
-        return liveness.stop_reason(job, deadline_s=self.settings.deadline_s, idle_timeout_s=self.idle_timeout_s,
+        return stop_reason(job, deadline_s=self.settings.deadline_s, idle_timeout_s=self.idle_timeout_s,
                                     session_alive=self.session_alive)
 
     def _prune_locked(self) -> int:

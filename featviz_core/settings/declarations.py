@@ -15,20 +15,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from featviz_core.errors import RequestError
+from featviz_core.errors import RequestError, shown
+from featviz_core.settings.transform_presets import PRESETS
 
 MAX_SEED = 2**31 - 1
 MAX_TEXT = 500  # characters a text value (form field, link parameter) may have
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 NOT_SET = object()  # a declaration without a default (required) or without its own CLI default
-
-
-
-def shown(value: Any) -> str:
-    """A value quoted in a message, shortened: a hostile URL must not make a page-long error."""
-    text = repr(value)
-    return text if len(text) <= 44 else text[:40] + "..."
 
 
 @dataclass(frozen=True)
@@ -187,8 +181,6 @@ def _objective_kinds() -> tuple[str, ...]:
 
 
 def _transform_presets() -> tuple[str, ...]:
-    from featviz_core.method.transforms import PRESETS
-
     return tuple(PRESETS)
 
 
