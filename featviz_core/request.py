@@ -20,11 +20,12 @@ from featviz_core.config import Limits
 from featviz_core.errors import RequestError, shown
 from featviz_core.image_plan import PlannedImage, plan_images
 from featviz_core.objectives import Objective, get_kind, parse_objective, registered_kinds
-from featviz_core.objectives.targets import format_channels, parse_channels, parse_interpolation, parse_position
-from featviz_core.settings import MAX_SEED, SETTINGS, beyond_active, check_all, parse_all
+from featviz_core.objectives.targets import parse_channels, parse_interpolation, parse_position
+from featviz_core.settings import SETTINGS, beyond_active, check_all, parse_all
 from featviz_core.settings.transform_presets import get_preset, output_size
+from featviz_core.words import images_asked_for
 
-__all__ = ["MAX_SEED", "RenderRequest", "format_channels", "min_image_size", "parse_channels"]
+__all__ = ["RenderRequest", "min_image_size"]
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -77,17 +78,9 @@ class _Request:
         count = len(self.images())
         if count > limits.max_channels:
             raise RequestError(
-                f"{count} images asked for ({self._count_terms()}); at most {limits.max_channels} per render: ask "
+                f"{count} images asked for ({images_asked_for(self)}); at most {limits.max_channels} per render: ask "
                 "for fewer channels, diverse images or frames"
             )
-
-    def _count_terms(self) -> str:
-        parts = [f"{self.frames} frames" if self.interpolate else f"{max(1, len(self.channels))} objective(s)"]
-        if self.diversity > 1:
-            parts.append(f"{self.diversity} diverse images each")
-        if self.negative:
-            parts.append("each with its negative")
-        return ", ".join(parts)
 
     def _check_combinations(self, spec) -> None:
         """Settings that cannot go together, each with the reason and the way out."""

@@ -11,7 +11,8 @@ FIGURES_KEY = "featviz_figures"
 
 def _png(kind: str, result, title: str = "") -> bytes:
     """The figure's PNG, made once per result, title and session."""
-    from featviz_core.outputs import export
+    from featviz_core.outputs.export import png_bytes
+    from featviz_core.outputs.figures import detail_image, summary_figure
 
     cache = st.session_state.setdefault(FIGURES_KEY, {})
     key = (kind, result.request.key(), result.steps_done, result.stopped, title)
@@ -19,11 +20,11 @@ def _png(kind: str, result, title: str = "") -> bytes:
         if len(cache) > 8:
             cache.clear()
         if kind == "detail":
-            figure = export.detail_image(result.images, result.labels)
+            figure = detail_image(result.images, result.labels)
         else:
-            figure = export.summary_figure(result.images, result.labels, result.request, title=title,
-                                           steps_done=result.steps_done)
-        cache[key] = export.png_bytes(figure)
+            figure = summary_figure(result.images, result.labels, result.request, title=title,
+                                    steps_done=result.steps_done)
+        cache[key] = png_bytes(figure)
     return cache[key]
 
 

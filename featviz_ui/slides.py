@@ -102,7 +102,7 @@ def style() -> None:
 
 def title_html(line, where: str) -> str:
     """The slide's title (its note in the deck, else what it shows) and where it is in the deck."""
-    from featviz_core.outputs.arrange import heading
+    from featviz_core.words import heading
 
     request = line.request
     if line.note:

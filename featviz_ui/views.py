@@ -122,16 +122,17 @@ def history_chart(result, *, height: int = 340):
 
 def _result_files(result) -> tuple[bytes, bytes]:
     """(grid PNG, zip) of a result, built once per result and session."""
-    from featviz_core.outputs import export
+    from featviz_core.outputs.export import png_bytes, result_zip
+    from featviz_core.outputs.figures import grid_image
+    from featviz_core.words import describe_settings
 
     cache = st.session_state.setdefault(DOWNLOADS_KEY, {})
     key = (result.request.key(), result.steps_done, result.stopped)
     if key not in cache:
         if len(cache) > 8:
             cache.clear()
-        grid = export.grid_image(result.images, result.labels, columns=5,
-                                 note=export.describe_settings(result.request))
-        cache[key] = (export.png_bytes(grid), export.result_zip(result))
+        grid = grid_image(result.images, result.labels, columns=5, note=describe_settings(result.request))
+        cache[key] = (png_bytes(grid), result_zip(result))
     return cache[key]
 
 
@@ -161,7 +162,7 @@ def downloads(result, *, key: str, grid_label: str = "Download grid (PNG)") -> N
 
 
 def result_caption(result) -> str:
-    from featviz_core.outputs.export import describe_settings
+    from featviz_core.words import describe_settings
 
     return (f"{describe_settings(result.request)} · {result.steps_done} steps done in "
             f"{duration(result.elapsed_s)} on {result.device}")

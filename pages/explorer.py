@@ -174,7 +174,7 @@ def live() -> None:
 def show_result(result) -> None:
     import numpy as np
 
-    from featviz_core.outputs.arrange import heading
+    from featviz_core.words import heading
 
     request = result.request
     st.subheader(heading(request))

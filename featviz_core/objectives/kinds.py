@@ -16,6 +16,7 @@ from typing import ClassVar, Protocol
 
 import torch
 
+from featviz_core.objectives.targets import channels_text
 from featviz_core.objectives.terms import Objective, Term, register_kind, registered_kinds
 
 
@@ -87,10 +88,9 @@ class TermKind:
         return "mean activation of each channel"
 
     def heading(self, layer: str, channels: tuple[int, ...], position: str = "") -> str:
-        """A render's title ("_blocks.10, channels 0-9")."""
-        from featviz_core.objectives.targets import format_channels
-
-        return f"{layer}, channel{'s' if len(channels) > 1 else ''} {format_channels(channels)}"
+        """Which images a request of this kind renders, for its title ("_blocks.10, channels 0-9"); the rest of
+        the title comes from :func:`featviz_core.words.heading`."""
+        return f"{layer}, {channels_text(channels)}"
 
 
 class ChannelKind(TermKind):
@@ -141,9 +141,7 @@ class NeuronKind(TermKind):
         return f"activation of {_neuron(position)} of each channel"
 
     def heading(self, layer: str, channels: tuple[int, ...], position: str = "") -> str:
-        from featviz_core.objectives.targets import format_channels
-
-        return f"{layer}, {_neuron(position)} of channel{'s' if len(channels) > 1 else ''} {format_channels(channels)}"
+        return f"{layer}, {_neuron(position)} of {channels_text(channels)}"
 
 
 class LayerKind(TermKind):

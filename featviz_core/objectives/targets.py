@@ -72,6 +72,11 @@ def format_channels(channels: tuple[int, ...]) -> str:
     return ",".join(parts)
 
 
+def channels_text(channels: tuple[int, ...]) -> str:
+    """Channels in words: ``channels 0-9``, ``channel 3``, ``channels 2,5``."""
+    return f"channel{'s' if len(channels) > 1 else ''} {format_channels(channels)}"
+
+
 def parse_position(text: str) -> tuple[int, int] | None:
     """``"7,7"`` -> (7, 7); ``""`` -> None (the centre)."""
     if not text.strip():

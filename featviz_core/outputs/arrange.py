@@ -102,33 +102,3 @@ def arrange(request: Any, labels: list[str] | None = None) -> Arrangement:
                        explanation="Pairs: on the left what excites each objective most, on the right (its negative) "
                        "what suppresses it most.")
 
-
-def heading(request: Any) -> str:
-    """A render's title in words: what its images optimize, and the renders beyond one image per channel.
-
-    ``_blocks.10, channels 0-9``; ``_blocks.10, the neuron at 3,3 of channels 0-2``; ``_blocks.10, the whole
-    layer (DeepDream)``; ``Free objective: _blocks.4:3 - _blocks.4:7``; ``Interpolation from _blocks.4:1 to
-    _blocks.4:2, 6 frames``; then "negated", "with negatives", "3 diverse images each", "transparent",
-    "from your photo" as they apply.
-    """
-    from featviz_core.objectives import get_kind
-
-    if request.expression:
-        text = f"Free objective: {request.expression}"
-    elif request.interpolate:
-        start, end = request.interpolate.split(",")
-        text = f"Interpolation from {start} to {end}, {request.frames} frames"
-    else:
-        text = get_kind(request.objective).heading(request.layer, request.channels, request.position)
-    extras = []
-    if request.negate:
-        extras.append("negated (minimized)")
-    if request.negative:
-        extras.append("with negatives")
-    if request.diversity > 1:
-        extras.append(f"{request.diversity} diverse images each")
-    if request.alpha:
-        extras.append("transparent")
-    if request.init:
-        extras.append("from your photo")
-    return text + (" · " + ", ".join(extras) if extras else "")

@@ -1,7 +1,6 @@
 """PNG bytes, zips, metadata and the files a render exports: pure functions over rendered images.
 
-The figures themselves (grid, detailed view, summary figure) are made in :mod:`featviz_core.outputs.figures`
-and available from here too.
+The figures themselves (grid, detailed view, summary figure) are made in :mod:`featviz_core.outputs.figures`.
 """
 
 from __future__ import annotations
@@ -10,13 +9,13 @@ import io
 import json
 import platform
 import zipfile
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from featviz_core.outputs.figures import DETAIL_SIDE, detail_image, grid_image, lanczos, on_checkerboard, summary_figure
-from featviz_core.words import beyond_text, default_title, method_note, objective_text
+from featviz_core.outputs.figures import detail_image, grid_image
+from featviz_core.words import describe_settings
 
 
 def png_bytes(image: Image.Image | np.ndarray, metadata: dict[str, str] | None = None) -> bytes:
@@ -82,21 +81,6 @@ def render_metadata(result: Any, wall_time_s: float | None = None) -> dict[str, 
         "versions": versions(),
         "key": request.key(),
     }
-
-
-def describe_settings(request: Any) -> str:
-    """One line for figure notes: what method produced the images."""
-    param = "Fourier" if request.fft else "pixel"
-    color = ", decorrelated color" if request.decorrelate else ""
-    extras = []
-    if request.tv:
-        extras.append(f"TV {request.tv:g}")
-    if request.l2:
-        extras.append(f"L2 {request.l2:g}")
-    extras.extend(beyond_text(request))
-    extra = (", " + ", ".join(extras)) if extras else ""
-    return (f"{request.model}, {param} parameterization{color}, {request.transforms} transforms, "
-            f"{request.steps} steps, {request.size} px, lr {request.lr:g}, seed {request.seed}{extra}")
 
 
 def result_zip(result: Any, *, wall_time_s: float | None = None, columns: int = 5) -> bytes:

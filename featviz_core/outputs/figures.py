@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from featviz_core.words import beyond_text, default_title, method_note, objective_text  # noqa: F401
+from featviz_core.words import method_note
 
 DETAIL_COUNT = 4  # the seed's detailed view shows the first four channels
 DETAIL_SIDE = 512  # smallest width of each enlarged image, in pixels

@@ -37,7 +37,7 @@ class WarmOutcome:
 def describe(request) -> str:
     """A short line naming a render, in the words of its heading (what it optimizes, and the renders beyond
     one image per channel): ``efficientnet-lite0: _blocks.10, channels 0-9 (512 steps, 128 px, seed 0)``."""
-    from featviz_core.outputs.arrange import heading
+    from featviz_core.words import heading
 
     settings = f"{request.steps} steps, {request.size} px, seed {request.seed}"
     settings += "" if request.fft else ", pixel parameterization"
