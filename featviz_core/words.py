@@ -8,6 +8,7 @@ the transforms, the renders beyond one image per channel, ...); the texts featvi
     describe_settings(request)  the one line under a downloaded grid, and under a result on the page
     default_title(request)      a figure's default title ("Feature visualization: InceptionV1 mixed4a")
     images_asked_for(request)   how many images a request asks for, in the request's refusal of too many
+    describe(request)           one line naming a render (the warm command, the Lecture page)
 
 Each objective kind says in its own words what its images maximize and which images it renders
 (``TermKind.in_words``, ``TermKind.heading``); this module puts the rest around them.
@@ -181,3 +182,11 @@ def images_asked_for(request: Any) -> str:
     if request.negative:
         parts.append("each with its negative")
     return ", ".join(parts)
+
+
+def describe(request: Any) -> str:
+    """A short line naming a render, in the words of its heading (what it optimizes, and the renders beyond
+    one image per channel): ``efficientnet-lite0: _blocks.10, channels 0-9 (512 steps, 128 px, seed 0)``."""
+    settings = f"{request.steps} steps, {request.size} px, seed {request.seed}"
+    settings += "" if request.fft else ", pixel parameterization"
+    return f"{request.model}: {heading(request)} ({settings})"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from featviz_core.links import EXPLORER, PAGES, LinkLine, pixel_twin
+from featviz_core.words import describe
 
 RENDERED, SKIPPED, BAD, FAILED = "rendered", "already prepared", "bad line", "failed"
 CLIENT = "featviz-warm"
@@ -34,18 +35,8 @@ class WarmOutcome:
         return self.state in (RENDERED, SKIPPED)
 
 
-def describe(request) -> str:
-    """A short line naming a render, in the words of its heading (what it optimizes, and the renders beyond
-    one image per channel): ``efficientnet-lite0: _blocks.10, channels 0-9 (512 steps, 128 px, seed 0)``."""
-    from featviz_core.words import heading
-
-    settings = f"{request.steps} steps, {request.size} px, seed {request.seed}"
-    settings += "" if request.fft else ", pixel parameterization"
-    return f"{request.model}: {heading(request)} ({settings})"
-
-
 def describe_line(line: LinkLine) -> str:
-    """:func:`describe` of a link's main render, with its page when that is not the Explorer and the other
+    """:func:`featviz_core.words.describe` of a link's main render, with its page when that is not the Explorer and the other
     renders the page shows for it (``+ the same in plain pixels``)."""
     text = describe(line.request)
     if line.page != EXPLORER:

@@ -112,7 +112,7 @@ def _photo() -> str:
     (dict(init="photo"), "from your photo"),
 ])
 def test_describe_names_the_renders_beyond_one_image_per_channel(settings, words):
-    from featviz_core.service.prepared import describe
+    from featviz_core.words import describe
 
     if settings.get("init") == "photo":
         settings = {**settings, "init": _photo()}
@@ -125,7 +125,7 @@ def test_describe_names_the_renders_beyond_one_image_per_channel(settings, words
 
 def test_describe_names_what_every_objective_kind_optimizes():
     from featviz_core.objectives import registered_kinds
-    from featviz_core.service.prepared import describe
+    from featviz_core.words import describe
 
     for kind in registered_kinds():
         for position in ("", "2,3") if kind.reads_position else ("",):
