@@ -1,22 +1,49 @@
 """Activations of the layers an objective reads, running the model only as far as it must.
 
-Forward hooks live for one call and are removed in ``finally``; once every requested layer has produced
-its output, a private exception stops the forward pass, so nothing past the deepest target layer runs.
-Hooks only act in the thread that registered them, so a model shared by several render workers is safe.
+Every walk over a model's forward pass goes through :func:`hooked_forward`: its forward hooks live for one
+call and are removed in ``finally``, and a hook that raises :class:`StopForward` ends the pass right there,
+so nothing past the deepest layer of interest runs. :func:`capture_layers` uses it for activations (hooks
+act only in the thread that registered them, so a model shared by several render workers is safe); the
+layer tables (:mod:`featviz_core.models.layers`) and the render variant (:mod:`featviz_core.models.fast`)
+use it to trace shapes and convolution / batch-norm pairs.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
 from featviz_core.errors import RequestError
 
+#: A forward hook: ``hook(module, inputs, output)``, as ``torch.nn.Module.register_forward_hook`` takes.
+Hook = Callable[[torch.nn.Module, tuple, Any], Any]
 
-class _StopForward(Exception):
-    """Raised inside a hook once all requested layers are captured."""
+
+class StopForward(Exception):
+    """Raised by a hook of :func:`hooked_forward` to end the forward pass there (nothing after it runs)."""
+
+
+def hooked_forward(model: torch.nn.Module, hooks: Iterable[tuple[torch.nn.Module, Hook]], inputs: Any) -> bool:
+    """Run ``model(inputs)`` with forward ``hooks`` (module, hook) that live for this call only.
+
+    The hooks are registered in order before the pass and removed in ``finally``, so the model is left as it
+    was whatever happens. A hook may raise :class:`StopForward` to end the pass early. Gradients are recorded
+    as the caller's context says (wrap the call in ``torch.no_grad()`` for a trace).
+
+    Returns:
+        True when a hook stopped the pass, False when it ran to the end.
+    """
+    handles = [module.register_forward_hook(hook) for module, hook in hooks]
+    try:
+        model(inputs)
+    except StopForward:
+        return True
+    finally:
+        for handle in handles:
+            handle.remove()
+    return False
 
 
 def capture_layers(model: torch.nn.Module, layers: Iterable[str], inputs: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -46,20 +73,13 @@ def capture_layers(model: torch.nn.Module, layers: Iterable[str], inputs: torch.
             # only the deepest layer is guaranteed untouched because the pass stops right after it.
             captured[name] = output
             if len(captured) == len(wanted):
-                raise _StopForward
+                raise StopForward
             captured[name] = output.clone()
             return None
 
         return hook
 
-    handles = [modules[name].register_forward_hook(make_hook(name)) for name in wanted]
-    try:
-        model(inputs)
-    except _StopForward:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
+    hooked_forward(model, [(modules[name], make_hook(name)) for name in wanted], inputs)
     missing = [name for name in wanted if name not in captured]
     if missing:
         raise RequestError(f"layer(s) {', '.join(missing)} did not run in the forward pass; they cannot be targeted")
