@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
+from featviz_core.method.interpolation import frame_weights
 from featviz_core.objectives import Objective, channel, get_kind, parse_objective
 from featviz_core.objectives.targets import parse_interpolation, parse_position
 
@@ -55,12 +56,6 @@ class PlannedImage:
     group: int
 
 
-def interpolation_weights(frames: int) -> list[float]:
-    """Weight of channel B in each frame: ``i / (frames - 1)``, as Lucid's ``channel_interpolate`` (in double
-    precision, so the frames' objectives and captions are exact; ``featviz_core.method.interpolation`` has the tensor)."""
-    return [i / (frames - 1) for i in range(frames)]
-
-
 def _seed(base: int, objective: Objective, index: int) -> int:
     # The first image of an objective keeps the stream it always had, so a plain render is unchanged.
     text = f"{base}|{objective.describe()}" + (f"|{index}" if index else "")
@@ -73,7 +68,7 @@ def base_objectives(request: PlannedRequest) -> list[tuple[Objective, str]]:
         return [(parse_objective(request.expression), request.expression)]
     if request.interpolate:
         (layer_a, a), (layer_b, b) = parse_interpolation(request.interpolate)
-        weights = interpolation_weights(request.frames)
+        weights = frame_weights(request.frames)
         end = f"{b}" if layer_a == layer_b else f"{layer_b}:{b}"
         return [(channel(layer_a, a) * (1 - t) + channel(layer_b, b) * t,
                  f"{layer_a}:{a} to {end}, {i + 1}/{len(weights)}") for i, t in enumerate(weights)]

@@ -2,7 +2,7 @@
 
 * Objective: Lucid's ``lucid/optvis/objectives.py`` ``channel_interpolate(layer1, n_channel1, layer2,
   n_channel2)``: frame i of K (t = i / (K - 1)) maximizes ``(1 - t) * mean(channel 1) + t * mean(channel 2)``,
-  means over the frame's spatial positions (:func:`interpolation_weights`, :func:`channel_interpolate_scores`).
+  means over the frame's spatial positions (:func:`frame_weights`, :func:`channel_interpolate_scores`).
 * Parameterization: Lucid's ``notebooks/differentiable-parameterizations/aligned_interpolation.ipynb``,
   cell ``interpolate_f``: each frame's own Fourier image plus six low-resolution tensors shared by all frames
   (``lowres_tensor`` of shapes (1, s/2), (1, s/4), (1, s/8), (2, s/8), (1, s/16), (2, s/16): batch elements
@@ -32,11 +32,17 @@ from featviz_core.method.param import INIT_SD, RGB_CHANNELS, ImageParam, initial
 SHARED_LEVELS: tuple[tuple[int, int], ...] = ((1, 2), (1, 4), (1, 8), (2, 8), (1, 16), (2, 16))
 
 
-def interpolation_weights(frames: int) -> torch.Tensor:
-    """Lucid's ``channel_interpolate`` weights: (K, 2) rows ``(1 - t, t)`` with ``t = i / (K - 1)``."""
+def frame_weights(frames: int) -> list[float]:
+    """Weight ``t = i / (K - 1)`` of the second channel in each of K frames, as Lucid's ``channel_interpolate``
+    (Python floats: the request's plan builds each frame's objective and caption from them exactly)."""
     if frames < 2:
         raise ValueError(f"an interpolation needs at least 2 frames, got {frames}")
-    t = torch.arange(frames, dtype=torch.float64) / (frames - 1)
+    return [i / (frames - 1) for i in range(frames)]
+
+
+def interpolation_weights(frames: int) -> torch.Tensor:
+    """Lucid's ``channel_interpolate`` weights as a tensor: (K, 2) rows ``(1 - t, t)`` of :func:`frame_weights`."""
+    t = torch.tensor(frame_weights(frames), dtype=torch.float64)
     return torch.stack([1 - t, t], dim=1).float()
 
 
