@@ -15,7 +15,7 @@ def show(slot: Slot, request) -> bool:
 
     Returns whether it was found. A slot that follows a running render is left alone.
     """
-    from featviz_core.prepared import prepared_result
+    from featviz_core.service.prepared import prepared_result
 
     if current_job(slot) is not None:
         return False

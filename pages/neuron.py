@@ -84,7 +84,7 @@ def form_request():
 def show_prepared() -> None:
     """Show the form's renders when all of them are prepared (`warm`, the Lecture page): queues nothing."""
     from featviz_core.errors import FeatvizError
-    from featviz_core.prepared import prepared_result
+    from featviz_core.service.prepared import prepared_result
     from featviz_ui.slots import service
 
     if any(current_job(slot) is not None for slot in (main_slot, pixel_slot)):

@@ -40,7 +40,7 @@ def _read(path: Path) -> str:
 def cmd_warm(args: argparse.Namespace) -> int:
     from featviz_core.device import resolve_device
     from featviz_core.links import read_links
-    from featviz_core.service.prepared import RENDERED, SKIPPED, describe_line, prepare, warm_service
+    from featviz_core.service.prepared import RENDERED, SKIPPED, describe_line, prepare, preparing_service
 
     files = [(Path(name), read_links(_read(Path(name)))) for name in args.links]
     if args.batch_size is not None and args.batch_size < 1:
@@ -54,7 +54,7 @@ def cmd_warm(args: argparse.Namespace) -> int:
                 print(f"error: {path} line {line.number}: {line.error}", file=sys.stderr)
     lines = [(path, line) for path, lines in files for line in lines]
     good = [(path, line) for path, line in lines if line.request is not None]
-    service = warm_service(device=resolve_device(args.device), batch_size=args.batch_size)
+    service = preparing_service(device=resolve_device(args.device), batch_size=args.batch_size)
     print(f"{len(good)} of {len(lines)} links to prepare in {service.cache.path}")
     if sum(len(line.requests) for _, line in good) > service.settings.cache_entries:
         print(f"warning: the cache keeps {service.settings.cache_entries} renders (FEATVIZ_CACHE_ENTRIES); "

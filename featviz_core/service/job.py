@@ -45,10 +45,6 @@ class Job:
     _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
-    def finished_ok(self) -> bool:
-        return self.state == DONE
-
-    @property
     def active(self) -> bool:
         return self.state in (QUEUED, RUNNING)
 

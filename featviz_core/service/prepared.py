@@ -1,9 +1,11 @@
-"""Prepared renders: render every link of a lecture's links file into the render cache ahead of time.
+"""Prepared renders: rendered ahead of time into the render cache, and found there without queueing anything.
 
-A link is prepared when every render its page shows for it is in the cache (the Explorer's one render; the
-Neuron page's channel and its pixel twin). The renders go through a :class:`~featviz_core.service.RenderService`
-on the cache the app reads, so an app started with the same ``FEATVIZ_CACHE_DIR`` finds each of them under
-the same key and shows it at once, without queueing anything. Links already in the cache are skipped. Bad lines do not stop the others.
+``python -m featviz_core warm`` (and the Lecture page) prepare every link of a lecture's links file
+(:func:`prepare`). A link is prepared when every render its page shows for it is in the cache (the
+Explorer's one render; the Neuron page's channel and its pixel twin). The renders go through a
+:class:`~featviz_core.service.RenderService` on the cache the app reads, so an app started with the same
+``FEATVIZ_CACHE_DIR`` finds each of them under the same key and shows it at once (:func:`prepared_result`).
+Links already in the cache are skipped. Bad lines do not stop the others.
 """
 
 from __future__ import annotations
@@ -11,9 +13,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
+from featviz_core.config import ServiceSettings
+from featviz_core.errors import FeatvizError
 from featviz_core.links import EXPLORER, PAGES, LinkLine, pixel_twin
+from featviz_core.render import RenderResult
+from featviz_core.request import RenderRequest
+from featviz_core.service.job import DONE
+from featviz_core.service.render_cache import RenderCache
+from featviz_core.service.render_service import RenderService
 from featviz_core.words import describe
 
 RENDERED, SKIPPED, BAD, FAILED = "rendered", "already prepared", "bad line", "failed"
@@ -21,7 +30,7 @@ CLIENT = "featviz-warm"
 
 
 @dataclass(frozen=True)
-class WarmOutcome:
+class PrepareOutcome:
     """What happened to one link: ``state`` is RENDERED, SKIPPED, BAD or FAILED; ``seconds`` its wall time;
     ``message`` the reason when it was not prepared."""
 
@@ -30,14 +39,10 @@ class WarmOutcome:
     seconds: float = 0.0
     message: str = ""
 
-    @property
-    def ok(self) -> bool:
-        return self.state in (RENDERED, SKIPPED)
-
 
 def describe_line(line: LinkLine) -> str:
-    """:func:`featviz_core.words.describe` of a link's main render, with its page when that is not the Explorer and the other
-    renders the page shows for it (``+ the same in plain pixels``)."""
+    """:func:`featviz_core.words.describe` of a link's main render, with its page when that is not the Explorer
+    and the other renders the page shows for it (``+ the same in plain pixels``)."""
     text = describe(line.request)
     if line.page != EXPLORER:
         text = f"{PAGES[line.page]} page, {text}"
@@ -46,42 +51,36 @@ def describe_line(line: LinkLine) -> str:
     return text
 
 
-def warm_service(*, device=None, batch_size: int | None = None):
+def preparing_service(*, device=None, batch_size: int | None = None) -> RenderService:
     """A render service on the app's cache (``FEATVIZ_CACHE_DIR``), for preparing renders.
 
     Unlike the app's, it has no deadline (a prepared render is allowed its time) and leaves the app's
     stats file alone.
     """
-    from featviz_core.config import ServiceSettings
-    from featviz_core.service import RenderService
-
     settings = dataclasses.replace(ServiceSettings.from_env(), workers=1, queue_length=1, deadline_s=float("inf"))
     return RenderService(settings, device=device, batch_size=batch_size, stats_file="")
 
 
-def prepare(line: LinkLine, service, *, on_snapshot: Callable | None = None, poll_s: float = 0.2,
-            snapshot_every: int = 16) -> WarmOutcome:
+def prepare(line: LinkLine, service: RenderService, *, on_snapshot: Callable | None = None, poll_s: float = 0.2,
+            snapshot_every: int = 16) -> PrepareOutcome:
     """Render each of a link's requests into ``service``'s cache unless it is already there (blocks until
     they are done). RENDERED when one of them ran, SKIPPED when all were there; FAILED at the first failure.
 
     ``on_snapshot(snapshot)`` is called with each new snapshot while a render runs.
     """
     if line.request is None:
-        return WarmOutcome(line, BAD, message=line.error)
+        return PrepareOutcome(line, BAD, message=line.error)
     started = time.monotonic()
     ran = False
     for request in line.requests:
         state, message = _prepare_one(request, service, on_snapshot, poll_s, snapshot_every)
         if state == FAILED:
-            return WarmOutcome(line, FAILED, time.monotonic() - started, message)
+            return PrepareOutcome(line, FAILED, time.monotonic() - started, message)
         ran = ran or state == RENDERED
-    return WarmOutcome(line, RENDERED if ran else SKIPPED, time.monotonic() - started)
+    return PrepareOutcome(line, RENDERED if ran else SKIPPED, time.monotonic() - started)
 
 
 def _prepare_one(request, service, on_snapshot, poll_s: float, snapshot_every: int) -> tuple[str, str]:
-    from featviz_core.errors import FeatvizError
-    from featviz_core.service import DONE
-
     try:
         job = service.submit(request, CLIENT, snapshot_every=snapshot_every)
     except FeatvizError as exc:
@@ -104,13 +103,8 @@ def _prepare_one(request, service, on_snapshot, poll_s: float, snapshot_every: i
     return FAILED, job.error or "the render ended before it was complete"
 
 
-def warm(lines: Iterable[LinkLine], service, *, on_outcome: Callable[[WarmOutcome], None] | None = None,
-         on_snapshot: Callable | None = None) -> list[WarmOutcome]:
-    """:func:`prepare` every line in order (bad lines are reported, not rendered)."""
-    outcomes = []
-    for line in lines:
-        outcome = prepare(line, service, on_snapshot=on_snapshot)
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-    return outcomes
+def prepared_result(request: RenderRequest, cache: RenderCache) -> RenderResult | None:
+    """The finished render of ``request`` if one is stored, else None: the one place the app asks "is this
+    already rendered?" (the Explorer's first screen, a link that only fills in the form, the Neuron page, the
+    presentation view). Never renders and never queues."""
+    return cache.get(request.key())
