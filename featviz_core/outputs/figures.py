@@ -124,19 +124,26 @@ def grid_image(
     for i, line in enumerate(title_lines):
         draw.text((width / 2, gap + (i + 0.5) * _line_height(title_font)), line, fill=INK, font=title_font,
                   anchor="mm")
+    _paste_tiles(canvas, draw, images, labels, columns=columns, side=side, gap=gap, top=title_h, label_h=label_h,
+                 label_font=label_font)
+    top = height - note_h
+    for i, line in enumerate(note_lines):
+        draw.text((gap, top + i * _line_height(note_font)), line, fill=GREY, font=note_font, anchor="la")
+    return canvas
+
+
+def _paste_tiles(canvas: Image.Image, draw: ImageDraw.ImageDraw, images: np.ndarray, labels: Sequence[str], *,
+                 columns: int, side: int, gap: int, top: int, label_h: int, label_font: ImageFont.ImageFont) -> None:
+    """Each image resized to ``side`` (Lanczos) in its grid cell below ``top``, its caption centred under it."""
     for i, (array, label) in enumerate(zip(images, labels)):
         row, col = divmod(i, columns)
         x = gap + col * (side + gap)
-        y = title_h + gap + row * (side + label_h + gap)
+        y = top + gap + row * (side + label_h + gap)
         tile_img = Image.fromarray(array)
         if tile_img.size != (side, side):
             tile_img = tile_img.resize((side, side), Image.LANCZOS)
         canvas.paste(tile_img, (x, y))
         draw.text((x + side / 2, y + side + label_h / 2), label, fill=INK, font=label_font, anchor="mm")
-    top = height - note_h
-    for i, line in enumerate(note_lines):
-        draw.text((gap, top + i * _line_height(note_font)), line, fill=GREY, font=note_font, anchor="la")
-    return canvas
 
 
 def detail_image(images: np.ndarray, labels: Sequence[str], *, count: int = DETAIL_COUNT,

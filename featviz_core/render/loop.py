@@ -56,15 +56,7 @@ def render_iter(
         RenderError: out of memory even with one image per chunk.
     """
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
-    if model is None:
-        model = load_model(request.model, dev)
-    if model.training:
-        raise RenderError("the model is in training mode; images in a batch are independent only in eval mode")
-    if snapshot_every < 1:
-        raise RenderError("snapshot_every must be at least 1")
-    layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
-    if fast:
-        model = model_for_render(model, layers)
+    model, layers = _render_model(request, model, dev, snapshot_every, fast)
     chunk = max(1, batch_size or default_batch_size(dev))
     forward, compile_note = _forward_pass(model, layers, compile)
     note = compile_note
@@ -80,6 +72,22 @@ def render_iter(
         chunk = halved(chunk, dev)
         # Only the latest chunk size is news: each retry replaces the memory note, never appends to it.
         note = "; ".join(filter(None, [compile_note, f"memory was short; continued with {chunk} image(s) per batch"]))
+
+
+def _render_model(request: RenderRequest, model: torch.nn.Module | None, dev: torch.device, snapshot_every: int,
+                  fast: bool) -> tuple[torch.nn.Module, tuple[str, ...]]:
+    """The model a render runs (the shared one of ``request.model`` by default; with ``fast``, its checked render
+    variant) and the layers the request's objectives read; the arguments checked first."""
+    if model is None:
+        model = load_model(request.model, dev)
+    if model.training:
+        raise RenderError("the model is in training mode; images in a batch are independent only in eval mode")
+    if snapshot_every < 1:
+        raise RenderError("snapshot_every must be at least 1")
+    layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
+    if fast:
+        model = model_for_render(model, layers)
+    return model, layers
 
 
 def _forward_pass(model: torch.nn.Module, layers: tuple[str, ...], compile: bool) -> tuple[Forward | None, str]:
