@@ -42,7 +42,7 @@ def preset(request) -> None:
     ss["ex_first"], ss["ex_last"] = (channels[0], channels[-1]) if contiguous else (0, 0)
     ss["ex_list"] = "" if contiguous else format_channels(channels)
     ss[PHOTO], ss[USE_PHOTO] = request.init, bool(request.init)  # not a widget: photos come from the Photo page
-    form.preset(request, PREFIX)
+    form.fill(request, PREFIX)
 
 
 def form_request():
