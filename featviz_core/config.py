@@ -19,6 +19,8 @@
 | FEATVIZ_INCEPTIONV1_URL | upstream | a mirror to download inception5h.pth from |
 | FEATVIZ_ATLAS_DIR | CACHE/atlas | atlases the app reads (featviz_core.atlas.lookup) |
 | FEATVIZ_EXAMPLES_DIR | CACHE/examples | dataset examples stores the app reads (featviz_core.examples.lookup) |
+
+Layer (checked by tests/test_layout.py): may import device; torch at module level: no.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Error types, and how a message quotes a value. Every message is written for a person: what was wrong and
 what is allowed.
 
-Layering (checked by tests/test_layout.py): imports nothing of featviz; no torch.
+Layer (checked by tests/test_layout.py): may import nothing; torch at module level: no.
 """
 
 from typing import Any

@@ -9,6 +9,8 @@ Most renders are one image per channel, each alone. The renders beyond that add 
 
 Images of one group are optimized in the same forward pass (their loss terms depend on each other); an image
 alone is independent of every other image, as before.
+
+Layer (checked by tests/test_layout.py): may import objectives, method; torch at module level: no.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ rules and one set of messages. Its fields are the settings declared in :mod:`fea
 type, bounds, default, help), so a setting is declared once; the rules that relate several settings (a
 layer of this model, channels inside it, options that conflict) are here. Runtime choices that do not
 change the result (device, batch size, snapshot interval) are not part of the request.
+
+Layer (checked by tests/test_layout.py): may import errors, config, settings, objectives, models, photos,
+image_plan, words; torch at module level: no.
 """
 
 from __future__ import annotations

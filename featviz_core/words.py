@@ -14,8 +14,7 @@ Each objective kind says in its own words what its images maximize and which ima
 (``TermKind.in_words``, ``TermKind.heading``); this module puts the rest around them.
 Pure functions of a :class:`featviz_core.request.RenderRequest`'s fields (read, never imported).
 
-Layering (checked by tests/test_layout.py): imports errors, settings, objectives and models (for a model's
-title and native size); no torch at import time of its own.
+Layer (checked by tests/test_layout.py): may import settings, objectives, models; torch at module level: no.
 """
 
 from __future__ import annotations

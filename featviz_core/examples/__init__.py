@@ -16,6 +16,9 @@ around it in the image's own pixels, and the spatial activation map.
 - :mod:`.lookup` / :mod:`.heatmap`: what the app reads and draws (no model is loaded there).
 
 Nothing here imports torch at module import.
+
+Layer (checked by tests/test_layout.py): may import errors, config, device, models, photos, atlas; torch at module
+level: no.
 """
 
 from featviz_core.errors import FeatvizError

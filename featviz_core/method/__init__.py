@@ -6,4 +6,10 @@ scale, rotation as one resample) and :mod:`.lucent_transforms` (Lucent's chain, 
 :mod:`.interpolation` (frames between two channels sharing a parameterization), :mod:`.photo_start`
 (starting from a photo, and the pull toward it). Used by the render loop (``featviz_core.render``) and the
 Method page's examples.
+
+Its modules are its public names (``__all__``): import them by name.
+
+Layer (checked by tests/test_layout.py): may import settings; torch at module level: yes.
 """
+
+__all__ = ["alpha", "diversity", "interpolation", "lucent_transforms", "param", "photo_start", "transforms"]

@@ -8,7 +8,7 @@ their shapes, traced on the "meta" device), :mod:`.capture` (activations of some
 stopped after the deepest; the one hooked-forward helper), :mod:`.fast` (the same function with batch norm
 folded in, for rendering).
 
-Layering (checked by tests/test_layout.py): imports errors and config; torch at import time.
+Layer (checked by tests/test_layout.py): may import errors, config; torch at module level: yes.
 """
 
 from featviz_core.models.capture import capture_layers

@@ -14,6 +14,8 @@ how it is written and parsed, its help), and registered by name in :mod:`featviz
 The text people type to name targets (channel lists ``0-9``, a neuron's position ``7,7``, an interpolation's
 ends ``mixed4a:3,mixed4a:7``) is read and written by :mod:`featviz_core.objectives.targets`; free objectives
 (``mixed4a:3 - 0.5*neuron(mixed4b:7)``) by :mod:`featviz_core.objectives.parse`.
+
+Layer (checked by tests/test_layout.py): may import errors, config; torch at module level: yes.
 """
 
 from featviz_core.objectives.kinds import KINDS, TermKind  # first: declares and registers the kinds

@@ -15,6 +15,9 @@ The parts, one job each: :mod:`.job` (a job and its states), :mod:`.queue` (prio
 queue-length rule), :mod:`.sharing` (identical requests share one job), :mod:`.registry` (jobs by id, kept
 for a while), :mod:`.liveness` (deadline, cancel, abandoned tabs), :mod:`.stats` (counters and the stats
 file), :mod:`.worker` (worker threads and rendering one job); :mod:`.render_service` composes them.
+
+Layer (checked by tests/test_layout.py): may import errors, config, device, models, render, request, links, words,
+atlas; torch at module level: yes.
 """
 
 from __future__ import annotations

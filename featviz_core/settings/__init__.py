@@ -6,6 +6,8 @@ Modules: :mod:`.declarations` (each setting: name, type, bounds, default, help, 
 
 The declarations' names are this package's public names (``from featviz_core.settings import SETTINGS``).
 Nothing here imports torch: the app imports it at start.
+
+Layer (checked by tests/test_layout.py): may import errors, objectives; torch at module level: no.
 """
 
 from featviz_core.settings.declarations import (
