@@ -2,7 +2,7 @@
 
 Batches are fixed slices of each layer (channels ``k*B .. k*B+B-1``), not "whatever is missing": a rerun,
 a resumed run and a Ray run all render the same channel in the same batch, with the same images per
-forward pass, so the floating-point work per image is the same everywhere (see the README's guarantee).
+forward pass, so the floating-point work per image is the same everywhere (see the reproducibility guarantee in docs/library.md).
 """
 
 from __future__ import annotations

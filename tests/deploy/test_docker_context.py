@@ -1,4 +1,4 @@
-"""The Docker build context and the Space files are complete and agree with the README.
+"""The Docker build context and the Space files are complete and agree with the deployment guide (docs/deployment.md).
 
 ``docker build`` cannot run on the test machines, so these tests read the Dockerfile and .dockerignore the way
 Docker does: every COPY source exists and is not ignored, every file the app imports reaches the image, the
@@ -303,7 +303,7 @@ def test_entrypoint_is_the_documented_command_and_port():
     assert len(cmd) == 1 and json.loads(cmd[0]) == ENTRYPOINT
     assert not [a for k, a in steps if k == "ENTRYPOINT"]
     assert [a for k, a in steps if k == "EXPOSE"] == ["8501"]
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "deployment.md").read_text()
     section = readme[readme.index("<!-- deploy:start -->"):readme.index("<!-- deploy:end -->")]
     assert " ".join(ENTRYPOINT) in section
     assert "## Deploy to Hugging Face Spaces" in section and "## Run the Docker image locally" in section
@@ -333,7 +333,7 @@ def test_readme_table_lists_every_setting_with_its_default():
         for path in (ROOT / folder).rglob("*.py"):
             names |= set(re.findall(r"FEATVIZ_[A-Z0-9_]+", path.read_text()))
     names |= set(re.findall(r"FEATVIZ_[A-Z0-9_]+", (ROOT / "app.py").read_text()))
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "deployment.md").read_text()
     section = readme[readme.index("<!-- deploy:start -->"):readme.index("<!-- deploy:end -->")]
     rows = [line for line in section.splitlines() if line.startswith("| `FEATVIZ_")]
     documented = {}
@@ -342,7 +342,7 @@ def test_readme_table_lists_every_setting_with_its_default():
         for name in re.findall(r"FEATVIZ_[A-Z0-9_]+", cells[0]):
             documented[name] = cells[1]
     missing = sorted(names - set(documented))
-    assert not missing, f"settings missing from the README table: {missing}"
+    assert not missing, f"settings missing from the table of docs/deployment.md: {missing}"
     assert all(documented[name] for name in names), "every setting needs a default"
     # The defaults in the table are the ones the code uses.
     from featviz_core.config import Limits
@@ -364,7 +364,7 @@ def test_defaults_in_the_table_match_the_service(monkeypatch):
     assert (settings.workers, settings.queue_length, settings.deadline_s, settings.idle_timeout_s) == (1, 16, 600, 20)
     assert (settings.cache_entries, settings.cache_bytes) == (200, 500 * 1024 * 1024)
     assert UploadLimits.from_env() == UploadLimits(max_bytes=10 * 1024 * 1024, max_side=4096)
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "deployment.md").read_text()
     for row in ("| `FEATVIZ_WORKERS` | 1 on CPU, 2 on CUDA |", "| `FEATVIZ_QUEUE_LENGTH` | 16 |",
                 "| `FEATVIZ_DEADLINE_S` | 600 |", "| `FEATVIZ_IDLE_TIMEOUT_S` | 20 |",
                 "| `FEATVIZ_CACHE_ENTRIES` | 200 |", "| `FEATVIZ_CACHE_MB` | 500 |",
