@@ -78,8 +78,10 @@ def test_a_visitor_preempts_the_background_render_within_one_step(make_service, 
     wait_for(lambda: visitor.started is not None, timeout_s=60, what="the visitor's render to start")
     wait_for(lambda: not background.active, what="the background job to end")
     stopped_at = background.result.steps_done
-    # Asked to stop while in step asked_at + 1, the render finishes that step and no other.
-    assert asked_at and stopped_at <= asked_at[0] + 1, (asked_at, stopped_at)
+    # Asked to stop during step asked_at + 1, the render finishes that step and stops at its check. The
+    # published snapshot can lag one step (step k's stop check passes, then the request comes before the
+    # worker stores snapshot k), so the bound read this way is asked_at + 2; usually it is asked_at + 1.
+    assert asked_at and stopped_at <= asked_at[0] + 2, (asked_at, stopped_at)
     assert background.state == DONE and background.error == PREEMPTED and background.result.stopped
     assert visitor.started >= background.finished  # the visitor's job ran on the freed worker, next
     step_s = background.result.elapsed_s / max(1, stopped_at)
