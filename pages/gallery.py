@@ -16,20 +16,15 @@ POLL_S = 1.0
 NEURON_PAGE, EXPLORER_PAGE = "pages/neuron.py", "pages/explorer.py"
 
 st.title("Gallery")
-st.caption("Every channel of a layer at a glance, from an atlas rendered ahead of time (`python -m "
-           "featviz_core atlas`). Click a channel's number to study it on the Neuron page.")
+st.caption("Every channel of a layer at a glance, from an atlas rendered ahead of time. Click a channel's number "
+           "to study it on the Neuron page.")
 
 model = model_choice.selected_model()
 stores = gallery_tiles.stores_of(model)
-if not stores:
-    from featviz_core.atlas.lookup import atlas_roots, find_stores
+if not stores:  # the server fills one by itself; visitors get progress and a button, not a command
+    from featviz_ui.atlas_fill import empty_gallery
 
-    others = sorted({store.model for store in find_stores()})
-    where = ", ".join(str(root) for root in atlas_roots())
-    hint = f" Atlases of {', '.join(others)} are there: pick that model in the sidebar." if others else ""
-    st.info(f"No atlas of {model} in {where}.{hint} Build one with `python -m featviz_core atlas --model "
-            f"{model} --layers main --out {where.split(', ')[0]}/my-atlas`, or fetch a packed one with "
-            "`python -m featviz_core atlas fetch URL --sha256 HEX`.", icon=":material/photo_library:")
+    empty_gallery(model, gallery_tiles.stores_of)
     st.stop()
 
 ss = st.session_state
@@ -66,6 +61,11 @@ page_col.selectbox("Page", pages, key="ga_page", format_func=lambda p: gallery_t
 jump_col.number_input("Jump to channel", min_value=0, max_value=count - 1, value=None, step=1, key="ga_jump",
                       on_change=jump, placeholder=f"0-{count - 1}")
 page = ss["ga_page"]
+if store.path.name.endswith("-filled"):  # the atlas this server fills while nobody renders
+    from featviz_ui.atlas_fill import status_text
+
+    if text := status_text(model):
+        st.caption(text)
 channels = gallery_tiles.page_channels(count, page)
 missing = [c for c in channels if c not in store.done(layer)]
 

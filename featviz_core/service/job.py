@@ -40,6 +40,7 @@ class Job:
     stop_reason: str = ""
     priority: int = 0  # queued jobs of higher priority go first (visitors 0, the Gallery's background -1)
     key: str = ""  # the request's key when it was submitted (the weights' identity may change later)
+    preemptible: bool = False  # background work nobody watches (the atlas filler): a visitor's job stops it
     service: JobOwner | None = field(default=None, repr=False)
     # Clients touch from their own threads while a worker reads the times: guard the dict.
     _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
