@@ -1,4 +1,7 @@
-"""Device choice: CUDA when present, overridable with FEATVIZ_DEVICE."""
+"""Device choice: CUDA when present, overridable with FEATVIZ_DEVICE.
+
+Layer (checked by tests/test_layout.py): may import errors; torch at module level: yes.
+"""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from featviz_core.errors import RequestError, WeightsUnavailable
+from featviz_core.errors import RequestError
 
 EXPORT_HOWTO = ("export it: torch.export.save(torch.export.export(model.eval(), (torch.zeros(2, 3, 224, 224),), "
                 "dynamic_shapes=({0: torch.export.Dim('batch')},)), 'model.pt2')")
@@ -98,9 +98,9 @@ def _loaded(path: str, stamp: tuple) -> torch.nn.Module:
 
 
 def spec(arch: str, options: dict[str, str], name: str):
-    from featviz_core.models import ModelSpec, Preprocess, WeightSource, meta_copy
-    from featviz_core.models.layers import targetable_shapes
-    from featviz_core.models.structure import default_layer, featured_layers
+    from featviz_core.models.capture import targetable_shapes
+    from featviz_core.models.spec import ModelSpec, Preprocess, WeightSource
+    from featviz_core.models.structure import default_layer, featured_layers, meta_copy
     from featviz_core.models.weights import file_stamp
 
     path = Path(arch).expanduser()

@@ -16,7 +16,11 @@ from functools import lru_cache
 import torch
 
 from featviz_core.errors import RequestError
-from featviz_core.models.activations import channels_first_shape
+from featviz_core.models.capture import targetable_shapes
+from featviz_core.models.loading import load_model, random_model
+from featviz_core.models.spec import ModelSpec
+from featviz_core.models.sources import get_spec
+from featviz_core.models.structure import meta_copy
 
 
 @dataclass(frozen=True)
@@ -33,52 +37,7 @@ class LayerInfo:
         return f"{self.height}x{self.width}"
 
 
-class _StopTrace(Exception):
-    """Raised by a hook once the last layer of interest has run."""
-
-
-def targetable_shapes(model: torch.nn.Module, example: torch.Tensor,
-                      stop_after: str | None = None) -> dict[str, tuple[int, ...]]:
-    """Output shape, as (B, C, H, W), of every module that runs exactly once on ``example`` and outputs
-    activations an objective can read (4-D, channels first or last, or transformer tokens: see
-    :mod:`featviz_core.models.activations`), in the order the modules run. The model is left without hooks.
-
-    Args:
-        model: any module in eval mode.
-        example: (1, 3, H, W) input, usually on the "meta" device.
-        stop_after: end the forward pass right after this module has run (modules past it are not
-            traced, so they neither appear nor can fail on a small input).
-    """
-    calls: dict[str, int] = {}
-    shapes: dict[str, tuple[int, ...]] = {}
-    handles = []
-    for module_name, module in model.named_modules():
-        if not module_name:
-            continue
-
-        def hook(_module, _inputs, output, module_name=module_name):
-            calls[module_name] = calls.get(module_name, 0) + 1
-            if module_name not in shapes:
-                shapes[module_name] = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
-            if module_name == stop_after:
-                raise _StopTrace
-
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(example)
-    except _StopTrace:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    seen = {n: channels_first_shape(shape) for n, shape in shapes.items() if calls[n] == 1}
-    return {n: shape for n, shape in seen.items() if shape is not None}
-
-
 def _meta_model(name: str) -> torch.nn.Module:
-    from featviz_core.models import get_spec, load_model, meta_copy
-
     spec = get_spec(name)
     if spec.build is None:  # a ready module (the user's, or a loaded export): its structure on the meta device
         return meta_copy(load_model(name, "cpu"))
@@ -88,8 +47,6 @@ def _meta_model(name: str) -> torch.nn.Module:
 
 
 def _real_model(name: str) -> torch.nn.Module:
-    from featviz_core.models import get_spec, load_model, random_model
-
     return random_model(name) if get_spec(name).build is not None else load_model(name, "cpu")
 
 
@@ -104,12 +61,15 @@ def trace_shapes(name: str, input_size: int, stop_after: str | None = None) -> d
         return targetable_shapes(_real_model(name), torch.zeros(1, 3, side, side), stop_after)
 
 
-@lru_cache(maxsize=8)
 def targetable_layers(name: str) -> tuple[str, ...]:
     """Names of the targetable layers of model ``name``, in the order they run (traced at its native size)."""
-    from featviz_core.models import get_spec
+    return _targetable_layers(get_spec(name))
 
-    return tuple(trace_shapes(name, get_spec(name).native_size))
+
+@lru_cache(maxsize=8)
+def _targetable_layers(spec: ModelSpec) -> tuple[str, ...]:
+    """Keyed by the spec, so a module registered again under its name is traced again."""
+    return tuple(trace_shapes(spec.name, spec.native_size))
 
 
 @lru_cache(maxsize=32)
@@ -124,8 +84,6 @@ def module_names(name: str) -> frozenset[str]:
 
 def too_small_message(name: str, input_size: int) -> str | None:
     """Why ``input_size`` is below what model ``name`` accepts, or None when it is large enough."""
-    from featviz_core.models import get_spec
-
     spec = get_spec(name)
     if input_size >= spec.min_input_size:
         return None
@@ -133,7 +91,6 @@ def too_small_message(name: str, input_size: int) -> str | None:
             f"nothing before its last layer), got {input_size} px")
 
 
-@lru_cache(maxsize=32)
 def layer_table(name: str, input_size: int = 224) -> tuple[LayerInfo, ...]:
     """Every targetable layer of ``name`` (a module that runs exactly once per forward pass and outputs
     activations, see :func:`targetable_shapes`), in order, with its (channels, height, width) for a model input of ``input_size`` pixels.
@@ -141,6 +98,13 @@ def layer_table(name: str, input_size: int = 224) -> tuple[LayerInfo, ...]:
     Raises:
         RequestError: ``input_size`` is below the model's ``min_input_size``.
     """
+    return _layer_table(get_spec(name), input_size)
+
+
+@lru_cache(maxsize=32)
+def _layer_table(spec: ModelSpec, input_size: int) -> tuple[LayerInfo, ...]:
+    """Keyed by the spec, so a module registered again under its name is traced again."""
+    name = spec.name
     problem = too_small_message(name, input_size)
     if problem:
         raise RequestError(problem)

@@ -7,7 +7,8 @@ architecture on the meta device, or the weight file's size), plus, for a render,
 targetable layer up to the deepest target for one image, times a factor for the forward pass's other
 tensors and the backward pass.
 
-``FEATVIZ_MEMORY_MB`` caps the memory featviz counts as available (a shared machine, or tests).
+``FEATVIZ_MEMORY_MB`` caps the memory featviz counts as available (a shared machine, or tests). The render's
+estimate, which needs the layer tables, is in :mod:`featviz_core.models.budget`.
 """
 
 from __future__ import annotations
@@ -46,12 +47,16 @@ def available_bytes(device: torch.device) -> int:
     return int(free)
 
 
-@lru_cache(maxsize=64)
 def weight_bytes(name: str) -> int:
     """Bytes of model ``name``'s parameters and buffers (the meta-device architecture, or its weight file)."""
-    from featviz_core.models import get_spec
+    from featviz_core.models.sources import get_spec
 
-    spec = get_spec(name)
+    return spec_weight_bytes(get_spec(name))
+
+
+@lru_cache(maxsize=64)
+def spec_weight_bytes(spec) -> int:
+    """:func:`weight_bytes` of a :class:`~featviz_core.models.spec.ModelSpec` (cached by the spec)."""
     if spec.build is not None:
         try:
             with torch.device("meta"):
@@ -62,7 +67,7 @@ def weight_bytes(name: str) -> int:
     return int(spec.weights.approx_bytes)
 
 
-def _mb(count: int) -> str:
+def megabytes(count: int) -> str:
     return f"{count / 1e6:,.0f} MB"
 
 
@@ -72,36 +77,9 @@ def check_fits(spec, device: torch.device) -> None:
     Raises:
         TooLarge: one line with the estimate, what is available, and what to do.
     """
-    need = weight_bytes(spec.name)
+    need = spec_weight_bytes(spec)
     have = available_bytes(torch.device(device))
     if need > have:
-        raise TooLarge(f"{spec.name} needs about {_mb(need)} for its weights alone, and {torch.device(device).type} "
-                       f"has {_mb(have)} available; choose a smaller model (e.g. a resnet18 or efficientnet-lite0) "
+        raise TooLarge(f"{spec.name} needs about {megabytes(need)} for its weights alone, and {torch.device(device).type} "
+                       f"has {megabytes(have)} available; choose a smaller model (e.g. a resnet18 or efficientnet-lite0) "
                        "or a machine with more memory")
-
-
-def render_bytes(name: str, input_size: int, layers: tuple[str, ...]) -> int:
-    """Estimated bytes of a render of one image of ``layers`` at ``input_size`` px, weights included."""
-    from featviz_core.models import layer_table
-
-    table = layer_table(name, input_size)
-    names = [info.name for info in table]
-    deepest = max((names.index(layer) for layer in layers if layer in names), default=len(names) - 1)
-    values = sum(info.channels * info.height * info.width for info in table[:deepest + 1])
-    image = 3 * input_size * input_size * 8  # the parameterized image, its transforms and its gradient
-    return weight_bytes(name) + ACTIVATION_FACTOR * BYTES_PER_VALUE * values + BYTES_PER_VALUE * image
-
-
-def check_render_fits(name: str, input_size: int, layers: tuple[str, ...], device: torch.device) -> None:
-    """Refuse a render whose one-image estimate exceeds the memory available on ``device`` (larger batches
-    halve themselves on out-of-memory; one image is the least a render can use).
-
-    Raises:
-        TooLarge: the estimate, what is available, and what to lower.
-    """
-    need = render_bytes(name, input_size, layers)
-    have = available_bytes(device)
-    if need > have:
-        raise TooLarge(f"a render of {', '.join(layers)} of {name} at a {input_size} px model input needs about "
-                       f"{_mb(need)} per image, and {device.type} has {_mb(have)} available; lower the image size "
-                       "(and turn upsampling off), choose an earlier layer, or choose a smaller model")

@@ -17,6 +17,8 @@ a name given to ``register_module``       a module given in code (:mod:`featviz_
 ========================================  =====================================================================
 
 Unknown names get the closest known ones (difflib). Specs are made once per name and process.
+:func:`get_spec` is the one way to a spec by name: a registered model (:mod:`featviz_core.models.zoo`) or any
+of the above.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from functools import lru_cache
 from typing import Callable
 
 from featviz_core.errors import RequestError
+from featviz_core.models.spec import ModelSpec
+from featviz_core.models.zoo import REGISTRY
+from featviz_core.models.zoo_common import UnknownArchitecture
 
 #: source -> function(architecture, options, full name) -> ModelSpec
 _SOURCES: dict[str, Callable] = {}
@@ -48,16 +53,29 @@ def parse_options(query: str, name: str) -> dict[str, str]:
     return options
 
 
+def get_spec(name: str) -> ModelSpec:
+    """The spec of model ``name``: a registered model, or any network by source (see the module docstring).
+
+    Raises:
+        RequestError: an unknown name (with the closest known names), or a network that cannot be read.
+    """
+    if not isinstance(name, str):
+        raise RequestError(f"model must be a name, one of: {', '.join(REGISTRY)}")
+    if name in REGISTRY:
+        return REGISTRY[name]
+    return spec_for(name)
+
+
 def spec_for(name: str):
     """The spec of ``name`` (see the module docstring).
 
     Raises:
         RequestError: unknown name (with the closest known ones), bad options, or a file that is not a model.
     """
-    from featviz_core.models import user
+    from featviz_core.models.user import REGISTERED
 
-    if name in user.REGISTERED:
-        return user.REGISTERED[name]
+    if name in REGISTERED:
+        return REGISTERED[name]
     return _spec_for(name)
 
 
@@ -68,29 +86,36 @@ def _spec_for(name: str):
     if not sep or source not in _SOURCES:
         raise RequestError(unknown_message(name))
     arch, _, query = rest.partition("?")
-    return _SOURCES[source](arch, parse_options(query, name), name)
+    try:
+        return _SOURCES[source](arch, parse_options(query, name), name)
+    except UnknownArchitecture:
+        raise RequestError(unknown_message(name)) from None
 
 
 def _load_sources() -> None:
     if _SOURCES:
         return
-    from featviz_core.models import files, timm_zoo, torchvision_zoo
+    from featviz_core.models.files import spec as file_spec
+    from featviz_core.models.timm_zoo import spec as timm_spec
+    from featviz_core.models.torchvision_zoo import spec as torchvision_spec
 
-    _SOURCES.update({"torchvision": torchvision_zoo.spec, "timm": timm_zoo.spec, "file": files.spec})
+    _SOURCES.update({"torchvision": torchvision_spec, "timm": timm_spec, "file": file_spec})
 
 
 def known_names() -> list[str]:
     """Every model name without options: registered models, modules given in code, torchvision's models and,
     when installed, timm's."""
-    from featviz_core.models import REGISTRY, timm_zoo, torchvision_zoo, user
+    from featviz_core.models.timm_zoo import names as timm_names
+    from featviz_core.models.torchvision_zoo import names as torchvision_names
+    from featviz_core.models.user import REGISTERED
 
-    return [*REGISTRY, *user.REGISTERED, *(f"torchvision:{n}" for n in torchvision_zoo.names()),
-            *(f"timm:{n}" for n in timm_zoo.names())]
+    return [*REGISTRY, *REGISTERED, *(f"torchvision:{n}" for n in torchvision_names()),
+            *(f"timm:{n}" for n in timm_names())]
 
 
 def unknown_message(name: str) -> str:
     """One line: the name is unknown, the closest known names, and what is allowed."""
-    from featviz_core.models import REGISTRY, timm_zoo
+    from featviz_core.models.timm_zoo import installed
 
     base = name.partition("?")[0]
     known = known_names()
@@ -100,7 +125,7 @@ def unknown_message(name: str) -> str:
     close += [bare[n] for n in difflib.get_close_matches(base.partition(":")[2] or base, list(bare), n=3, cutoff=0.6)]
     close = list(dict.fromkeys(close))[:4]
     hint = f"; closest: {', '.join(close)}" if close else ""
-    timm = "timm:NAME" if timm_zoo.installed() else "timm:NAME (after pip install timm)"
+    timm = "timm:NAME" if installed() else "timm:NAME (after pip install timm)"
     return (f"unknown model {_shown(name)}; choose one of: {', '.join(REGISTRY)}, torchvision:NAME "
             f"(`python -m featviz_core models --all` lists them), {timm} or file:PATH.pt2{hint}")
 

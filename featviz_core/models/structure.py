@@ -14,10 +14,13 @@ structure of the module tree and the trace of which modules run (never from clas
 
 Only modules that are targetable (they run once and output activations) count. When the rules find nothing,
 every targetable module at the top two levels is featured; failing that, every targetable module.
+
+:func:`meta_copy` gives a ready module's structure without its weights, for tracing.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -84,3 +87,14 @@ def default_layer(featured: Sequence[str]) -> str:
     """A mid-to-late main layer (about two thirds in), where features are parts and patterns: the layer a
     first render of an unknown network shows."""
     return featured[min(len(featured) - 1, (2 * len(featured)) // 3)]
+
+
+def meta_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose parameters and buffers are on the meta device (no memory, no arithmetic):
+    for tracing shapes of a module that only exists loaded. The model is not touched."""
+    memo: dict[int, object] = {}
+    for parameter in model.parameters():
+        memo[id(parameter)] = torch.nn.Parameter(torch.empty_like(parameter, device="meta"), requires_grad=False)
+    for buffer in model.buffers():
+        memo[id(buffer)] = torch.empty_like(buffer, device="meta")
+    return copy.deepcopy(model, memo).eval()

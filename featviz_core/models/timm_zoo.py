@@ -13,7 +13,9 @@ from pathlib import Path
 import torch
 
 from featviz_core.errors import RequestError, WeightsUnavailable
-from featviz_core.models.zoo_common import key_mismatch, random_identity, trace_native, weights_choice
+from featviz_core.models.zoo_common import (
+    UnknownArchitecture, key_mismatch, random_identity, trace_native, weights_choice,
+)
 
 
 def installed() -> bool:
@@ -40,7 +42,7 @@ def _build(arch: str) -> torch.nn.Module:
 
 
 def _load(arch: str, path: Path | None, title: str) -> torch.nn.Module:
-    from featviz_core.models import load_state_dict_safely
+    from featviz_core.models.checkpoint import load_state_dict_safely
 
     model = _build(arch)
     try:
@@ -51,15 +53,14 @@ def _load(arch: str, path: Path | None, title: str) -> torch.nn.Module:
 
 
 def spec(arch: str, options: dict[str, str], name: str):
-    from featviz_core.models import ModelSpec, Preprocess, WeightSource
-    from featviz_core.models.sources import unknown_message
+    from featviz_core.models.spec import ModelSpec, Preprocess, WeightSource
     from featviz_core.models.structure import default_layer, featured_layers
 
     if not installed():
         raise RequestError(f"model {name} needs timm, which is not installed here (pip install timm); "
                            "or choose a torchvision:NAME model")
     if arch not in names():
-        raise RequestError(unknown_message(name))
+        raise UnknownArchitecture(name)
     build = functools.partial(_build, arch)
     with torch.device("meta"):
         cfg = dict(build().pretrained_cfg)

@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 
 from featviz_core.errors import RequestError, WeightsUnavailable
-from featviz_core.models.zoo_common import key_mismatch, random_identity, trace_native, weights_choice
+from featviz_core.models.zoo_common import (
+    UnknownArchitecture, key_mismatch, random_identity, trace_native, weights_choice,
+)
 
 HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.")  # torch.hub's HASH_REGEX
 _builder_lock = threading.Lock()
@@ -44,7 +46,7 @@ def load_with_state_dict(arch: str, path: Path | None, title: str) -> torch.nn.M
     import torchvision.models._api as api
     from torchvision.models import get_model, get_model_weights
 
-    from featviz_core.models import load_state_dict_safely
+    from featviz_core.models.checkpoint import load_state_dict_safely
 
     state = load_state_dict_safely(Path(path))  # type: ignore[arg-type]
     record = get_model_weights(arch).DEFAULT
@@ -69,7 +71,7 @@ def load_with_state_dict(arch: str, path: Path | None, title: str) -> torch.nn.M
 
 def mirrored(url: str) -> str:
     """``url``, or the same file name under the mirror named by ``FEATVIZ_TORCHVISION_MIRROR`` (an http(s)
-    folder holding torchvision's weight files: a machine that cannot reach download.pytorch.org)."""
+    folder holding torchvision's weight files: a machine that cannot reach torchvision's own download address)."""
     mirror = os.environ.get("FEATVIZ_TORCHVISION_MIRROR", "").strip()
     if not mirror:
         return url
@@ -79,12 +81,11 @@ def mirrored(url: str) -> str:
 
 
 def spec(arch: str, options: dict[str, str], name: str):
-    from featviz_core.models import ModelSpec, Preprocess, WeightSource
-    from featviz_core.models.sources import unknown_message
+    from featviz_core.models.spec import ModelSpec, Preprocess, WeightSource
     from featviz_core.models.structure import default_layer, featured_layers
 
     if arch not in names():
-        raise RequestError(unknown_message(name))
+        raise UnknownArchitecture(name)
     extra = set(options) - {"weights"}
     if extra:
         raise RequestError(f"model {name}: option(s) {', '.join(sorted(extra))} apply to file: models only; "

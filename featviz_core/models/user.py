@@ -60,9 +60,10 @@ def register_module(name: str, module: torch.nn.Module, preprocess, input_size: 
 
     Registering a name again replaces it (and forgets its layer tables).
     """
-    from featviz_core.models import REGISTRY, ModelSpec, WeightSource, _model_cache, _model_lock, meta_copy
-    from featviz_core.models import layers as layer_module
-    from featviz_core.models.structure import default_layer, featured_layers
+    from featviz_core.models.capture import targetable_shapes
+    from featviz_core.models.spec import ModelSpec, WeightSource
+    from featviz_core.models.structure import default_layer, featured_layers, meta_copy
+    from featviz_core.models.zoo import REGISTRY
 
     if not isinstance(name, str) or not name or ":" in name or "?" in name or name in REGISTRY:
         raise RequestError(f"cannot register a module as {name!r}: choose a new name without ':' or '?' (taken: "
@@ -72,10 +73,10 @@ def register_module(name: str, module: torch.nn.Module, preprocess, input_size: 
     module.eval().requires_grad_(False)
     side = int(input_size)
     try:
-        shapes = layer_module.targetable_shapes(meta_copy(module), torch.zeros(1, 3, side, side, device="meta"))
+        shapes = targetable_shapes(meta_copy(module), torch.zeros(1, 3, side, side, device="meta"))
     except Exception:  # noqa: BLE001 - no meta kernel for some operation: one real forward pass of one image
         device = next(iter((*module.parameters(), *module.buffers())), torch.zeros(())).device
-        shapes = layer_module.targetable_shapes(module, torch.zeros(1, 3, side, side, device=device))
+        shapes = targetable_shapes(module, torch.zeros(1, 3, side, side, device=device))
     if not shapes:
         raise RequestError(f"{name}: no module outputs activations an objective can read ((batch, channels, height, "
                            "width), channels last, or (batch, tokens, width))")
@@ -87,10 +88,5 @@ def register_module(name: str, module: torch.nn.Module, preprocess, input_size: 
                              kind="memory", identity="module-" + weights_digest(module)),
         featured_layers=main, default_layer=default_layer(main), load=lambda _path: module,
     )
-    REGISTERED[name] = spec
-    layer_module.targetable_layers.cache_clear()
-    layer_module.layer_table.cache_clear()
-    with _model_lock:
-        for key in [k for k in _model_cache if k[0] == name]:
-            del _model_cache[key]
+    REGISTERED[name] = spec  # a new spec: loaded copies and layer tables of the old one are not used again
     return spec

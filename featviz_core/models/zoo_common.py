@@ -13,6 +13,11 @@ from featviz_core.errors import RequestError, WeightsUnavailable
 RANDOM_SEED = 0
 
 
+class UnknownArchitecture(RequestError):
+    """A source has no architecture of that name; :mod:`featviz_core.models.sources` words the message (with the
+    closest known names)."""
+
+
 def weights_choice(options: dict[str, str], name: str) -> str:
     """``"default"``, ``"random"`` or a path the user named (checked to exist)."""
     choice = options.get("weights", "default")
@@ -64,7 +69,7 @@ def trace_native(build: Callable[[], torch.nn.Module], sizes: tuple[int, ...]) -
 
 
 def _first_size(model: torch.nn.Module, device: str, sizes: tuple[int, ...]) -> tuple[torch.nn.Module, int, dict]:
-    from featviz_core.models.layers import targetable_shapes
+    from featviz_core.models.capture import targetable_shapes
 
     problem: Exception | None = None
     for side in sizes:

@@ -33,6 +33,9 @@ Reproducibility (what the tests check, on Intel and AMD CPUs alike):
       differently (oneDNN picks kernels by batch shape), and Adam can amplify that rounding (most in a
       channel whose gradient is almost zero): its first step's objective agrees within float rounding,
       its pixels are not promised equal.
+
+Layer (checked by tests/test_layout.py): may import errors, device, settings, objectives, models, method, photos,
+image_plan, request; torch at module level: yes.
 """
 
 from featviz_core.render.chunks import Chunk, make_chunks, plan_chunks

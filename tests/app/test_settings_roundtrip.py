@@ -29,7 +29,7 @@ NOT_IN_THE_FORM = ("init",)
 @pytest.fixture(scope="module")
 def photo() -> tuple[Image.Image, str]:
     """A small photo, held for photo-seeded requests, and its digest."""
-    from featviz_core.photos import add_photo
+    from featviz_core.photos.store import add_photo
 
     ramp = np.linspace(0, 255, 64, dtype=np.float32)
     pixels = np.stack([np.add.outer(ramp, ramp) / 2, np.add.outer(ramp, 255 - ramp) / 2,
@@ -103,8 +103,8 @@ def cli_argv(request, photo_file) -> list[str]:
 
 @pytest.mark.parametrize("case", NAMES, indirect=True)
 def test_every_setting_round_trips_through_the_command_line(case, photo, tmp_path):
-    from featviz_core.cli import _parser
-    from featviz_core.cli_options import request_from_args
+    from featviz_core.cli.dispatch import _parser
+    from featviz_core.cli.options import request_from_args
 
     photo_file = tmp_path / "photo.png"
     photo[0].save(photo_file)

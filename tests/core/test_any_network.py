@@ -180,7 +180,7 @@ def test_published_weights_missing_offer_the_download_and_never_fall_back(monkey
     from tests.weight_server import closed_port_url
 
     monkeypatch.setenv("FEATVIZ_TORCHVISION_MIRROR", closed_port_url().rsplit("/", 1)[0])
-    from featviz_core import models
+    from featviz_core.models.loading import _negative
     from featviz_core.models import model_status, sources
 
     sources._spec_for.cache_clear()
@@ -192,7 +192,7 @@ def test_published_weights_missing_offer_the_download_and_never_fall_back(monkey
             load_model("torchvision:resnet18")
     finally:
         sources._spec_for.cache_clear()
-        models._negative.clear()  # the failed download is remembered for a while: forget it for other tests
+        _negative.clear()  # the failed download is remembered for a while: forget it for other tests
 
 
 def test_too_large_for_memory_says_the_estimate_and_what_to_lower(monkeypatch):

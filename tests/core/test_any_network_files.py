@@ -14,6 +14,7 @@ from featviz_core import models
 from featviz_core.errors import FeatvizError, RequestError, WeightsUnavailable
 from featviz_core.models import WeightSource, get_spec, layer_table, load_model, random_model, weights_identity
 from featviz_core.models.weights import ChecksumMismatch
+from featviz_core.models.loading import _negative
 from featviz_core.render import render
 from featviz_core.request import RenderRequest
 from tests.weight_server import serve_file
@@ -34,7 +35,7 @@ def test_torchvision_download_is_checked_against_the_hash_prefix_in_its_name(mon
     with serve_file(resnet18_state, seconds=0.2) as (base, requests):
         monkeypatch.setenv("FEATVIZ_TORCHVISION_MIRROR", base)
         sources._spec_for.cache_clear()
-        models._negative.clear()  # no failure remembered from another test
+        _negative.clear()  # no failure remembered from another test
         try:
             spec = get_spec("torchvision:resnet18")
             assert spec.weights.url == f"{base}/resnet18-f37072fd.pth" and spec.weights.sha256_prefix == "f37072fd"
