@@ -7,6 +7,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from featviz_core.compute_path import ComputePath, model_for_path, request_path
 from featviz_core.device import resolve_device
 from featviz_core.errors import RenderError
 from featviz_core.models import get_spec, load_model
@@ -65,12 +66,15 @@ def render_iter(
     layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
     if fast:
         model = model_for_render(model, layers)
+    path = request_path(request, dev)  # float32/contiguous unless the request asks otherwise (compute_path)
+    model = model_for_path(model, path)
     chunk = max(1, batch_size or default_batch_size(dev))
     forward, compile_note = _forward_pass(model, layers, compile)
+    compile_note = "; ".join(filter(None, [path.why, compile_note]))
     note = compile_note
     while True:
         try:
-            yield from _render_chunks(request, model, dev, snapshot_every, chunk, should_stop, note, forward)
+            yield from _render_chunks(request, model, dev, snapshot_every, chunk, should_stop, note, forward, path)
             return
         except RenderError:
             raise
@@ -103,9 +107,10 @@ def _render_chunks(
     should_stop: Callable[[], str | bool] | None,
     note: str,
     forward: Forward | None = None,
+    path: ComputePath | None = None,
 ) -> Iterator[Snapshot]:
     setup = set_up(request, dev, batch_size)
-    run = ModelRun(model, get_spec(request.model).preprocess.apply, forward)
+    run = ModelRun(model, get_spec(request.model).preprocess.apply, forward, path=path)
     progress = Progress(request, torch.zeros(request.steps, setup.count, device=dev), time.perf_counter(), note)
     for step in range(1, request.steps + 1):
         loss_total = torch.zeros((), device=dev)

@@ -25,7 +25,8 @@ import torch
 from featviz_core.errors import RequestError
 from featviz_core.init_photo import photo_to_raw
 from featviz_core.interpolate import draw_aligned_raws
-from featviz_core.param import RGB_CHANNELS, RGBA_CHANNELS, initial_raw
+from featviz_core.maco import initial_raw_for
+from featviz_core.param import RGB_CHANNELS, RGBA_CHANNELS
 from featviz_core.plan import coupled_groups
 from featviz_core.render.chunks import Chunk, make_chunks, plan_chunks
 from featviz_core.render.penalties import Penalties, penalties_for
@@ -98,7 +99,7 @@ def set_up(request: RenderRequest, device: torch.device, batch_size: int,
             raws[image] = unique[k]
     for image, generator in enumerate(generators):
         if raws[image] is None:
-            raws[image] = initial_raw(request.size, request.fft, generator, channels)
+            raws[image] = initial_raw_for(request, generator, channels)
     draws = torch.stack([sample_params(preset, request.steps, generator) for generator in generators], dim=1)
     raw = torch.stack(raws)  # type: ignore[arg-type]
     photo = start_photo(request)

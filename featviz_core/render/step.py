@@ -12,7 +12,9 @@ import torch
 from featviz_core.alpha import rgba_for_display
 from featviz_core.capture import capture_layers
 from featviz_core.compiled import compile_seconds_for
+from featviz_core.compute_path import ComputePath
 from featviz_core.errors import NonFiniteError
+from featviz_core.maco import importance_maps
 from featviz_core.param import to_uint8
 from featviz_core.render.chunks import Chunk
 from featviz_core.render.results import Snapshot
@@ -31,13 +33,21 @@ class ModelRun:
     preprocess: Callable[[torch.Tensor], torch.Tensor]
     compiled: Forward | None = None
     compiling_s: float = 0.0
+    path: ComputePath | None = None  # the model's dtype and layout; None or the default: the model as is
 
     def __call__(self, x: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
-        """Activations of ``layers`` for the (B, 3, S, S) images ``x`` in [0, 1]."""
+        """Activations of ``layers`` for the (B, 3, S, S) images ``x`` in [0, 1], in float32."""
+        if self.path is not None and not self.path.is_default:
+            with self.path.autocast(x.device):
+                acts = self._run(self.path.model_input(self.preprocess(x)), layers)
+            return self.path.activations(acts)
+        return self._run(self.preprocess(x), layers)
+
+    def _run(self, x: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
         if self.compiled is None:
-            return capture_layers(self.model, layers, self.preprocess(x))
+            return capture_layers(self.model, layers, x)
         before = compile_seconds_for(self.model)
-        acts = self.compiled(self.preprocess(x))
+        acts = self.compiled(x)
         self.compiling_s += compile_seconds_for(self.model) - before
         return acts
 
@@ -97,6 +107,7 @@ class Progress:
             done=step == request.steps or bool(reason),
             stopped=(reason if isinstance(reason, str) and reason else "stopped") if reason and step < request.steps else "",
             note=self.note,
+            importance=importance_maps(setup.chunks, setup.count),
         )
 
 
