@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--maco-steps", type=int, default=512)
     parser.add_argument("--maco-size", type=int, default=128)
     parser.add_argument("--maco-lr", type=float, default=0.05, help="MACO's learning rate (Fourier keeps 0.05)")
-    parser.add_argument("--out", default="bench_out/speed_round3", help="folder for the side-by-side images")
+    parser.add_argument("--out", default="out/speed_round3", help="folder for the side-by-side images")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
