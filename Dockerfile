@@ -83,7 +83,7 @@ RUN if [ -n "$WARM_LINKS" ]; then \
     fi
 
 # The device is chosen automatically (CUDA when the container sees a GPU); FEATVIZ_DEVICE overrides it.
-# The other FEATVIZ_* limits (workers, queue length, deadline, cache) are read at start: see README.md.
+# The other FEATVIZ_* limits (workers, queue length, deadline, cache) are read at start: see docs/deployment.md.
 # Streamlit runs a full garbage collection after every script run, fragment reruns included; with torch
 # loaded that is ~0.1-0.2 CPU-seconds each, and every open tab reruns its status fragment every few
 # seconds, so a room of idle tabs alone would keep the CPU busy. Python's own collector still runs.

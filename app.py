@@ -3,14 +3,14 @@
 The entry point only declares the pages (files in ``pages/``), draws the shared sidebar and runs the chosen
 page. Everything heavy (torch, models) is imported inside functions when a page first needs it; the
 libraries Streamlit's charts and tables import lazily are imported here first, in one thread at a time,
-so two scripts of a fresh server never race to import them (featviz_ui.warmup).
+so two scripts of a fresh server never race to import them (featviz_ui.preload).
 """
 
 import streamlit as st
 
-from featviz_ui import layout, links, present, sidebar, warmup
+from featviz_ui import address_bar, layout, preload, present, sidebar
 
-warmup.import_page_libraries()
+preload.import_page_libraries()
 
 st.set_page_config(page_title="featviz", page_icon=":material/visibility:", layout="wide")
 
@@ -34,9 +34,9 @@ if presenting:
     st.stop()
 current = "explorer" if page.url_path in ("", explorer.url_path) else page.url_path
 if current == "explorer":
-    links.intake()  # a link may pick the model, so this runs before the sidebar draws the model picker
+    address_bar.intake()  # a link may pick the model, so this runs before the sidebar draws the model picker
 elif current == "neuron":
-    links.page_model()  # as may a Neuron page link (?model=...&layer=...&channel=3)
+    address_bar.page_model()  # as may a Neuron page link (?model=...&layer=...&channel=3)
 background = tuple(slot for name, slots in PAGE_SLOTS.items() if name != current for slot in slots)
 sidebar.draw(background)
 layout.test_run_delay()  # tests only (FEATVIZ_TEST_RUN_DELAY_S): widens the window between a click and its page

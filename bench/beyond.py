@@ -29,13 +29,14 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import bench_model, default_layer, machine, model_names, render_parser, table  # noqa: E402
-from featviz_core.capture import capture_layers  # noqa: E402
-from featviz_core.diversity import DIVERSITY_WEIGHT, normalized_grams  # noqa: E402
+from featviz_core.method.diversity import DIVERSITY_WEIGHT, normalized_grams  # noqa: E402
 from featviz_core.models import get_spec  # noqa: E402
+from featviz_core.models.capture import capture_layers  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
-from featviz_core.photos import add_photo  # noqa: E402
+from featviz_core.objectives.targets import parse_channels  # noqa: E402
+from featviz_core.photos.store import add_photo  # noqa: E402
 from featviz_core.render import evaluate, render  # noqa: E402
-from featviz_core.request import RenderRequest, parse_channels  # noqa: E402
+from featviz_core.request import RenderRequest  # noqa: E402
 
 def style_distance(model, request: RenderRequest, images: torch.Tensor) -> float:
     """Mean pairwise cosine distance of the images' normalized Gram matrices at the request's layer."""

@@ -4,7 +4,7 @@ Same model object (same weights), layer, channels, steps and image size. Lucent 
 a time, as the seed notebook does. featviz runs with its own `standard` transforms and with `lucent` (Lucent's
 own transform chain, so that row compares the same algorithm on both sides). Quality is compared after all
 runs by two shared evaluations of each final image: its mean target activation on one bare view (resized to
-224 px, no transforms), and the neutral score (featviz_core.quality.neutral_score: the mean over eight fixed
+224 px, no transforms), and the neutral score (featviz_core.render.neutral_score.neutral_score: the mean over eight fixed
 views, grey borders 0/8/16/24 px x upright or turned 5 degrees), which favours neither transform set.
 
     python bench/compare_lucent.py                       # both models, seed settings (512 steps): long on CPU
@@ -32,9 +32,10 @@ from bench._common import (PeakMemory, bench_model, default_layer, machine, mode
                            table)
 from featviz_core.models import get_spec  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
-from featviz_core.quality import neutral_score  # noqa: E402
+from featviz_core.objectives.targets import parse_channels  # noqa: E402
 from featviz_core.render import evaluate, render_iter  # noqa: E402
-from featviz_core.request import RenderRequest, parse_channels  # noqa: E402
+from featviz_core.render.neutral_score import neutral_score  # noqa: E402
+from featviz_core.request import RenderRequest  # noqa: E402
 
 def run_lucent(model: torch.nn.Module, request: RenderRequest, device: torch.device) -> tuple[torch.Tensor, float]:
     """render_vis one channel at a time, Lucent's defaults (as the seed notebook calls it)."""
@@ -98,7 +99,7 @@ def shared_evaluation(model, request, images, device) -> float:
 
 
 def neutral_evaluation(model, request, images, device) -> float:
-    """Mean neutral score of the images (eight fixed views, see featviz_core.quality)."""
+    """Mean neutral score of the images (eight fixed views, see featviz_core.render.neutral_score)."""
     return float(neutral_score(model, request.model, request.objectives(), images.to(device)).mean())
 
 

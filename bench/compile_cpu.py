@@ -26,10 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine, table, model_names, render_parser  # noqa: E402
 from bench._common import bench_model, default_layer  # noqa: E402
-from featviz_core.compiled import compile_seconds_for  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
+from featviz_core.objectives.targets import parse_channels  # noqa: E402
 from featviz_core.render import render  # noqa: E402
-from featviz_core.request import RenderRequest, parse_channels  # noqa: E402
+from featviz_core.render.compiled import compile_seconds_for  # noqa: E402
+from featviz_core.request import RenderRequest  # noqa: E402
 
 
 def timed_render(model, request, compile: bool) -> tuple[float, float, float, float, str]:

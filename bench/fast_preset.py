@@ -2,10 +2,10 @@
 
 For each model: torch-lucent's ``render_vis`` renders the channels with its defaults for ``--lucent-steps``
 (512, the seed's count); featviz renders the same channels with its defaults, and every ``--every`` steps its
-current images are scored. Quality is :func:`featviz_core.quality.neutral_score` (mean over the channels of each
+current images are scored. Quality is :func:`featviz_core.render.neutral_score.neutral_score` (mean over the channels of each
 image's own-channel activation over 8 fixed views), which favours neither transform set. Both sides' images are
 quantized to 8 bits before scoring (that is what a user gets). The fast step count is the first checkpoint at
-which featviz's score is at least Lucent's; it goes into ``featviz_core/presets.py`` by hand.
+which featviz's score is at least Lucent's; it goes into ``featviz_core/settings/step_presets.py`` by hand.
 
     python bench/fast_preset.py                                   # EfficientNet-Lite0, channels 0-3
     python bench/fast_preset.py --models efficientnet-lite0,inceptionv1
@@ -25,9 +25,10 @@ from bench._common import machine, table, model_names, render_parser  # noqa: E4
 from bench._common import bench_model, default_layer  # noqa: E402
 from bench.compare_lucent import run_lucent  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
-from featviz_core.quality import neutral_score  # noqa: E402
+from featviz_core.objectives.targets import parse_channels  # noqa: E402
 from featviz_core.render import final_images, render_iter  # noqa: E402
-from featviz_core.request import RenderRequest, parse_channels  # noqa: E402
+from featviz_core.render.neutral_score import neutral_score  # noqa: E402
+from featviz_core.request import RenderRequest  # noqa: E402
 
 
 def quantized(images: torch.Tensor) -> torch.Tensor:

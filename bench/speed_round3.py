@@ -3,7 +3,7 @@
 Table 1, EfficientNet-Lite0 `_blocks.10` (real weights): torch-lucent's render_vis (one channel at a time, its
 defaults) beside featviz on each compute path (`precision/memory_format`, default float32/contiguous, then the
 faster CPU paths), same channels, steps and size. Every featviz run is scored with the neutral score
-(featviz_core.quality.neutral_score) every `--every` steps (scoring time excluded from its times), which gives
+(featviz_core.render.neutral_score.neutral_score) every `--every` steps (scoring time excluded from its times), which gives
 its final quality, its ratio to the float32 run (the 1% promise) and the first checkpoint at or above Lucent's
 final neutral score (time to Lucent's quality). The CPU model is printed beside every number.
 
@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import bench_model, machine, render_parser, table  # noqa: E402
 from bench.compare_lucent import run_lucent  # noqa: E402
 from bench.fast_preset import quantized  # noqa: E402
-from featviz_core.compute_path import request_path  # noqa: E402
+from featviz_core.render.compute_path import request_path  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
-from featviz_core.quality import neutral_score  # noqa: E402
+from featviz_core.render.neutral_score import neutral_score  # noqa: E402
 from featviz_core.render import evaluate, final_images, render_iter  # noqa: E402
 from featviz_core.request import RenderRequest, parse_channels  # noqa: E402
 
@@ -128,8 +128,8 @@ def register_lite2() -> str:
 
 
 def maco_table(args) -> None:
-    from featviz_core.export import png_bytes
-    from featviz_core.figures import grid_image
+    from featviz_core.outputs.export import png_bytes
+    from featviz_core.outputs.figures import grid_image
     from featviz_core.models import load_model
 
     name = register_lite2()

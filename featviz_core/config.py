@@ -18,6 +18,10 @@
 | FEATVIZ_INCEPTIONV1_SHA256 | unset | SHA-256 the InceptionV1 weight file must have (no digest is published upstream) |
 | FEATVIZ_INCEPTIONV1_URL | upstream | a mirror to download inception5h.pth from |
 | FEATVIZ_ATLAS_DIR | CACHE/atlas | atlases the app reads (featviz_core.atlas.lookup) |
+| FEATVIZ_EXAMPLES_DIR | CACHE/examples | dataset examples stores the app reads (featviz_core.examples.lookup) |
+| FEATVIZ_ATLAS_FILL | 1 | the app's render service fills an atlas of the current model while no visitor renders (0: off) |
+
+Layer (checked by tests/test_layout.py): may import device; torch at module level: no.
 """
 
 from __future__ import annotations
@@ -45,6 +49,17 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"environment variable {name} must be 1 or 0, got {raw!r}")
 
 
 def cache_dir() -> Path:
@@ -87,6 +102,10 @@ class ServiceSettings:
     cache_bytes: int
     cache_path: Path
     idle_timeout_s: float = 20.0
+    # Fill an atlas in the background while no visitor renders (featviz_core.service.filler). Off unless
+    # read from the environment, where it defaults to on: a service made in code (tests, the CLI, warm-up)
+    # never renders on its own.
+    atlas_fill: bool = False
 
     @classmethod
     def from_env(cls) -> "ServiceSettings":
@@ -107,4 +126,5 @@ class ServiceSettings:
             cache_bytes=int(max(1.0, _env_float("FEATVIZ_CACHE_MB", 500.0)) * 1024 * 1024),
             cache_path=cache_dir() / "renders",
             idle_timeout_s=idle_timeout_s,
+            atlas_fill=_env_bool("FEATVIZ_ATLAS_FILL", True),
         )

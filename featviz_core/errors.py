@@ -1,4 +1,17 @@
-"""Error types. Every message is written for a person: what was wrong and what is allowed."""
+"""Error types, and how a message quotes a value. Every message is written for a person: what was wrong and
+what is allowed.
+
+Layer (checked by tests/test_layout.py): may import nothing; torch at module level: no.
+"""
+
+from typing import Any
+
+
+def shown(value: Any) -> str:
+    """A value quoted in a message, shortened: a hostile URL must not make a page-long error."""
+    text = repr(value)
+    return text if len(text) <= 44 else text[:40] + "..."
+
 
 
 class FeatvizError(Exception):

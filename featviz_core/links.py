@@ -6,6 +6,9 @@ Neuron page on one channel, which renders it at high resolution and again in pla
 of the link: the app, the ``warm`` command and lecture decks all read links with these functions, so a link
 means the same renders everywhere. Nothing here needs a UI, and importing this module does not import torch
 (the app imports it at start).
+
+Layer (checked by tests/test_layout.py): may import errors, settings, objectives, models, request; torch at module
+level: no.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
-from featviz_core.errors import FeatvizError, RequestError
-from featviz_core.settings import SETTINGS, shown
+from featviz_core.errors import FeatvizError, RequestError, shown
+from featviz_core.settings import SETTINGS
 
 if TYPE_CHECKING:
     from featviz_core.request import RenderRequest

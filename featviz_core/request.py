@@ -5,6 +5,9 @@ rules and one set of messages. Its fields are the settings declared in :mod:`fea
 type, bounds, default, help), so a setting is declared once; the rules that relate several settings (a
 layer of this model, channels inside it, options that conflict) are here. Runtime choices that do not
 change the result (device, batch size, snapshot interval) are not part of the request.
+
+Layer (checked by tests/test_layout.py): may import errors, config, device, settings, objectives, models, method,
+photos, image_plan, words; torch at module level: no.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import json
 import re
 from typing import Any, Mapping
 
-from featviz_core.channels import format_channels, parse_channels
 from featviz_core.config import Limits
-from featviz_core.errors import RequestError
+from featviz_core.errors import RequestError, shown
+from featviz_core.image_plan import PlannedImage, plan_images
 from featviz_core.objectives import Objective, get_kind, parse_objective, registered_kinds
-from featviz_core.plan import PlannedImage, parse_interpolation, parse_position, plan_images
-from featviz_core.settings import MAX_SEED, SETTINGS, beyond_active, check_all, parse_all, shown
-from featviz_core.transforms import get_preset, output_size
+from featviz_core.objectives.targets import parse_channels, parse_interpolation, parse_position
+from featviz_core.settings import SETTINGS, beyond_active, check_all, parse_all
+from featviz_core.settings.transform_presets import get_preset, output_size
+from featviz_core.words import images_asked_for
 
-__all__ = ["MAX_SEED", "RenderRequest", "format_channels", "min_image_size", "parse_channels"]
+__all__ = ["RenderRequest", "min_image_size"]
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -77,17 +81,9 @@ class _Request:
         count = len(self.images())
         if count > limits.max_channels:
             raise RequestError(
-                f"{count} images asked for ({self._count_terms()}); at most {limits.max_channels} per render: ask "
+                f"{count} images asked for ({images_asked_for(self)}); at most {limits.max_channels} per render: ask "
                 "for fewer channels, diverse images or frames"
             )
-
-    def _count_terms(self) -> str:
-        parts = [f"{self.frames} frames" if self.interpolate else f"{max(1, len(self.channels))} objective(s)"]
-        if self.diversity > 1:
-            parts.append(f"{self.diversity} diverse images each")
-        if self.negative:
-            parts.append("each with its negative")
-        return ", ".join(parts)
 
     def _check_combinations(self, spec) -> None:
         """Settings that cannot go together, each with the reason and the way out."""
@@ -114,7 +110,7 @@ class _Request:
                                "weight to 0")
         self._check_maco()
         if self.init:
-            from featviz_core.photos import get_photo
+            from featviz_core.photos.store import get_photo
 
             if not _DIGEST.match(self.init):
                 raise RequestError(f"photo: {shown(self.init)} is not a photo's SHA-256 (64 hexadecimal digits); "
@@ -137,7 +133,7 @@ class _Request:
             if clash:
                 raise RequestError(f"MACO cannot be combined with {what}; choose param fourier or turn that off")
         if self.maco_spectrum:
-            from featviz_core.maco import get_spectrum
+            from featviz_core.method.maco import get_spectrum
 
             if not _DIGEST.match(self.maco_spectrum):
                 raise RequestError(f"MACO spectrum: {shown(self.maco_spectrum)} is not a spectrum's SHA-256 (64 "
@@ -210,7 +206,7 @@ class _Request:
         return tuple(plan_images(self))
 
     def images(self) -> list[PlannedImage]:
-        """Every image: objective, caption, seed and group, in display order (:mod:`featviz_core.plan`)."""
+        """Every image: objective, caption, seed and group, in display order (:mod:`featviz_core.image_plan`)."""
         return list(self._plan)
 
     def objectives(self) -> list[Objective]:
@@ -252,11 +248,13 @@ class _Request:
         if weights is None:
             weights = weights_identity(self.model)
         data = self.to_dict()
-        if (self.precision, self.memory_format) != ("float32", "contiguous"):  # the path this machine would run
-            from featviz_core.compute_path import request_path
-            from featviz_core.device import default_device
+        if (self.precision, self.memory_format) != ("float32", "contiguous"):
+            # what decides the compute path this machine runs (featviz_core.render.compute_path.resolve_path)
+            from featviz_core.device import bfloat16_native, default_device
 
-            data["compute_path"] = request_path(self, default_device()).name
+            device = default_device()
+            native = self.precision != "float32" and bfloat16_native(device)[0]
+            data["compute_path"] = f"{device.type}{', bfloat16 native' if native else ''}"
         payload = json.dumps({"v": __version__, "weights": weights, **data}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 

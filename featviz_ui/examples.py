@@ -15,7 +15,7 @@ def random_images(size: int = 128, seed: int = 0) -> dict[str, np.ndarray]:
     decorrelation, contrast-normalized so the structure of each is visible: name -> (H, W, 3) uint8."""
     import torch
 
-    from featviz_core.param import ImageParam, decorrelate_colors, raw_shape
+    from featviz_core.method.param import ImageParam, decorrelate_colors, raw_shape
 
     generator = torch.Generator().manual_seed(seed)
     out = {}
@@ -57,7 +57,7 @@ def tiny_renders(model: str, layer: str, channel: int, seed: int = 0) -> list[tu
     from featviz_core.device import default_device
     from featviz_core.render import render
 
-    from featviz_ui.models import shared_model
+    from featviz_ui.model_choice import shared_model
 
     variants = (
         ("Fourier, decorrelated, transforms", {}),
@@ -92,7 +92,7 @@ def maco_beside_fourier(model: str, channel: int, seed: int = 0) -> list[tuple[s
     from featviz_core.device import default_device
     from featviz_core.render import render
 
-    from featviz_ui.models import shared_model
+    from featviz_ui.model_choice import shared_model
 
     net = shared_model(model)
     layer = deep_layer(model)

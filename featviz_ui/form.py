@@ -2,7 +2,7 @@
 
 A page chooses where each setting goes (``draw(container, "steps", prefix)``); the widget kind, label, help,
 step and format come from the declaration, and so do the values a request puts into the form
-(:func:`preset`), the form's starting values (:func:`set_defaults`) and the values read back
+(:func:`fill`), the form's starting values (:func:`set_defaults`) and the values read back
 (:func:`values`). The page only draws itself what depends on the model (the layer, the channels).
 """
 
@@ -27,7 +27,7 @@ def _widget_value(setting: Setting, value: Any) -> Any:
     return float(value) if setting.kind == "float" else value
 
 
-def preset(request: Any, prefix: str) -> None:
+def fill(request: Any, prefix: str) -> None:
     """Put a request's settings into the form's widgets (call before they are drawn)."""
     for name in FORM_SETTINGS:
         st.session_state[key(prefix, name)] = _widget_value(BY_NAME[name], getattr(request, name))

@@ -1,7 +1,7 @@
 """Renders that start from an uploaded photo: the Photo page's offers, and the Explorer's "start from your
 photo" switch.
 
-The photo is kept in this server's memory only (:mod:`featviz_core.photos`, never written to disk) and a
+The photo is kept in this server's memory only (:mod:`featviz_core.photos.store`, never written to disk) and a
 request names it by the SHA-256 of its pixels (``init=<digest>``), so the Photo page's offers are plain
 Explorer links (:func:`featviz_core.links.request_params`): the Explorer renders them as any link.
 """
@@ -20,7 +20,7 @@ PREFIX = "ph"  # the Photo page's widgets: ph_init_l2, ph_push
 
 def choice(container: Any, digest: str, *, key: str) -> None:
     """In the Explorer's form: a switch to start from the photo a link named (or how to get one)."""
-    from featviz_core.photos import get_photo
+    from featviz_core.photos.store import get_photo
 
     if not digest:
         container.caption("To start from a photo of your own, upload it on the Photo page and follow one of its "
@@ -45,7 +45,7 @@ def offers(image: Any, model: str, layer: str, channels: Sequence[int]) -> None:
     """
     from featviz_core.errors import FeatvizError
     from featviz_core.links import explorer_defaults, request_params
-    from featviz_core.photos import add_photo
+    from featviz_core.photos.store import add_photo
     from featviz_core.settings import setting
 
     digest = add_photo(image)  # in memory only, by content: the same photo again is the same digest

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from featviz_ui import prepared, views
+from featviz_ui import finished_renders, views
 from featviz_ui.slots import Slot, get_slot, poll, stop, submit
 
 RUN_KEY = "featviz_prepare_run"
@@ -76,7 +76,7 @@ def advance(run: PrepareRun, slot: Slot) -> None:
         if not run.submitted:
             if run.part == 0:
                 run.started = time.monotonic()
-            if not prepared.show(slot, request):
+            if not finished_renders.show(slot, request):
                 if not submit(slot, request):
                     _next_line(run, f"failed: {slot.error}")
                     continue
@@ -101,7 +101,7 @@ def advance(run: PrepareRun, slot: Slot) -> None:
 
 def status_rows(run: PrepareRun | None, lines: list) -> list[dict[str, str]]:
     """One row per link: slide number, line, what it renders, and its state."""
-    from featviz_core.warm import describe_line
+    from featviz_core.service.prepared import describe_line
 
     rows = []
     for number, line in enumerate(lines, start=1):

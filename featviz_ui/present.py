@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_ui import decks, models, slides, views, weights
+from featviz_ui import decks, model_choice, slides, views, weights
 from featviz_ui.slots import get_slot, poll, stop, submit
 
 PRESENT, DECK, SLIDE = "present", "deck", "slide"
@@ -107,11 +107,11 @@ def show(background: tuple[str, ...] = ()) -> None:
     if line.error:
         st.error(f"Line {line.number} of {deck.label} cannot be shown: {line.error}", icon=":material/error:")
         return
-    if not models.status(line.request.model)[0]:  # the slide waits for its model; it never shows another
+    if not model_choice.status(line.request.model)[0]:  # the slide waits for its model; it never shows another
         waiting = "This slide is shown as soon as they are in place; nothing is shown with another model."
         if not weights.offer(line.request.model, meanwhile=waiting):
             st.error(f"This slide needs {line.request.model}, whose weights are not available: "
-                     f"{models.status(line.request.model)[1]}", icon=":material/error:")
+                     f"{model_choice.status(line.request.model)[1]}", icon=":material/error:")
         return
     slot = get_slot(SLOT)
     if st.session_state.get(ASKED_KEY) != line.request.key():  # once per slide shown, even if it fails

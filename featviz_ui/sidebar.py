@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_ui import models, weights
+from featviz_ui import model_choice, weights
 from featviz_ui.slots import get_slot, poll
 
 STATUS_S = 2.0
@@ -23,7 +23,7 @@ def _model_label(name: str) -> str:
 def _picker_help(names: list[str]) -> str:
     from featviz_core.models import get_spec
 
-    missing = [get_spec(name).title for name in names if not models.status(name)[0]]
+    missing = [get_spec(name).title for name in names if not model_choice.status(name)[0]]
     text = "The network whose neurons are visualized."
     if missing:
         text += " Weights missing on this machine: " + "; ".join(missing) + " (pick it to see how to get them)."
@@ -36,18 +36,18 @@ def draw(background_slots: tuple[str, ...] = ()) -> None:
     from featviz_core.device import default_device
     from featviz_core.models import get_spec
 
-    names = models.model_names()
-    if st.session_state.get(models.MODEL_KEY) not in names:
-        st.session_state[models.MODEL_KEY] = models.fallback_model()
+    names = model_choice.model_names()
+    if st.session_state.get(model_choice.MODEL_KEY) not in names:
+        st.session_state[model_choice.MODEL_KEY] = model_choice.fallback_model()
     with st.sidebar:
-        st.selectbox("Model", names, key=models.MODEL_KEY, format_func=_model_label, help=_picker_help(names))
-        picked = models.selected_model()
-        available, message = models.status(picked)
+        st.selectbox("Model", names, key=model_choice.MODEL_KEY, format_func=_model_label, help=_picker_help(names))
+        picked = model_choice.selected_model()
+        available, message = model_choice.status(picked)
         spec = get_spec(picked)
         if available:
             st.caption(spec.description)
         elif not weights.offer(picked):  # weights from a package or a set path: say what is wrong
-            st.warning(f"{message}\n\nUntil then featviz uses **{models.fallback_model()}**.",
+            st.warning(f"{message}\n\nUntil then featviz uses **{model_choice.fallback_model()}**.",
                        icon=":material/download:")
         import torch
 

@@ -102,7 +102,7 @@ def style() -> None:
 
 def title_html(line, where: str) -> str:
     """The slide's title (its note in the deck, else what it shows) and where it is in the deck."""
-    from featviz_core.arrange import heading
+    from featviz_core.words import heading
 
     request = line.request
     if line.note:
@@ -120,7 +120,8 @@ def png_data_uri(image: np.ndarray) -> str:
     checkerboard, as in the Explorer's grid."""
     import base64
 
-    from featviz_core.export import on_checkerboard, png_bytes
+    from featviz_core.outputs.export import png_bytes
+    from featviz_core.outputs.figures import on_checkerboard
 
     shown = on_checkerboard(image, square=max(1, image.shape[0] // 8))
     return "data:image/png;base64," + base64.b64encode(png_bytes(shown)).decode("ascii")

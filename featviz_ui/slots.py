@@ -2,7 +2,7 @@
 
 A slot keeps the id of its job in the process-wide render queue and the last result, in
 ``st.session_state``, so a rerun, a widget change or a visit to another page loses neither. The job runs
-in a worker thread of :func:`featviz_core.jobs.get_service`; pages only submit, poll and stop it. Polling
+in a worker thread of :func:`featviz_core.service.get_service`; pages only submit, poll and stop it. Polling
 ``touch``es the job: when no page of the tab polls any more (the tab was closed), the queue cancels it.
 A hidden tab polls rarely (browsers throttle its timers), so the queue also asks Streamlit whether the
 tab's session is still connected (:func:`session_connected`) before it cancels a quiet render.
@@ -85,7 +85,7 @@ def get_slot(name: str) -> Slot:
 
 def service():
     """The process-wide render queue, told how to ask whether a watching tab is still open."""
-    from featviz_core.jobs import get_service
+    from featviz_core.service import get_service
 
     shared = get_service()
     if shared.session_alive is None:
@@ -116,7 +116,7 @@ def submit(slot: Slot, request, *, snapshot_every: int = 16, keep_steps: tuple[i
     Returns False (with ``slot.error`` set) when the queue refuses it; the previous result stays.
     """
     from featviz_core.errors import FeatvizError
-    from featviz_core.jobs import DONE
+    from featviz_core.service import DONE
 
     previous = current_job(slot)
     try:
@@ -170,7 +170,7 @@ def poll(slot: Slot):
 
 
 def _harvest(slot: Slot, job) -> None:
-    from featviz_core.jobs import DONE, FAILED
+    from featviz_core.service import DONE, FAILED
 
     slot.job_id, slot.stopping = None, False
     if job.state == DONE and job.result is not None:
@@ -201,7 +201,7 @@ def partial_result(job):
 def stop(slot: Slot) -> None:
     """Stop following the slot's job. Alone on it, the job stops and its partial result is kept;
     if other tabs still watch it, it goes on for them and this tab keeps the images so far."""
-    from featviz_core.jobs import QUEUED
+    from featviz_core.service import QUEUED
 
     job = current_job(slot)
     if job is None or not job.active:

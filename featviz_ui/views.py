@@ -36,7 +36,7 @@ def display_tiles(images: np.ndarray, side: int) -> list[np.ndarray]:
     Returns:
         B arrays (H', W', 3) uint8.
     """
-    from featviz_core.figures import on_checkerboard
+    from featviz_core.outputs.figures import on_checkerboard
 
     tiles = []
     for image in images:
@@ -52,9 +52,9 @@ def image_grid(images: np.ndarray, labels: Sequence[str], *, side: int = 160) ->
 
 
 def arranged_grid(images: np.ndarray, labels: Sequence[str], request, *, side: int = 160) -> None:
-    """The images laid out as :func:`featviz_core.arrange.arrange` says: a plain grid, positive-negative
+    """The images laid out as :func:`featviz_core.outputs.arrange.arrange` says: a plain grid, positive-negative
     pairs side by side, diverse images grouped per objective, or interpolation frames in one row."""
-    from featviz_core.arrange import arrange
+    from featviz_core.outputs.arrange import arrange
 
     labels = list(labels)
     layout = arrange(request, labels)
@@ -76,7 +76,7 @@ def progress_panel(slot: Slot, job, *, label: str = "") -> None:
     """Queue position, or a progress bar with step count and elapsed / remaining time."""
     import time
 
-    from featviz_core.jobs import QUEUED
+    from featviz_core.service import QUEUED
 
     prefix = f"{label}: " if label else ""
     if job.state == QUEUED:
@@ -122,22 +122,23 @@ def history_chart(result, *, height: int = 340):
 
 def _result_files(result) -> tuple[bytes, bytes]:
     """(grid PNG, zip) of a result, built once per result and session."""
-    from featviz_core import export
+    from featviz_core.outputs.export import png_bytes, result_zip
+    from featviz_core.outputs.figures import grid_image
+    from featviz_core.words import describe_settings
 
     cache = st.session_state.setdefault(DOWNLOADS_KEY, {})
     key = (result.request.key(), result.steps_done, result.stopped)
     if key not in cache:
         if len(cache) > 8:
             cache.clear()
-        grid = export.grid_image(result.images, result.labels, columns=5,
-                                 note=export.describe_settings(result.request))
-        cache[key] = (export.png_bytes(grid), export.result_zip(result))
+        grid = grid_image(result.images, result.labels, columns=5, note=describe_settings(result.request))
+        cache[key] = (png_bytes(grid), result_zip(result))
     return cache[key]
 
 
 def file_stem(result) -> str:
-    from featviz_core.export import safe_filename
-    from featviz_core.request import format_channels
+    from featviz_core.objectives.targets import format_channels
+    from featviz_core.outputs.export import safe_filename
 
     request = result.request
     if request.expression:
@@ -161,7 +162,7 @@ def downloads(result, *, key: str, grid_label: str = "Download grid (PNG)") -> N
 
 
 def result_caption(result) -> str:
-    from featviz_core.export import describe_settings
+    from featviz_core.words import describe_settings
 
     return (f"{describe_settings(result.request)} · {result.steps_done} steps done in "
             f"{duration(result.elapsed_s)} on {result.device}")

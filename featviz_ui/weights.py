@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from featviz_ui import models
+from featviz_ui import model_choice
 
 POLL_S = 0.5
 
@@ -59,14 +59,14 @@ def start(model: str) -> Download:
 
 def _fetch(download: Download) -> None:
     from featviz_core.errors import FeatvizError
-    from featviz_core.fetch import fetch_weights
+    from featviz_core.models.fetch import fetch_weights
 
     def progress(received: int, total: int | None) -> None:
         download.received, download.total = received, total
 
     try:
         download.path = str(fetch_weights(download.model, progress=progress).path)
-        models.weights_arrived()
+        model_choice.weights_arrived()
     except FeatvizError as exc:
         download.error = str(exc)
     except Exception as exc:  # the thread must always end with an answer the page can show
@@ -85,8 +85,8 @@ def offer(model: str, meanwhile: str | None = None) -> bool:
     they are here (default: it uses the fallback model). Returns False when the weights cannot be
     downloaded from here (they come from a package or from a path in the environment), so the caller shows
     its own message."""
-    from featviz_core.fetch import download_offer
     from featviz_core.models import get_spec
+    from featviz_core.models.fetch import download_offer
 
     found = download_offer(model)
     if found is None:
@@ -97,7 +97,7 @@ def offer(model: str, meanwhile: str | None = None) -> bool:
     if download is not None and not download.finished:
         _progress(model)
         return True
-    meanwhile = meanwhile or f"Until then featviz uses **{models.fallback_model()}**."
+    meanwhile = meanwhile or f"Until then featviz uses **{model_choice.fallback_model()}**."
     if download is not None and download.error:
         st.error(f"{download.error} {meanwhile}", icon=":material/cloud_off:")
     else:

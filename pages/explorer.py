@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_core.presets import FAST_STEPS, SEED_STEPS
-from featviz_ui import figures, form, layout, links, models, photo_start, prepared, present, presets, views
+from featviz_core.settings.step_presets import FAST_STEPS, SEED_STEPS
+from featviz_ui import (
+    address_bar, figure_downloads, finished_renders, form, layout, model_choice, notebook_figures, photo_start,
+    present, views
+)
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, get_slot, poll, stop, submit
 
@@ -22,24 +25,24 @@ INTRO = ("Choose a layer and some of its channels. featviz optimizes one image p
          "batch, so that each image excites its channel as strongly as it can. The images appear while "
          "they form; renders wait their turn in a queue shared by everyone using this server.")
 
-model = models.current_model()
+model = model_choice.current_model()
 slot = get_slot(SLOT)
-waiting = links.waiting_notice()  # a link waits for its model's weights: nothing is shown in its place
+waiting = address_bar.waiting_notice()  # a link waits for its model's weights: nothing is shown in its place
 ss = st.session_state
 layer_key = f"ex_layer_{model}"
 
 
 def preset(request) -> None:
     """Put a request's settings into the form (before its widgets are drawn)."""
-    from featviz_core.request import format_channels
+    from featviz_core.objectives.targets import format_channels
 
-    channels = request.channels or links.explorer_defaults(request.model).channels
+    channels = request.channels or address_bar.explorer_defaults(request.model).channels
     contiguous = list(channels) == list(range(channels[0], channels[0] + len(channels)))
     ss[f"ex_layer_{request.model}"] = request.layer
     ss["ex_first"], ss["ex_last"] = (channels[0], channels[-1]) if contiguous else (0, 0)
     ss["ex_list"] = "" if contiguous else format_channels(channels)
     ss[PHOTO], ss[USE_PHOTO] = request.init, bool(request.init)  # not a widget: photos come from the Photo page
-    form.preset(request, PREFIX)
+    form.fill(request, PREFIX)
 
 
 def form_request():
@@ -76,13 +79,13 @@ def start_preset(figure) -> None:
 
 # A link is handled before the page draws anything: drawing is where a run can be interrupted, and the
 # link's outcome is taken from session state only once.
-intake = links.take_intake()
+intake = address_bar.take_intake()
 if intake is not None and intake.request is not None:
     preset(intake.request)
     if intake.render:  # a link to a render starts it and shows it in the settings' place, as Render does
         layout.start_on_click(SETTINGS, start, intake.request)
     else:  # a link that only fills in the form shows its render when that is prepared
-        prepared.show(slot, intake.request)
+        finished_renders.show(slot, intake.request)
 if intake is not None and intake.error:
     slot.error = intake.error
 elif form.key(PREFIX, "steps") not in ss:  # back from another page (Streamlit forgets the widgets of pages not shown)
@@ -90,9 +93,9 @@ elif form.key(PREFIX, "steps") not in ss:  # back from another page (Streamlit f
     shown = job.request if job is not None else slot.result.request if slot.result is not None else None
     if shown is not None and shown.model == model:
         preset(shown)
-defaults = links.explorer_defaults(model)
+defaults = address_bar.explorer_defaults(model)
 if intake is None and not waiting:  # a first visit opens on the default render when it is prepared (`warm`)
-    prepared.first_screen(slot, defaults)
+    finished_renders.first_screen(slot, defaults)
 if layer_key not in ss:
     ss[layer_key] = defaults.layer
 for name, value in {"ex_first": defaults.channels[0], "ex_last": defaults.channels[-1], "ex_list": "",
@@ -100,13 +103,13 @@ for name, value in {"ex_first": defaults.channels[0], "ex_last": defaults.channe
     ss.setdefault(name, value)
 form.set_defaults(defaults, PREFIX)
 
-presets.buttons((presets.SEED_GRID,), model, key="ex_preset", on_pick=start_preset)
+notebook_figures.buttons((notebook_figures.SEED_GRID,), model, key="ex_preset", on_pick=start_preset)
 panel = layout.settings_panel(SETTINGS, start_open=current_job(slot) is None and slot.result is None)
 panel.caption(INTRO)
 show_all = panel.toggle("List every layer, not only the main ones", key="ex_all_layers")
-table = models.layers(model, featured_only=not show_all, always=(ss[layer_key],))
+table = model_choice.layers(model, featured_only=not show_all, always=(ss[layer_key],))
 layer_names = [info.name for info in table]
-layer_text = {info.name: models.layer_label(info) for info in table}
+layer_text = {info.name: model_choice.layer_label(info) for info in table}
 if ss[layer_key] not in layer_names:
     ss[layer_key] = defaults.layer
 
@@ -172,7 +175,7 @@ def live() -> None:
 def show_result(result) -> None:
     import numpy as np
 
-    from featviz_core.arrange import heading
+    from featviz_core.words import heading
 
     request = result.request
     st.subheader(heading(request))
@@ -182,7 +185,7 @@ def show_result(result) -> None:
     st.markdown("**Objective of each image over the optimization**")
     st.plotly_chart(views.history_chart(result), key="ex_chart", config={"displaylogo": False})
     views.downloads(result, key="ex_download")
-    figures.figure_options(result, key="ex_figures", stem=views.file_stem(result))
+    figure_downloads.figure_options(result, key="ex_figures", stem=views.file_stem(result))
     if request.channels:  # one image per channel (not a whole layer, an expression or an interpolation)
         pick, link = st.columns([1, 3], vertical_alignment="bottom")
         channel = pick.selectbox("Study one channel in depth", request.channels, key="ex_study")
@@ -198,11 +201,11 @@ job = poll(slot)  # also collects a render that ended while no page was polling 
 views.slot_messages(slot)
 if job is not None:
     if not waiting:  # the address bar links to the render on screen
-        links.sync(job.request)
+        address_bar.sync(job.request)
     live()
 elif slot.result is not None:
     show_result(slot.result)
     if not waiting:  # the address bar keeps a waiting link until it can be shown
-        links.sync(slot.result.request)
+        address_bar.sync(slot.result.request)
 elif not waiting:
     st.info("Press **Render** to see what the chosen channels respond to.", icon=":material/touch_app:")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_ui import atlas, models, views
+from featviz_ui import gallery_tiles, model_choice, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import get_slot, is_active, poll, submit
 
@@ -16,25 +16,20 @@ POLL_S = 1.0
 NEURON_PAGE, EXPLORER_PAGE = "pages/neuron.py", "pages/explorer.py"
 
 st.title("Gallery")
-st.caption("Every channel of a layer at a glance, from an atlas rendered ahead of time (`python -m "
-           "featviz_core atlas`). Click a channel's number to study it on the Neuron page.")
+st.caption("Every channel of a layer at a glance, from an atlas rendered ahead of time. Click a channel's number "
+           "to study it on the Neuron page.")
 
-model = models.selected_model()
-stores = atlas.stores_of(model)
-if not stores:
-    from featviz_core.atlas.lookup import atlas_roots, find_stores
+model = model_choice.selected_model()
+stores = gallery_tiles.stores_of(model)
+if not stores:  # the server fills one by itself; visitors get progress and a button, not a command
+    from featviz_ui.atlas_fill import empty_gallery
 
-    others = sorted({store.model for store in find_stores()})
-    where = ", ".join(str(root) for root in atlas_roots())
-    hint = f" Atlases of {', '.join(others)} are there: pick that model in the sidebar." if others else ""
-    st.info(f"No atlas of {model} in {where}.{hint} Build one with `python -m featviz_core atlas --model "
-            f"{model} --layers main --out {where.split(', ')[0]}/my-atlas`, or fetch a packed one with "
-            "`python -m featviz_core atlas fetch URL --sha256 HEX`.", icon=":material/photo_library:")
+    empty_gallery(model, gallery_tiles.stores_of)
     st.stop()
 
 ss = st.session_state
 slot = get_slot(SLOT)
-labels = {str(store.path): atlas.store_label(store) for store in stores}
+labels = {str(store.path): gallery_tiles.store_label(store) for store in stores}
 if ss.get("ga_store") not in labels:
     ss["ga_store"] = next(iter(labels))
 store = next(s for s in stores if str(s.path) == ss["ga_store"])
@@ -43,7 +38,7 @@ if ss.get("ga_layer") not in layer_names:
     ss["ga_layer"] = layer_names[0]
 layer = ss["ga_layer"]
 count = store.channels(layer)
-pages = list(range((count + atlas.PER_PAGE - 1) // atlas.PER_PAGE))
+pages = list(range((count + gallery_tiles.PER_PAGE - 1) // gallery_tiles.PER_PAGE))
 if ss.get("ga_page") not in pages:
     ss["ga_page"] = 0
 
@@ -55,18 +50,23 @@ def first_page() -> None:
 def jump() -> None:
     channel = ss.get("ga_jump")
     if channel is not None and 0 <= channel < count:
-        ss["ga_page"], ss["ga_focus"] = int(channel) // atlas.PER_PAGE, (layer, int(channel))
+        ss["ga_page"], ss["ga_focus"] = int(channel) // gallery_tiles.PER_PAGE, (layer, int(channel))
 
 
 store_col, layer_col, page_col, jump_col = st.columns([3, 3, 2, 1], vertical_alignment="bottom")
 store_col.selectbox("Atlas", list(labels), format_func=labels.get, key="ga_store", on_change=first_page)
 layer_col.selectbox("Layer", layer_names, key="ga_layer", on_change=first_page,
                     format_func=lambda name: f"{name} · {len(store.done(name))}/{store.channels(name)} channels")
-page_col.selectbox("Page", pages, key="ga_page", format_func=lambda p: atlas.page_label(count, p))
+page_col.selectbox("Page", pages, key="ga_page", format_func=lambda p: gallery_tiles.page_label(count, p))
 jump_col.number_input("Jump to channel", min_value=0, max_value=count - 1, value=None, step=1, key="ga_jump",
                       on_change=jump, placeholder=f"0-{count - 1}")
 page = ss["ga_page"]
-channels = atlas.page_channels(count, page)
+if store.path.name.endswith("-filled"):  # the atlas this server fills while nobody renders
+    from featviz_ui.atlas_fill import status_text
+
+    if text := status_text(model):
+        st.caption(text)
+channels = gallery_tiles.page_channels(count, page)
 missing = [c for c in channels if c not in store.done(layer)]
 
 rendered = None
@@ -77,7 +77,7 @@ if missing:
 
     request, reason = None, ""
     try:
-        request = atlas.missing_request(store, layer, missing)
+        request = gallery_tiles.missing_request(store, layer, missing)
     except FeatvizError as exc:
         reason = f"This server cannot render the missing channels: {exc}"
     if request is not None:
@@ -85,9 +85,9 @@ if missing:
             rendered = slot.result
         else:  # rendered earlier (by anyone) with exactly these channels
             rendered = service().cache.get(request.key())
-        if not models.status(model)[0]:
+        if not model_choice.status(model)[0]:
             reason = f"{model}'s weights are not on this server, so the missing channels cannot be rendered here."
-        elif not atlas.weights_match(store):
+        elif not gallery_tiles.weights_match(store):
             reason = ("This server's weights differ from the ones the atlas was made with, so its renders would "
                       "not match the atlas.")
     if rendered is None:
@@ -97,7 +97,7 @@ if missing:
         # Submitted in the click's callback: a click is never lost to an interrupted run (featviz_ui.layout).
         right.button("Render missing", key="ga_render_missing", icon=":material/play_arrow:",
                      disabled=bool(reason) or is_active(slot), help=reason or None, on_click=submit,
-                     args=(slot, request), kwargs={"snapshot_every": 16, "priority": atlas.BACKGROUND_PRIORITY})
+                     args=(slot, request), kwargs={"snapshot_every": 16, "priority": gallery_tiles.BACKGROUND_PRIORITY})
         if reason:
             st.caption(reason)
 
@@ -115,30 +115,30 @@ if poll(slot) is not None:
 views.slot_messages(slot)
 
 focus = ss.get("ga_focus")
-neuron_ok = models.status(model)[0]
+neuron_ok = model_choice.status(model)[0]
 size = dict(store.identity.settings)["size"]
-grid = atlas.tiles(store, layer, page, rendered)  # the page's tiles, read once for the focus and the grid
+grid = gallery_tiles.tiles(store, layer, page, rendered)  # the page's tiles, read once for the focus and the grid
 if focus is not None and focus[0] == layer and focus[1] in channels:
     channel = focus[1]
     tile = next(t for t in grid if t.channel == channel)
     image_col, text_col = st.columns([1, 4], vertical_alignment="center")
-    image_col.image(tile.png or atlas.placeholder_png(size), width="stretch",
+    image_col.image(tile.png or gallery_tiles.placeholder_png(size), width="stretch",
                     output_format="PNG")
     text_col.markdown(f"**{layer}:{channel}**" + (f" · final activation {tile.activation:.3f}"
                                                   if tile.activation is not None else " · not rendered yet"))
     text_col.page_link(NEURON_PAGE, label=f"Open {layer}:{channel} on the Neuron page",
                        icon=":material/center_focus_strong:", disabled=not neuron_ok,
                        query_params={"layer": layer, "channel": str(channel)})
-    params = atlas.explorer_params(store, layer, channel)
+    params = gallery_tiles.explorer_params(store, layer, channel)
     if params is not None:
         text_col.page_link(EXPLORER_PAGE, label=f"Open {layer}:{channel} in the Explorer (shown at once)",
                            icon=":material/grid_view:", query_params=params, disabled=not neuron_ok)
 
-for start in range(0, len(grid), atlas.COLUMNS):
-    for column, tile in zip(st.columns(atlas.COLUMNS), grid[start:start + atlas.COLUMNS]):
+for start in range(0, len(grid), gallery_tiles.COLUMNS):
+    for column, tile in zip(st.columns(gallery_tiles.COLUMNS), grid[start:start + gallery_tiles.COLUMNS]):
         focused = focus == (layer, tile.channel)
         cell = column.container(border=True) if focused else column
-        cell.image(tile.png or atlas.placeholder_png(size), width="stretch", output_format="PNG")
+        cell.image(tile.png or gallery_tiles.placeholder_png(size), width="stretch", output_format="PNG")
         # The number alone: a caption longer than the tile is cut off (the placeholder shows what is missing).
         cell.page_link(NEURON_PAGE, label=str(tile.channel), disabled=not neuron_ok,
                        query_params={"layer": layer, "channel": str(tile.channel)},

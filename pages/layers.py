@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_ui import models
+from featviz_ui import model_choice
 from featviz_ui.shell import require_entry_point
 
 require_entry_point()
@@ -17,17 +17,17 @@ st.title("Layers")
 
 from featviz_core.models import get_spec  # noqa: E402  (torch-heavy: imported when the page runs)
 
-picked = models.selected_model()
+picked = model_choice.selected_model()
 spec = get_spec(picked)
-available, _ = models.status(picked)
+available, _ = model_choice.status(picked)
 st.caption(f"{spec.title}. {spec.description} Channel counts and spatial sizes are for a 224 px input.")
 if not available:
     st.warning(f"{spec.title} has no weights on this machine (see the sidebar), so its layers can be listed "
-               f"but not rendered; renders use {models.fallback_model()}.", icon=":material/download:")
+               f"but not rendered; renders use {model_choice.fallback_model()}.", icon=":material/download:")
 
 main_only = st.toggle("Main layers only", value=True, key="ly_main_only",
                       help="Off: every module with a 4-D output that runs once per forward pass.")
-rows = models.layers(picked, featured_only=main_only)
+rows = model_choice.layers(picked, featured_only=main_only)
 table = [{"layer": info.name, "channels": info.channels, "spatial size": f"{info.height}×{info.width}"}
          for info in rows]
 st.markdown("Select a row to open that layer in the Explorer.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from featviz_core.links import read_links
-from featviz_ui import decks, present, preparing
+from featviz_ui import decks, preparing, present
 from featviz_ui.shell import require_entry_point
 
 require_entry_point()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_ui import examples, models
+from featviz_ui import examples, model_choice
 from featviz_ui.shell import require_entry_point
 
 require_entry_point()
@@ -54,17 +54,17 @@ st.markdown("**Same random numbers, two parameterizations.** Read as pixels they
 noise = examples.random_images()
 st.image(list(noise.values()), caption=list(noise), width=192)
 
-model = models.current_model()
+model = model_choice.current_model()
 from featviz_core.models import get_spec  # noqa: E402  (torch-heavy: imported when the page runs)
 
 spec = get_spec(model)
 
 
 def _deep_channels(name: str, layer: str) -> int:
-    return next(info.channels for info in models.layers(name) if info.name == layer)
+    return next(info.channels for info in model_choice.layers(name) if info.name == layer)
 
 
-channel_count = next(info.channels for info in models.layers(model) if info.name == spec.default_layer)
+channel_count = next(info.channels for info in model_choice.layers(model) if info.name == spec.default_layer)
 st.markdown(f"**One channel, three recipes.** A channel of `{spec.default_layer}` in {spec.title}, "
             f"{examples.EXAMPLE_SIZE} px, only {examples.EXAMPLE_STEPS} steps, so it computes in seconds "
             "(the Explorer uses 512). The number is the channel's objective on the final image.")
@@ -89,7 +89,7 @@ st.image([image for _, image, _ in pair],
          caption=[name if score != score else f"{name} · objective {score:.2f}" for name, _, score in pair], width=192)
 
 st.subheader("Transform settings")
-from featviz_core.transforms import PRESETS  # noqa: E402
+from featviz_core.settings.transform_presets import PRESETS  # noqa: E402
 
 rows = []
 for name, preset in PRESETS.items():

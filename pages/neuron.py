@@ -9,7 +9,10 @@ import numpy as np
 import streamlit as st
 
 from featviz_core.links import NEURON_FORM, neuron_requests
-from featviz_ui import figures, form, layout, models, prepared, present, presets, views
+from featviz_ui import (
+    dataset_examples, figure_downloads, finished_renders, form, layout, model_choice, notebook_figures, present,
+    views
+)
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import current_job, forget, get_slot, poll, stop, submit
 
@@ -23,7 +26,7 @@ st.title("Neuron")
 INTRO = ("One channel, studied closely: a larger image with more steps, the objective as it climbs, "
          "snapshots of the image along the way, and the same channel optimized directly in pixels.")
 
-model = models.current_model()
+model = model_choice.current_model()
 main_slot, pixel_slot = get_slot(MAIN), get_slot(PIXEL)
 ss = st.session_state
 layer_key = f"ne_layer_{model}"
@@ -34,7 +37,7 @@ wanted = {name: st.query_params.get(name) for name in ("layer", "channel")}
 linked = any(wanted.values()) and wanted != ss.get("ne_url_seen")
 if linked:
     ss["ne_url_seen"] = wanted
-    if wanted["layer"] in {info.name for info in models.layers(model)}:
+    if wanted["layer"] in {info.name for info in model_choice.layers(model)}:
         ss[layer_key] = wanted["layer"]
     if (wanted["channel"] or "").isdecimal():  # int() reads every decimal digit (not "³")
         ss["ne_channel"] = int(wanted["channel"])
@@ -42,9 +45,9 @@ elif "ne_steps" not in ss and main_slot.result is not None and main_slot.result.
     shown = main_slot.result.request  # back from another page: show the settings of the render on screen
     ss[layer_key], ss["ne_channel"] = shown.layer, shown.channels[0]
     ss["ne_steps"], ss["ne_size"], ss["ne_seed"] = shown.steps, shown.size, shown.seed
-table = models.layers(model, featured_only=True, always=(ss.get(layer_key, ""),))
+table = model_choice.layers(model, featured_only=True, always=(ss.get(layer_key, ""),))
 layer_names = [info.name for info in table]
-layer_text = {info.name: models.layer_label(info) for info in table}
+layer_text = {info.name: model_choice.layer_label(info) for info in table}
 if ss.get(layer_key) not in layer_names:
     from featviz_core.models import get_spec
 
@@ -81,7 +84,7 @@ def form_request():
 def show_prepared() -> None:
     """Show the form's renders when all of them are prepared (`warm`, the Lecture page): queues nothing."""
     from featviz_core.errors import FeatvizError
-    from featviz_core.prepared import prepared_result
+    from featviz_core.service.prepared import prepared_result
     from featviz_ui.slots import service
 
     if any(current_job(slot) is not None for slot in (main_slot, pixel_slot)):
@@ -92,7 +95,7 @@ def show_prepared() -> None:
         return  # the form shows the reason when Render is pressed
     if all(prepared_result(request, service().cache) is not None for request in requests):
         for slot, request in zip((main_slot, pixel_slot), requests):
-            prepared.show(slot, request)
+            finished_renders.show(slot, request)
         main_slot.kept = {}  # snapshots of an earlier render are not this one's
 
 
@@ -131,7 +134,7 @@ def start_preset(figure_preset) -> None:
     layout.start_on_click(SETTINGS, start)
 
 
-presets.buttons((presets.FFT_VS_PIXEL, presets.HIGH_RES), model, key="ne_preset", on_pick=start_preset)
+notebook_figures.buttons((notebook_figures.FFT_VS_PIXEL, notebook_figures.HIGH_RES), model, key="ne_preset", on_pick=start_preset)
 busy = any(current_job(slot) is not None for slot in (main_slot, pixel_slot))
 panel = layout.settings_panel(SETTINGS, start_open=not busy and main_slot.result is None)
 panel.caption(INTRO)
@@ -218,7 +221,7 @@ def show_result(result) -> None:
         st.caption("Optimizing pixels directly lets high frequencies the network barely cares about grow "
                    "unchecked; the Fourier basis, scaled like natural images, favours broad structure.")
     views.downloads(result, key="ne_download", grid_label="Download image (PNG)")
-    figures.figure_options(result, key="ne_figures", stem=views.file_stem(result))
+    figure_downloads.figure_options(result, key="ne_figures", stem=views.file_stem(result))
 
 
 running = [poll(slot) for slot in (main_slot, pixel_slot)]  # also collects renders that ended unwatched
@@ -231,3 +234,6 @@ elif main_slot.result is not None:
 else:
     st.info("Pick a layer and a channel, then press **Render**. The defaults (256 px, 1024 steps) take a "
             "while on a CPU; fewer steps or a smaller image are quicker.", icon=":material/touch_app:")
+
+# Dataset examples of the form's channel, when an examples store of this model covers its layer.
+dataset_examples.section(model, ss[layer_key], int(ss["ne_channel"]), key="ne_examples")

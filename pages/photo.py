@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from featviz_ui import models, photo_start
+from featviz_ui import model_choice, photo_start
 from featviz_ui.shell import require_entry_point
 
 # A first visit straight to /photo on a cold server must still get the app's navigation and sidebar.
@@ -22,17 +22,17 @@ st.caption("Upload a photo to see which channels of a layer respond to it most s
 
 from featviz_core.errors import FeatvizError  # noqa: E402  (torch-heavy: imported when the page runs)
 from featviz_core.models import get_spec  # noqa: E402
-from featviz_core.request import format_channels  # noqa: E402
-from featviz_core.uploads import ALLOWED_EXTENSIONS, UploadLimits, allowed_text, load_upload  # noqa: E402
+from featviz_core.objectives.targets import format_channels  # noqa: E402
+from featviz_core.photos.uploads import ALLOWED_EXTENSIONS, UploadLimits, allowed_text, load_upload  # noqa: E402
 
-model = models.current_model()
+model = model_choice.current_model()
 spec = get_spec(model)
 limits = UploadLimits.from_env()
 ss = st.session_state
 layer_key = f"ph_layer_{model}"
-table = models.layers(model, featured_only=True, always=(spec.default_layer,))
+table = model_choice.layers(model, featured_only=True, always=(spec.default_layer,))
 layer_names = [info.name for info in table]
-layer_text = {info.name: models.layer_label(info) for info in table}
+layer_text = {info.name: model_choice.layer_label(info) for info in table}
 if ss.get(layer_key) not in layer_names:
     ss[layer_key] = spec.default_layer
 
@@ -56,9 +56,9 @@ layer = ss[layer_key]
 try:
     # Only the bytes are used: the file name and the type the browser claims are ignored.
     image = load_upload(upload.getvalue(), limits)
-    from featviz_core.photo import top_channels
+    from featviz_core.photos.analysis import top_channels
 
-    top = top_channels(model, layer, image, int(ss["ph_count"]), model=models.shared_model(model))
+    top = top_channels(model, layer, image, int(ss["ph_count"]), model=model_choice.shared_model(model))
 except FeatvizError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
@@ -72,6 +72,9 @@ with chart:
     st.dataframe(rows, hide_index=True, width="stretch", key="ph_table")
 
 channels = tuple(item.channel for item in top)
+from featviz_ui import dataset_examples  # noqa: E402
+
+dataset_examples.photo_heatmaps(model, layer, image, channels, model_choice.shared_model(model))
 st.page_link(EXPLORER_PAGE, label=f"Render these {len(channels)} channels in the Explorer",
              icon=":material/grid_view:",
              query_params={"model": model, "layer": layer, "channels": format_channels(channels)})

@@ -12,6 +12,8 @@ import pytest
 _CACHE = tempfile.mkdtemp(prefix="featviz-test-cache-")
 os.environ["FEATVIZ_CACHE_DIR"] = _CACHE
 os.environ.setdefault("FEATVIZ_DEVICE", "cpu")
+# No background atlas filling in tests (its own tests turn it on): it would compete with every render.
+os.environ["FEATVIZ_ATLAS_FILL"] = "0"
 
 
 def pytest_unconfigure(config) -> None:

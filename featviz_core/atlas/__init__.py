@@ -8,6 +8,9 @@ write the same store. ``archive`` packs a store into one verified file and fetch
 ``lookup`` finds the stores an app can show.
 
 Nothing here imports torch at module import: the app's Gallery reads stores without loading a model.
+
+Layer (checked by tests/test_layout.py): may import errors, config, device, settings, models, render, request,
+outputs; torch at module level: no.
 """
 
 from featviz_core.errors import FeatvizError

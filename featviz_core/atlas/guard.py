@@ -46,8 +46,9 @@ def prepare_folder(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def writer_lock(path: Path) -> Iterator[None]:
-    """Hold the store's writer lock for the duration; a second run is refused with the holder's pid."""
+def writer_lock(path: Path, what: str = "atlas run") -> Iterator[None]:
+    """Hold the store's writer lock for the duration; a second run is refused with the holder's pid
+    (``what`` names the kind of run in that message)."""
     import fcntl
 
     handle = open(path / LOCK, "a+")
@@ -57,7 +58,7 @@ def writer_lock(path: Path) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "?"
-            raise AtlasError(f"another atlas run (pid {holder}) is writing {path}; wait for it to finish "
+            raise AtlasError(f"another {what} (pid {holder}) is writing {path}; wait for it to finish "
                              "or stop it") from None
         handle.seek(0)
         handle.truncate()

@@ -16,8 +16,8 @@ from typing import Iterator
 import numpy as np
 
 from featviz_core.atlas import AtlasError
+from featviz_core.atlas.batch_plan import Batch, Plan
 from featviz_core.atlas.identity import AtlasIdentity, weights_digest
-from featviz_core.atlas.plan import Batch, Plan
 
 
 @dataclass

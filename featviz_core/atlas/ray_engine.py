@@ -18,9 +18,9 @@ from collections import deque
 from typing import Iterator
 
 from featviz_core.atlas import AtlasError
+from featviz_core.atlas.batch_plan import Batch, Plan
 from featviz_core.atlas.identity import AtlasIdentity
 from featviz_core.atlas.local import BatchOutput, BatchRenderer
-from featviz_core.atlas.plan import Batch, Plan
 
 # Restarts of one actor before the run gives up: enough for a killed or preempted worker, not an endless
 # loop when a batch itself kills its worker (for example by running out of memory).

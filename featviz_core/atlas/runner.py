@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from featviz_core.atlas import AtlasError
+from featviz_core.atlas.batch_plan import Plan, batches as plan_batches, select_layers
 from featviz_core.atlas.identity import AtlasIdentity, setting_names, settings_of, weights_digest
 from featviz_core.atlas.local import BatchOutput
-from featviz_core.atlas.plan import Plan, batches as plan_batches, select_layers
 from featviz_core.atlas.store import MANIFEST, AtlasStore, _now, prepare_folder, writer_lock
 
 CPU_BATCH, GPU_BATCH = 8, 64  # channels per batch: small on a CPU (quick to resume), large on a GPU

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from featviz_core.atlas import AtlasError
+from featviz_core.atlas.batch_plan import Batch, Plan
 from featviz_core.atlas.entries import TMP_PREFIX, encode_entry, read_entry, write_atomically
 from featviz_core.atlas.guard import LOCK, LOG, MANIFEST, prepare_folder, writer_lock
 from featviz_core.atlas.identity import FORMAT, AtlasIdentity
-from featviz_core.atlas.plan import Batch, Plan
 
 IMAGES = "images"
 __all__ = ["AtlasStore", "IMAGES", "LOCK", "LOG", "MANIFEST", "TMP_PREFIX", "encode_entry", "layer_folder",
@@ -39,7 +39,7 @@ __all__ = ["AtlasStore", "IMAGES", "LOCK", "LOG", "MANIFEST", "TMP_PREFIX", "enc
 
 def layer_folder(layer: str) -> str:
     """Folder name of a layer's images (layer names are module paths: letters, digits, '.', '_')."""
-    from featviz_core.export import safe_filename
+    from featviz_core.outputs.export import safe_filename
 
     return safe_filename(layer)
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import torch
 
+from featviz_core.models.capture import capture_layers, hooked_forward
+from featviz_core.models.layers import targetable_shapes
+
 
 class _RedirectedReLUFunction(torch.autograd.Function):
     """``clamp(x, min=0)`` whose gradient is passed on, scaled by 0.1, where the ReLU is off.
@@ -61,24 +64,19 @@ def _conv_bn_pairs(model: torch.nn.Module, example: torch.Tensor) -> list[tuple[
     outputs: dict[int, str] = {}
     pairs: list[tuple[str, str]] = []
     uses: dict[str, int] = {}
-    handles = []
+    hooks = []
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Conv2d):
-            handles.append(module.register_forward_hook(
-                lambda _m, _i, out, name=name: outputs.__setitem__(id(out), name)))
+            hooks.append((module, lambda _m, _i, out, name=name: outputs.__setitem__(id(out), name)))
         elif isinstance(module, torch.nn.BatchNorm2d):
             def hook(_m, inputs, _out, name=name):
                 conv = outputs.get(id(inputs[0]))
                 uses[name] = uses.get(name, 0) + 1
                 if conv is not None:
                     pairs.append((conv, name))
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for handle in handles:
-            handle.remove()
+            hooks.append((module, hook))
+    with torch.no_grad():
+        hooked_forward(model, hooks, example)
     convs = [c for c, _ in pairs]
     return [(c, b) for c, b in pairs if uses[b] == 1 and convs.count(c) == 1]
 
@@ -118,11 +116,7 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
         changed.add(conv_name)
     fast.requires_grad_(False)
     # Check: every requested layer (that did not change meaning) agrees with the original.
-    from featviz_core.capture import capture_layers
-
     if layers is None:  # every module that runs once and outputs a 4-D tensor
-        from featviz_core.models import targetable_shapes
-
         layers = tuple(targetable_shapes(model, example[:1]))
     check = [name for name in layers if name not in changed]
     if check:

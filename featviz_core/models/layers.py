@@ -15,6 +15,8 @@ from functools import lru_cache
 import torch
 
 from featviz_core.errors import RequestError
+from featviz_core.models.capture import StopForward, hooked_forward
+from featviz_core.models.zoo import get_spec
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,6 @@ class LayerInfo:
         return f"{self.height}x{self.width}"
 
 
-class _StopTrace(Exception):
-    """Raised by a hook once the last layer of interest has run."""
-
-
 def targetable_shapes(model: torch.nn.Module, example: torch.Tensor,
                       stop_after: str | None = None) -> dict[str, tuple[int, ...]]:
     """Output shape of every module that runs exactly once on ``example`` and outputs a 4-D tensor,
@@ -48,33 +46,24 @@ def targetable_shapes(model: torch.nn.Module, example: torch.Tensor,
     """
     calls: dict[str, int] = {}
     shapes: dict[str, tuple[int, ...]] = {}
-    handles = []
-    for module_name, module in model.named_modules():
-        if not module_name:
-            continue
 
-        def hook(_module, _inputs, output, module_name=module_name):
+    def hook_for(module_name: str):
+        def hook(_module, _inputs, output):
             calls[module_name] = calls.get(module_name, 0) + 1
             if module_name not in shapes:
                 shapes[module_name] = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
             if module_name == stop_after:
-                raise _StopTrace
+                raise StopForward
 
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(example)
-    except _StopTrace:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
+        return hook
+
+    hooks = [(module, hook_for(module_name)) for module_name, module in model.named_modules() if module_name]
+    with torch.no_grad():
+        hooked_forward(model, hooks, example)
     return {n: shape for n, shape in shapes.items() if calls[n] == 1 and len(shape) == 4}
 
 
 def _meta_model(name: str) -> torch.nn.Module:
-    from featviz_core.models import get_spec
-
     with torch.device("meta"):
         model = get_spec(name).build()
     return model.eval()
@@ -83,16 +72,12 @@ def _meta_model(name: str) -> torch.nn.Module:
 @lru_cache(maxsize=8)
 def targetable_layers(name: str) -> tuple[str, ...]:
     """Names of the targetable layers of model ``name``, in the order they run (traced at its native size)."""
-    from featviz_core.models import get_spec
-
     side = get_spec(name).native_size
     return tuple(targetable_shapes(_meta_model(name), torch.zeros(1, 3, side, side, device="meta")))
 
 
 def too_small_message(name: str, input_size: int) -> str | None:
     """Why ``input_size`` is below what model ``name`` accepts, or None when it is large enough."""
-    from featviz_core.models import get_spec
-
     spec = get_spec(name)
     if input_size >= spec.min_input_size:
         return None

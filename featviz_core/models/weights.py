@@ -105,72 +105,88 @@ def download(
         if dest.exists() and (sha256 is None or sha256_of(dest) == sha256.lower()):
             return dest
         have = part.stat().st_size if part.exists() else 0
-        request = urllib.request.Request(url, headers={"User-Agent": "featviz"})
-        if have:
-            request.add_header("Range", f"bytes={have}-")
-        try:
-            response = urllib.request.urlopen(request, timeout=timeout_s)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and have:  # our .part is already complete (or bogus): verify below
-                response = None
-            else:
-                raise DownloadError(f"could not download {url}: server answered HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DownloadError(f"could not download {url}: {reason}") from None
-
+        response = _open(url, have, timeout_s)
         if response is not None:
             with response:
-                resumed = have and response.status == 206
-                mode = "ab" if resumed else "wb"
-                if not resumed:
-                    have = 0
-                length = response.headers.get("Content-Length")
-                total = have + int(length) if length and length.isdigit() else None
-                if total is not None and total > max_bytes:
-                    raise DownloadError(f"refusing to download {url}: {total} bytes is over the {max_bytes}-byte limit")
-                got = have
-                try:
-                    with open(part, mode) as out:
-                        while True:
-                            block = response.read(CHUNK_BYTES)
-                            if not block:
-                                break
-                            got += len(block)
-                            if got > max_bytes:
-                                raise DownloadError(f"refusing to download {url}: more than {max_bytes} bytes")
-                            out.write(block)
-                            if progress is not None:
-                                progress(got, total)
-                        out.flush()
-                        os.fsync(out.fileno())
-                except (socket.timeout, TimeoutError) as exc:
-                    raise DownloadError(
-                        f"download of {url} stalled for {timeout_s:g} s after {got} bytes; run again to resume"
-                    ) from exc
-                except (OSError, ValueError) as exc:  # includes http.client.IncompleteRead
-                    if isinstance(exc, DownloadError):
-                        raise
-                    raise DownloadError(
-                        f"connection to {url} dropped after {got} bytes; run again to resume"
-                    ) from exc
-                if total is not None and got < total:
-                    raise DownloadError(
-                        f"connection to {url} dropped after {got} of {total} bytes; run again to resume"
-                    )
-
+                _receive(response, url, part, have, timeout_s=timeout_s, max_bytes=max_bytes, progress=progress)
         if not part.exists():
             raise DownloadError(f"could not download {url}: nothing was received")
         if sha256 is not None:
-            actual = sha256_of(part)
-            if actual != sha256.lower():
-                part.unlink(missing_ok=True)
-                raise ChecksumMismatch(
-                    f"checksum mismatch for {url}: expected SHA-256 {sha256.lower()}, got {actual}; "
-                    "the file was discarded"
-                )
+            _check_part(part, url, sha256)
         os.replace(part, dest)
         return dest
+
+
+def _open(url: str, have: int, timeout_s: float):
+    """The server's response to a request for ``url`` from byte ``have`` on (a Range request when a ``.part``
+    file is there), or None when the server says the ``.part`` file is already complete (HTTP 416)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "featviz"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        return urllib.request.urlopen(request, timeout=timeout_s)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # our .part is already complete (or bogus): verify below
+            return None
+        raise DownloadError(f"could not download {url}: server answered HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, socket.timeout, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(f"could not download {url}: {reason}") from None
+
+
+def _receive(response, url: str, part: Path, have: int, *, timeout_s: float, max_bytes: int,
+             progress: Callable[[int, int | None], None] | None) -> None:
+    """Write the response's body to ``part``: appended when the server resumed from byte ``have`` (HTTP 206),
+    else from the start; flushed to disk. A stall, a dropped connection or a body over ``max_bytes`` raises
+    :class:`DownloadError` and keeps what arrived, so the next call resumes."""
+    resumed = have and response.status == 206
+    mode = "ab" if resumed else "wb"
+    if not resumed:
+        have = 0
+    length = response.headers.get("Content-Length")
+    total = have + int(length) if length and length.isdigit() else None
+    if total is not None and total > max_bytes:
+        raise DownloadError(f"refusing to download {url}: {total} bytes is over the {max_bytes}-byte limit")
+    got = have
+    try:
+        with open(part, mode) as out:
+            while True:
+                block = response.read(CHUNK_BYTES)
+                if not block:
+                    break
+                got += len(block)
+                if got > max_bytes:
+                    raise DownloadError(f"refusing to download {url}: more than {max_bytes} bytes")
+                out.write(block)
+                if progress is not None:
+                    progress(got, total)
+            out.flush()
+            os.fsync(out.fileno())
+    except (socket.timeout, TimeoutError) as exc:
+        raise DownloadError(
+            f"download of {url} stalled for {timeout_s:g} s after {got} bytes; run again to resume"
+        ) from exc
+    except (OSError, ValueError) as exc:  # includes http.client.IncompleteRead
+        if isinstance(exc, DownloadError):
+            raise
+        raise DownloadError(
+            f"connection to {url} dropped after {got} bytes; run again to resume"
+        ) from exc
+    if total is not None and got < total:
+        raise DownloadError(
+            f"connection to {url} dropped after {got} of {total} bytes; run again to resume"
+        )
+
+
+def _check_part(part: Path, url: str, sha256: str) -> None:
+    """Raise :class:`ChecksumMismatch` (and delete ``part``) unless the complete file has digest ``sha256``."""
+    actual = sha256_of(part)
+    if actual != sha256.lower():
+        part.unlink(missing_ok=True)
+        raise ChecksumMismatch(
+            f"checksum mismatch for {url}: expected SHA-256 {sha256.lower()}, got {actual}; "
+            "the file was discarded"
+        )
 
 
 class NegativeCache:

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from featviz_core.objectives.kinds import TermKind, get_kind
-from featviz_core.objectives.terms import Objective, Term
+from featviz_core.objectives.kinds import TermKind
+from featviz_core.objectives.terms import Objective, Term, get_kind
 
 
 @dataclass

@@ -1,24 +1,34 @@
-"""The registry of objective term kinds: each kind declared once, as one small class.
+"""The objective term kinds: each kind declared once, as one small class, and registered by name.
 
 A kind says what it reads (a layer, and maybe a channel and a position), how it scores all the terms of
 its kind on one layer with a single gather, how a term is written and how it is parsed (its piece of the
 expression grammar), and a one-line help text. Everything else (the parser, ``Term.describe``,
-``BatchObjective``, the request's and the CLI's list of kinds) reads this registry.
+``BatchObjective``, the request's and the CLI's list of kinds) looks kinds up in the registry of
+:mod:`featviz_core.objectives.terms` (``get_kind``), which this module fills when the package is imported.
 
-Adding a kind: subclass :class:`TermKind`, fill in its attributes and methods, and add an instance to
-``_REGISTERED``.
+Adding a kind: subclass :class:`TermKind`, fill in its attributes and methods, and register an instance below.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 import torch
 
-if TYPE_CHECKING:
-    from featviz_core.objectives.batch import TermGroup
-    from featviz_core.objectives.terms import Objective, Term
+from featviz_core.objectives.targets import channels_text
+from featviz_core.objectives.terms import Objective, Term, register_kind, registered_kinds
+
+
+class GroupOfTerms(Protocol):
+    """What a kind's gather reads of all the terms of its kind on one layer (a
+    :class:`~featviz_core.objectives.batch.TermGroup`)."""
+
+    image_idx: torch.Tensor
+    channels: torch.Tensor
+
+    def positions(self, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n,) y and x index of each term in ``act``'s (H, W)."""
 
 
 class TermKind:
@@ -42,7 +52,7 @@ class TermKind:
     grammar: ClassVar[str]
     example: ClassVar[str]
 
-    def describe(self, term: "Term") -> str:
+    def describe(self, term: Term) -> str:
         """The term without its weight, as :func:`parse_objective` reads it back."""
         raise NotImplementedError
 
@@ -50,7 +60,7 @@ class TermKind:
         """The ``Term`` fields (layer, channel, y, x) read from a match of ``grammar``."""
         raise NotImplementedError
 
-    def gather(self, act: torch.Tensor, group: "TermGroup") -> torch.Tensor:
+    def gather(self, act: torch.Tensor, group: GroupOfTerms) -> torch.Tensor:
         """Value of each of ``group``'s terms, one per entry of ``group.image_idx``: (n,) float32.
 
         Args:
@@ -60,11 +70,9 @@ class TermKind:
         raise NotImplementedError
 
     def objectives(self, layer: str, channels: tuple[int, ...],
-                   position: tuple[int, int] | None = None) -> list["Objective"]:
+                   position: tuple[int, int] | None = None) -> list[Objective]:
         """The objective of each image a request of this kind renders for ``channels`` of ``layer`` (at
         ``position`` (y, x) for a kind that reads one; None: its default)."""
-        from featviz_core.objectives.terms import Objective, Term
-
         if not self.reads_channel:
             return [Objective((Term(self.name, layer),))]
         y, x = position if position is not None and self.reads_position else (None, None)
@@ -80,10 +88,9 @@ class TermKind:
         return "mean activation of each channel"
 
     def heading(self, layer: str, channels: tuple[int, ...], position: str = "") -> str:
-        """A render's title ("_blocks.10, channels 0-9")."""
-        from featviz_core.channels import format_channels
-
-        return f"{layer}, channel{'s' if len(channels) > 1 else ''} {format_channels(channels)}"
+        """Which images a request of this kind renders, for its title ("_blocks.10, channels 0-9"); the rest of
+        the title comes from :func:`featviz_core.words.heading`."""
+        return f"{layer}, {channels_text(channels)}"
 
 
 class ChannelKind(TermKind):
@@ -92,13 +99,13 @@ class ChannelKind(TermKind):
     grammar = r"(?P<channel_layer>[\w.]+):(?P<channel_index>\d+)"
     example = "mixed4a:3"
 
-    def describe(self, term: "Term") -> str:
+    def describe(self, term: Term) -> str:
         return f"{term.layer}:{term.channel}"
 
     def fields(self, match: re.Match) -> dict:
         return {"layer": match.group("channel_layer"), "channel": int(match.group("channel_index"))}
 
-    def gather(self, act: torch.Tensor, group: "TermGroup") -> torch.Tensor:
+    def gather(self, act: torch.Tensor, group: GroupOfTerms) -> torch.Tensor:
         return act[group.image_idx, group.channels].float().mean(dim=(-2, -1))
 
 
@@ -113,7 +120,7 @@ class NeuronKind(TermKind):
     grammar = r"neuron\((?P<neuron_layer>[\w.]+):(?P<neuron_index>\d+)(?:@(?P<neuron_y>\d+),(?P<neuron_x>\d+))?\)"
     example = "neuron(mixed4a:3@7,7)"
 
-    def describe(self, term: "Term") -> str:
+    def describe(self, term: Term) -> str:
         position = "" if term.y is None else f"@{term.y},{term.x}"
         return f"neuron({term.layer}:{term.channel}{position})"
 
@@ -122,7 +129,7 @@ class NeuronKind(TermKind):
         return {"layer": match.group("neuron_layer"), "channel": int(match.group("neuron_index")),
                 "y": None if y is None else int(y), "x": None if x is None else int(x)}
 
-    def gather(self, act: torch.Tensor, group: "TermGroup") -> torch.Tensor:
+    def gather(self, act: torch.Tensor, group: GroupOfTerms) -> torch.Tensor:
         y_idx, x_idx = group.positions(act)
         return act[group.image_idx, group.channels, y_idx, x_idx].float()
 
@@ -134,9 +141,7 @@ class NeuronKind(TermKind):
         return f"activation of {_neuron(position)} of each channel"
 
     def heading(self, layer: str, channels: tuple[int, ...], position: str = "") -> str:
-        from featviz_core.channels import format_channels
-
-        return f"{layer}, {_neuron(position)} of channel{'s' if len(channels) > 1 else ''} {format_channels(channels)}"
+        return f"{layer}, {_neuron(position)} of {channels_text(channels)}"
 
 
 class LayerKind(TermKind):
@@ -146,13 +151,13 @@ class LayerKind(TermKind):
     grammar = r"dream\((?P<layer_layer>[\w.]+)\)"
     example = "dream(mixed4a)"
 
-    def describe(self, term: "Term") -> str:
+    def describe(self, term: Term) -> str:
         return f"dream({term.layer})"
 
     def fields(self, match: re.Match) -> dict:
         return {"layer": match.group("layer_layer")}
 
-    def gather(self, act: torch.Tensor, group: "TermGroup") -> torch.Tensor:
+    def gather(self, act: torch.Tensor, group: GroupOfTerms) -> torch.Tensor:
         return act[group.image_idx].float().pow(2).mean(dim=(1, 2, 3))
 
     def labels(self, layer: str, channels: tuple[int, ...], position: tuple[int, int] | None = None) -> list[str]:
@@ -166,22 +171,7 @@ class LayerKind(TermKind):
 
 
 # In the order the CLI and the app offer them; the first is the default.
-_REGISTERED: tuple[TermKind, ...] = (ChannelKind(), NeuronKind(), LayerKind())
-_BY_NAME: dict[str, TermKind] = {kind.name: kind for kind in _REGISTERED}
+for _kind in (ChannelKind(), NeuronKind(), LayerKind()):
+    register_kind(_kind)
 
-KINDS: tuple[str, ...] = tuple(_BY_NAME)
-
-
-def get_kind(name: str) -> TermKind:
-    """The registered kind called ``name`` (KeyError for an unknown name)."""
-    return _BY_NAME[name]
-
-
-def registered_kinds() -> tuple[TermKind, ...]:
-    """Every registered kind, in the order of :data:`KINDS`."""
-    return _REGISTERED
-
-
-def kind_help() -> dict[str, str]:
-    """Name -> one-line help of every kind, in the order of :data:`KINDS` (for CLI choices and forms)."""
-    return {kind.name: kind.help for kind in _REGISTERED}
+KINDS: tuple[str, ...] = tuple(kind.name for kind in registered_kinds())

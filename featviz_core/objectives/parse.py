@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from featviz_core.errors import RequestError
-from featviz_core.objectives.kinds import registered_kinds
-from featviz_core.objectives.terms import Objective, Term
+from featviz_core.objectives.terms import Objective, Term, registered_kinds
 
-# Each kind brings its own piece; the pieces never match each other's text, so their order does not matter.
-_TERM = re.compile(
-    r"\s*(?P<sign>[+-])?\s*(?:(?P<coef>\d+(?:\.\d*)?(?:e[+-]?\d+)?)\s*\*\s*)?(?:"
-    + "|".join(f"(?P<{kind.name}>{kind.grammar})" for kind in registered_kinds())
-    + r")\s*",
-    re.IGNORECASE,
-)
+
+@functools.cache
+def _term_pattern() -> re.Pattern:
+    """One term of any registered kind (the kinds are registered when the package is imported)."""
+    # Each kind brings its own piece; the pieces never match each other's text, so their order does not matter.
+    return re.compile(
+        r"\s*(?P<sign>[+-])?\s*(?:(?P<coef>\d+(?:\.\d*)?(?:e[+-]?\d+)?)\s*\*\s*)?(?:"
+        + "|".join(f"(?P<{kind.name}>{kind.grammar})" for kind in registered_kinds())
+        + r")\s*",
+        re.IGNORECASE,
+    )
 
 
 def parse_objective(text: str) -> Objective:
@@ -29,7 +33,7 @@ def parse_objective(text: str) -> Objective:
     terms: list[Term] = []
     pos = 0
     while pos < len(text):
-        match = _TERM.match(text, pos)
+        match = _term_pattern().match(text, pos)
         if not match or match.end() == pos or (terms and not match.group("sign")):
             raise RequestError(
                 f"cannot read the objective at {text[pos:pos + 20]!r}; write terms like "

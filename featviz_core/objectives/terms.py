@@ -1,10 +1,40 @@
-"""Objectives as data: an :class:`Objective` is a weighted sum of :class:`Term` s, each of a registered kind."""
+"""Objectives as data: an :class:`Objective` is a weighted sum of :class:`Term` s, each of a registered kind.
+
+The registry of kinds lives here (name -> kind, in the order they were registered): a term names its kind, and
+:mod:`featviz_core.objectives.kinds` declares the kinds (which build terms) and registers them when the package
+is imported, so this module needs nothing from it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
-from featviz_core.objectives.kinds import get_kind
+# name -> the registered TermKind (featviz_core.objectives.kinds), in registration order.
+_KINDS: dict[str, Any] = {}
+
+
+def register_kind(kind: Any) -> None:
+    """Add a :class:`~featviz_core.objectives.kinds.TermKind` instance to the registry under its ``name``."""
+    if kind.name in _KINDS:
+        raise ValueError(f"an objective kind called {kind.name!r} is registered already")
+    _KINDS[kind.name] = kind
+
+
+def get_kind(name: str) -> Any:
+    """The registered :class:`~featviz_core.objectives.kinds.TermKind` called ``name`` (KeyError for an unknown
+    name)."""
+    return _KINDS[name]
+
+
+def registered_kinds() -> tuple[Any, ...]:
+    """Every registered kind, in registration order (the order of ``KINDS``)."""
+    return tuple(_KINDS.values())
+
+
+def kind_help() -> dict[str, str]:
+    """Name -> one-line help of every kind, in the order of ``KINDS`` (for CLI choices and forms)."""
+    return {kind.name: kind.help for kind in _KINDS.values()}
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,9 @@ from typing import Sequence
 
 import torch
 
-from featviz_core.interpolate import AlignedInterpolationParam
-from featviz_core.maco import image_param
+from featviz_core.method.interpolation import AlignedInterpolationParam
+from featviz_core.method.maco import image_param
 from featviz_core.objectives import BatchObjective, Objective
-from featviz_core.param import ImageParam
 from featviz_core.request import RenderRequest
 
 ImageGroup = tuple[int, ...]
@@ -120,7 +119,7 @@ def make_chunks(request: RenderRequest, objectives: list[Objective], raw: torch.
     """One :class:`Chunk` per planned chunk, its parameter starting from ``raw`` (B, *raw_shape) rows.
 
     ``shared`` maps a group (sorted request indices) to the shared low-resolution tensors of an aligned
-    interpolation (:class:`~featviz_core.interpolate.AlignedInterpolationParam`); a chunk holding such a group
+    interpolation (:class:`~featviz_core.method.interpolation.AlignedInterpolationParam`); a chunk holding such a group
     stacks one parameterization per group. Any other chunk is one :class:`ImageParam`, as always.
     """
     shared = shared or {}

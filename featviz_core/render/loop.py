@@ -7,11 +7,11 @@ from typing import Callable, Iterator
 
 import torch
 
-from featviz_core.compute_path import ComputePath, model_for_path, request_path
 from featviz_core.device import resolve_device
 from featviz_core.errors import RenderError
 from featviz_core.models import get_spec, load_model
 from featviz_core.models.fast import model_for_render
+from featviz_core.render.compute_path import ComputePath, model_for_path, request_path
 from featviz_core.render.results import RenderResult, Snapshot
 from featviz_core.render.scoring import check_retry, default_batch_size, halved, result_from_snapshot
 from featviz_core.render.start import set_up
@@ -46,7 +46,7 @@ def render_iter(
             snapshot marked ``stopped``.
         fast: optimize with the model's checked render variant (batch norm folded into convolutions,
             cheaper redirected-ReLU backward; see ``featviz_core.models.fast``). Same function, less work.
-        compile: run the forward pass through ``torch.compile`` (``featviz_core.compiled``), cut at the
+        compile: run the forward pass through ``torch.compile`` (``featviz_core.render.compiled``), cut at the
             target layers. A runtime setting, not part of the request: activations agree with eager within
             float rounding, not bitwise. Compiling takes seconds to minutes, once per process for each
             (model, layers, batch shape), and is not counted in ``elapsed_s``. A model that cannot be cut
@@ -57,17 +57,7 @@ def render_iter(
         RenderError: out of memory even with one image per chunk.
     """
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
-    if model is None:
-        model = load_model(request.model, dev)
-    if model.training:
-        raise RenderError("the model is in training mode; images in a batch are independent only in eval mode")
-    if snapshot_every < 1:
-        raise RenderError("snapshot_every must be at least 1")
-    layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
-    if fast:
-        model = model_for_render(model, layers)
-    path = request_path(request, dev)  # float32/contiguous unless the request asks otherwise (compute_path)
-    model = model_for_path(model, path)
+    model, layers, path = _render_model(request, model, dev, snapshot_every, fast)
     chunk = max(1, batch_size or default_batch_size(dev))
     forward, compile_note = _forward_pass(model, layers, compile)
     compile_note = "; ".join(filter(None, [path.why, compile_note]))
@@ -86,11 +76,29 @@ def render_iter(
         note = "; ".join(filter(None, [compile_note, f"memory was short; continued with {chunk} image(s) per batch"]))
 
 
+def _render_model(request: RenderRequest, model: torch.nn.Module | None, dev: torch.device, snapshot_every: int,
+                  fast: bool) -> tuple[torch.nn.Module, tuple[str, ...], ComputePath]:
+    """The model a render runs (the shared one of ``request.model`` by default; with ``fast``, its checked render
+    variant; laid out for the request's compute path), the layers the request's objectives read and that path;
+    the arguments checked first."""
+    if model is None:
+        model = load_model(request.model, dev)
+    if model.training:
+        raise RenderError("the model is in training mode; images in a batch are independent only in eval mode")
+    if snapshot_every < 1:
+        raise RenderError("snapshot_every must be at least 1")
+    layers = tuple(dict.fromkeys(layer for objective in request.objectives() for layer in objective.layers))
+    if fast:
+        model = model_for_render(model, layers)
+    path = request_path(request, dev)  # float32/contiguous unless the request asks otherwise (compute_path)
+    return model_for_path(model, path), layers, path
+
+
 def _forward_pass(model: torch.nn.Module, layers: tuple[str, ...], compile: bool) -> tuple[Forward | None, str]:
     """The compiled forward pass up to ``layers`` (None: eager) and a note when compiling was refused."""
     if not compile:
         return None, ""
-    from featviz_core.compiled import CompileUnavailable, compiled_forward
+    from featviz_core.render.compiled import CompileUnavailable, compiled_forward
 
     try:
         return compiled_forward(model, layers), ""

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from featviz_core.diversity import diversity_per_image
-from featviz_core.init_photo import photo_pull
+from featviz_core.method.diversity import diversity_per_image
+from featviz_core.method.photo_start import photo_pull
 from featviz_core.request import RenderRequest
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def penalties_for(request: RenderRequest, photo: torch.Tensor | None = None) -> 
 
 def group_diversity(layer: str) -> Callable[[torch.Tensor, dict[str, torch.Tensor], "Chunk"], torch.Tensor]:
     """A chunk measure: Lucid's diversity (summed cosine similarity of the Gram matrices of ``layer``'s
-    activations, :func:`~featviz_core.diversity.diversity_per_image`) of each of the chunk's groups, added up.
+    activations, :func:`~featviz_core.method.diversity.diversity_per_image`) of each of the chunk's groups, added up.
     Images alone contribute nothing, so groups never push each other apart.
 
     Each group's value is multiplied by its size N: Lucid's and Lucent's objective averages the channel over

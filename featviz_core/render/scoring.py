@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from featviz_core.capture import capture_layers
 from featviz_core.errors import RenderError
 from featviz_core.models import get_spec
+from featviz_core.models.capture import capture_layers
 from featviz_core.objectives import BatchObjective, Objective
 from featviz_core.render.results import RenderResult, Snapshot, final_images
 from featviz_core.render.transparency import scoring_view

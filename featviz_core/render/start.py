@@ -7,7 +7,7 @@ one group (diverse images of an objective, an interpolation's frames) share a ch
 
 What each image's generator draws, in order:
     1. its start: ``initial_raw`` noise (RGB, or RGBA for a transparent render); an interpolation's frames
-       draw theirs as :func:`~featviz_core.interpolate.draw_aligned_raws` says (each frame its own noise,
+       draw theirs as :func:`~featviz_core.method.interpolation.draw_aligned_raws` says (each frame its own noise,
        then the first frame's generator the shared part). A photo-seeded render still draws the noise and
        then starts from the photo instead, so its images see the transforms they would have seen;
     2. its transforms for every step;
@@ -23,16 +23,17 @@ from typing import Sequence
 import torch
 
 from featviz_core.errors import RequestError
-from featviz_core.init_photo import photo_to_raw
-from featviz_core.interpolate import draw_aligned_raws
-from featviz_core.maco import initial_raw_for
-from featviz_core.param import RGB_CHANNELS, RGBA_CHANNELS
-from featviz_core.plan import coupled_groups
+from featviz_core.image_plan import coupled_groups
+from featviz_core.method.interpolation import draw_aligned_raws
+from featviz_core.method.maco import initial_raw_for
+from featviz_core.method.param import RGB_CHANNELS, RGBA_CHANNELS
+from featviz_core.method.photo_start import photo_to_raw
+from featviz_core.method.transforms import apply_transforms, sample_params
 from featviz_core.render.chunks import Chunk, make_chunks, plan_chunks
 from featviz_core.render.penalties import Penalties, penalties_for
 from featviz_core.render.transparency import Transparency, composite_with_alpha
 from featviz_core.request import RenderRequest
-from featviz_core.transforms import TransformSpec, apply_transforms, get_preset, sample_params
+from featviz_core.settings.transform_presets import TransformSpec, get_preset
 
 
 @dataclass
@@ -131,8 +132,8 @@ def start_photo(request: RenderRequest) -> torch.Tensor | None:
     """
     if not request.init:
         return None
-    from featviz_core.photo import photo_tensor
-    from featviz_core.photos import get_photo
+    from featviz_core.photos.analysis import photo_tensor
+    from featviz_core.photos.store import get_photo
 
     image = get_photo(request.init)
     if image is None:

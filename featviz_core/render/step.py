@@ -9,14 +9,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from featviz_core.alpha import rgba_for_display
-from featviz_core.capture import capture_layers
-from featviz_core.compiled import compile_seconds_for
-from featviz_core.compute_path import ComputePath
 from featviz_core.errors import NonFiniteError
-from featviz_core.maco import importance_maps
-from featviz_core.param import to_uint8
+from featviz_core.method.alpha import rgba_for_display
+from featviz_core.method.maco import importance_maps
+from featviz_core.method.param import to_uint8
+from featviz_core.models.capture import capture_layers
 from featviz_core.render.chunks import Chunk
+from featviz_core.render.compiled import compile_seconds_for
+from featviz_core.render.compute_path import ComputePath
 from featviz_core.render.results import Snapshot
 from featviz_core.render.start import RenderSetup
 from featviz_core.request import RenderRequest
@@ -114,7 +114,7 @@ class Progress:
 @torch.no_grad()
 def current_images(setup: RenderSetup) -> np.ndarray:
     """(count, H, W, C) uint8: every chunk's images, each at its place in the request; C = 4 for a transparent
-    render (gamma-encoded RGB and the alpha, as :func:`~featviz_core.alpha.rgba_for_display`)."""
+    render (gamma-encoded RGB and the alpha, as :func:`~featviz_core.method.alpha.rgba_for_display`)."""
     show = rgba_for_display if setup.transparency is not None else (lambda pixels: pixels)
     parts = [(chunk.images, to_uint8(show(chunk.param()))) for chunk in setup.chunks]
     images = np.empty((setup.count, *parts[0][1].shape[1:]), dtype=np.uint8)

@@ -1,22 +1,22 @@
 """Transparent renders in the loop: what the model sees of an RGBA image, how its objective is weighted, and
-how finished images are scored and shown (the pieces are :mod:`featviz_core.alpha`, Lucid's transparency
+how finished images are scored and shown (the pieces are :mod:`featviz_core.method.alpha`, Lucid's transparency
 notebook).
 
 During optimization (:class:`Transparency`):
     * every step each image is composited over a fresh random background drawn from that image's own
       generator (after its transform draws, which were made up front), so an image's backgrounds do not
       depend on the batch it is in;
-    * the composite is gamma-encoded (:func:`~featviz_core.alpha.composite_for_model`), then transformed;
+    * the composite is gamma-encoded (:func:`~featviz_core.method.alpha.composite_for_model`), then transformed;
       the alpha channel goes through the same resample, so the objective can be weighted by the alpha of
       the view the model saw (the notebook's crop), at the cost of one more channel in that resample.
       Where the view reaches into the padding, that padding's value (0.5) counts as alpha;
-    * the objective is :func:`~featviz_core.alpha.transparency_weighted_scores` of the score on that
+    * the objective is :func:`~featviz_core.method.alpha.transparency_weighted_scores` of the score on that
       composite, with the request's ``alpha_weight`` as strength. The score itself (what history and
       snapshots report) is the objective on the composite the model saw, before the weighting.
 
 Finished images (:func:`scoring_view`) are scored over a fixed background, the random backgrounds' mean:
 0.5 in linear light everywhere (display value 0.73, about 186 of 255), so a final score is deterministic.
-Snapshots and results hold :func:`~featviz_core.alpha.rgba_for_display` images: gamma-encoded RGB with the
+Snapshots and results hold :func:`~featviz_core.method.alpha.rgba_for_display` images: gamma-encoded RGB with the
 alpha unchanged, (B, H, W, 4) uint8.
 """
 
@@ -27,14 +27,14 @@ from typing import Sequence
 
 import torch
 
-from featviz_core.alpha import (
+from featviz_core.method.alpha import (
     GAMMA,
     composite_for_model,
     mean_alpha,
     random_backgrounds,
     transparency_weighted_scores,
 )
-from featviz_core.param import RGB_CHANNELS
+from featviz_core.method.param import RGB_CHANNELS
 
 SCORING_BACKGROUND = 0.5  # linear light: the random backgrounds' mean (a sigmoid of zero-mean noise)
 

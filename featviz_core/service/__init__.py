@@ -15,6 +15,10 @@ The parts, one job each: :mod:`.job` (a job and its states), :mod:`.queue` (prio
 queue-length rule), :mod:`.sharing` (identical requests share one job), :mod:`.registry` (jobs by id, kept
 for a while), :mod:`.liveness` (deadline, cancel, abandoned tabs), :mod:`.stats` (counters and the stats
 file), :mod:`.worker` (worker threads and rendering one job); :mod:`.render_service` composes them.
+:mod:`.filler` feeds the service background work: an atlas filled while no visitor renders.
+
+Layer (checked by tests/test_layout.py): may import errors, config, device, models, render, request, links, words,
+atlas; torch at module level: yes.
 """
 
 from __future__ import annotations
@@ -37,5 +41,11 @@ def get_service() -> RenderService:
         if _service is None:
             from featviz_core.atlas.lookup import lookup as atlas_lookup
 
+            from featviz_core.service.filler import AtlasFiller
+
             _service = RenderService(lookup=atlas_lookup)  # a request an atlas holds is shown at once
+            # Fills an atlas while nobody renders (FEATVIZ_ATLAS_FILL); "Render this layer now" either way.
+            _service.filler = AtlasFiller(_service, auto=_service.settings.atlas_fill)
+            if _service.settings.atlas_fill:
+                _service.filler.start()
         return _service

@@ -5,15 +5,22 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from featviz_core.render import RenderResult, Snapshot
 from featviz_core.request import RenderRequest
 
-if TYPE_CHECKING:
-    from featviz_core.service.render_service import RenderService
-
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+
+
+class JobOwner(Protocol):
+    """The two calls a job makes on the service that owns it (:class:`~.render_service.RenderService`)."""
+
+    def position(self, job: "Job") -> int:
+        """How many queued jobs are ahead of ``job`` (0 when it is not queued)."""
+
+    def prune(self) -> None:
+        """Queued jobs that must stop (cancelled, abandoned) leave the queue now."""
 
 
 @dataclass(eq=False)
@@ -33,13 +40,10 @@ class Job:
     stop_reason: str = ""
     priority: int = 0  # queued jobs of higher priority go first (visitors 0, the Gallery's background -1)
     key: str = ""  # the request's key when it was submitted (the weights' identity may change later)
-    service: "RenderService | None" = field(default=None, repr=False)
+    preemptible: bool = False  # background work nobody watches (the atlas filler): a visitor's job stops it
+    service: JobOwner | None = field(default=None, repr=False)
     # Clients touch from their own threads while a worker reads the times: guard the dict.
     _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def finished_ok(self) -> bool:
-        return self.state == DONE
 
     @property
     def active(self) -> bool:

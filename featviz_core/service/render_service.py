@@ -10,21 +10,23 @@ from typing import Callable
 
 import torch
 
-from featviz_core.cache import RenderCache
-from featviz_core.compiled import compile_from_env
 from featviz_core.config import ServiceSettings
 from featviz_core.device import resolve_device
 from featviz_core.errors import QueueFull
 from featviz_core.models import load_model
 from featviz_core.render import RenderResult
+from featviz_core.render.compiled import compile_from_env
 from featviz_core.request import RenderRequest
-from featviz_core.service import liveness
 from featviz_core.service.job import CANCELLED, DONE, FAILED, RUNNING, Job
+from featviz_core.service.liveness import stop_reason
 from featviz_core.service.queue import JobQueue
 from featviz_core.service.registry import JobRegistry
+from featviz_core.service.render_cache import RenderCache
 from featviz_core.service.sharing import SharedJobs
 from featviz_core.service.stats import Counters, StatsFile, stats_path
 from featviz_core.service.worker import RenderSetup, WorkerPool, run_job
+
+PREEMPTED = "paused for a visitor's render (background work resumes later)"
 
 
 class RenderService:
@@ -89,11 +91,17 @@ class RenderService:
         self._write_stats()
 
     # ----- clients ----------------------------------------------------------------------------------------
-    def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16, priority: int = 0) -> Job:
+    filler = None  # the atlas filler feeding this service background work, stopped with it (see .filler)
+
+    def submit(self, request: RenderRequest, client: str, *, snapshot_every: int = 16, priority: int = 0,
+               preemptible: bool = False) -> Job:
         """Queue ``request`` for ``client``; a cached or identical running request is reused.
 
         ``priority``: queued jobs of higher priority run first; a job counts against the queue length only
         among jobs of its own priority or higher, so background work (negative) never turns a visitor away.
+        ``preemptible``: background work nobody watches; while it runs, a submit of higher priority that
+        finds no free worker stops it at its next optimization step (its partial result is neither cached
+        nor kept as final), so that job starts at once. A client joining it makes it non-preemptible.
 
         Raises:
             QueueFull: ``queue_length`` renders are already waiting for a free worker (or the service is
@@ -119,6 +127,7 @@ class RenderService:
                 shared = self._shared.find(key)
                 if shared is not None:
                     shared.touch(client)
+                    shared.preemptible = shared.preemptible and preemptible
                     self._pending.raise_priority(shared, priority)  # a visitor wants it now
                     self.counters.add("shared")
                     return shared
@@ -130,7 +139,10 @@ class RenderService:
                 job.key = key
                 job.touch(client)
                 self._shared.add(job)
+                job.preemptible = preemptible
                 self._pending.put(job, priority)
+                if not preemptible:
+                    self._preempt_locked(priority)
                 self.counters.add("submitted")
                 self._cond.notify()
                 return job
@@ -162,8 +174,16 @@ class RenderService:
         if pruned:
             self._write_stats()
 
+    def busy_above(self, priority: int) -> bool:
+        """Whether a job of higher priority than ``priority`` is queued or running."""
+        with self._cond:
+            return any(job.active and job.priority > priority for job in self._jobs.values())
+
     def shutdown(self, timeout_s: float = 10.0) -> None:
-        """Stop accepting work, cancel queued jobs, stop running ones (keeping partial results), join."""
+        """Stop accepting work, cancel queued jobs, stop running ones (keeping partial results), join.
+        The atlas filler, if any, stops first (it submits no more)."""
+        if self.filler is not None:
+            self.filler.stop(timeout_s)
         with self._cond:
             self._closed = True
             for job in [j for j in self._jobs.values() if j.state == RUNNING]:
@@ -178,8 +198,20 @@ class RenderService:
 
     # ----- internals --------------------------------------------------------------------------------------
     def _stop_reason(self, job: Job) -> str:
-        return liveness.stop_reason(job, deadline_s=self.settings.deadline_s, idle_timeout_s=self.idle_timeout_s,
+        return stop_reason(job, deadline_s=self.settings.deadline_s, idle_timeout_s=self.idle_timeout_s,
                                     session_alive=self.session_alive)
+
+    def _preempt_locked(self, priority: int) -> None:
+        """Jobs of ``priority`` or higher wait for a worker while preemptible jobs of lower priority run:
+        ask enough of those (lowest first) to stop at their next step. Caller holds ``_cond``."""
+        running = [j for j in self._jobs.values() if j.state == RUNNING]
+        stopping = sum(1 for j in running if j.stop_reason)
+        waiting = sum(1 for j in self._pending if j.priority >= priority)
+        short = waiting - (len(self._threads) - self._running + stopping)
+        candidates = sorted((j for j in running if j.preemptible and j.priority < priority and not j.stop_reason),
+                            key=lambda j: j.priority)
+        for job in candidates[:max(0, short)]:
+            job.stop_reason = PREEMPTED
 
     def _prune_locked(self) -> int:
         """Queued jobs that were cancelled or whose clients are gone leave the queue now (so they neither

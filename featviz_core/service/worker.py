@@ -14,11 +14,11 @@ from typing import Callable
 
 import torch
 
-from featviz_core.cache import RenderCache
 from featviz_core.errors import FeatvizError
 from featviz_core.models import weights_identity
 from featviz_core.render import render_iter, result_from_snapshot
 from featviz_core.service.job import CANCELLED, DONE, FAILED, Job
+from featviz_core.service.render_cache import RenderCache
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ def run_until(at: AppTest, done: Callable[[AppTest], bool], *, timeout_s: float 
 
 
 def service():
-    from featviz_core.jobs import get_service
+    from featviz_core.service import get_service
 
     return get_service()
 

@@ -35,9 +35,9 @@ INCEPTION_VARIABLES = ("FEATVIZ_INCEPTIONV1_WEIGHTS", "FEATVIZ_INCEPTIONV1_URL",
 
 
 def _forget_availability() -> None:
-    from featviz_ui import models
+    from featviz_ui import model_choice
 
-    models.weights_arrived()  # the app checks every model's weights again
+    model_choice.weights_arrived()  # the app checks every model's weights again
 
 
 @pytest.fixture(autouse=True)

@@ -178,7 +178,7 @@ def test_the_link_keeps_parameters_that_are_not_about_the_render(new_app):
 
 def test_links_reproduce_every_form_setting_exactly():
     from featviz_core.request import RenderRequest
-    from featviz_ui.links import request_params
+    from featviz_ui.address_bar import request_params
 
     request = RenderRequest(model="efficientnet-lite0", layer=LAYER, channels=(1, 4, 5, 6), steps=33, size=48,
                             seed=7, fft=False, decorrelate=False, tv=0.000123456789, l2=1e-7, lr=0.0123456789,
@@ -192,7 +192,7 @@ def test_links_reproduce_every_form_setting_exactly():
 
 
 def test_quality_buttons_set_the_steps(new_app):
-    from featviz_core.presets import FAST_STEPS, SEED_STEPS
+    from featviz_core.settings.step_presets import FAST_STEPS, SEED_STEPS
 
     at = new_app()
     at.run()

@@ -87,7 +87,7 @@ def test_a_neuron_link_presets_the_neuron_page(gallery):
 
 
 def test_render_missing_queues_the_page_at_background_priority_and_fills_the_tiles(gallery):
-    from featviz_ui.atlas import BACKGROUND_PRIORITY
+    from featviz_ui.gallery_tiles import BACKGROUND_PRIORITY
 
     at = gallery()
     at.selectbox(key="ga_page").set_value(1).run()
@@ -104,10 +104,35 @@ def test_render_missing_queues_the_page_at_background_priority_and_fills_the_til
     assert not any(b.label == "Render missing" for b in at.button)
 
 
-def test_without_an_atlas_the_page_says_how_to_make_one(new_app, tmp_path, monkeypatch):
-    monkeypatch.setenv("FEATVIZ_ATLAS_DIR", str(tmp_path / "empty"))
+def test_an_empty_gallery_renders_a_layer_into_the_atlas_on_a_click(new_app, tmp_path, monkeypatch):
+    """No atlas yet: no server path and no command, but "Render this layer now", which has the server's
+    atlas filler (automatic filling is off in tests) render the layer into a store the page then shows."""
+    from featviz_core.service.filler import FILL_PRIORITY
+
+    root = tmp_path / "empty"
+    monkeypatch.setenv("FEATVIZ_ATLAS_DIR", str(root))
     at = new_app().run()
     at.switch_page(GALLERY).run()
     assert not at.exception and not at.image
-    assert at.info[0].value.startswith(f"No atlas of efficientnet-lite0 in {tmp_path / 'empty'}.")
-    assert "python -m featviz_core atlas --model efficientnet-lite0" in at.info[0].value
+    text = at.info[0].value
+    assert text.startswith("No atlas of efficientnet-lite0 on this server yet.")
+    assert str(root) not in text and "python -m" not in text
+    assert not any("python -m" in c.value or str(root) in c.value for c in at.caption)
+    filler = service().filler
+    assert filler is not None and not filler.auto
+    monkeypatch.setattr(filler, "settings", {"steps": 4, "size": 32, "upsample": False})  # a quick atlas
+    at.selectbox(key="ga_fill_layer").set_value("_conv_stem").run()
+    next(b for b in at.button if b.label == "Render this layer now").click().run()
+    assert not at.exception
+
+    def all_rendered(a) -> bool:  # every tile of the page from the atlas (its batches arrive one by one)
+        helps = [link.proto.help for link in a.get("page_link")]
+        return len(helps) == 32 and all(h.startswith("final activation ") and not h.endswith("(rendered here)")
+                                        for h in helps)
+
+    run_until(at, all_rendered, timeout_s=300, what="the Gallery to show the 32 rendered channels")
+    assert at.selectbox(key="ga_layer").value == "_conv_stem" and len(at.image) == 32 and not errors(at)
+    jobs = [job for job in service()._jobs.values() if job.request.layer == "_conv_stem" and job.request.steps == 4]
+    assert jobs and all(job.priority == FILL_PRIORITY and job.preemptible for job in jobs)
+    (store,) = [p for p in root.iterdir() if p.is_dir()]
+    assert store.name.endswith("-filled") and len(list((store / "images" / "_conv_stem").glob("*.png"))) == 32

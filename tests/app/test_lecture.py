@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from app_helpers import LAYER, captions, errors, render_finished, run_until, service, slot
 
-from featviz_core.cli import main
+from featviz_core.cli.dispatch import main
 from featviz_core.links import RENDER_PARAMS, request_from_link
 
 M = "efficientnet-lite0"

@@ -74,7 +74,7 @@ def counters() -> tuple[int, int, int]:
 
 def test_a_prepared_neuron_link_opens_on_its_render_and_its_pixel_twin(new_app, monkeypatch, tmp_path, capsys):
     from featviz_core import links
-    from featviz_core.cli import main
+    from featviz_core.cli.dispatch import main
     from featviz_core.request import RenderRequest
 
     for name, value in (("steps", 3), ("size", 32), ("seed", 4301)):  # the form's defaults, quick for the test

@@ -91,9 +91,9 @@ def test_method_page_has_formulas_live_examples_and_references(new_app, model):
 
 
 def test_importing_the_ui_package_does_not_import_torch():
-    code = ("import sys; import featviz_ui.slots, featviz_ui.views, featviz_ui.sidebar, featviz_ui.links, "
-            "featviz_ui.models, featviz_ui.examples, featviz_ui.weights, featviz_ui.presets, featviz_ui.figures, "
-            "featviz_ui.warmup; print('torch' in sys.modules)")
+    code = ("import sys; import featviz_ui.slots, featviz_ui.views, featviz_ui.sidebar, featviz_ui.address_bar, "
+            "featviz_ui.model_choice, featviz_ui.examples, featviz_ui.weights, featviz_ui.notebook_figures, featviz_ui.figure_downloads, "
+            "featviz_ui.preload; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=APP.parent, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -38,7 +38,7 @@ def link_request(at, page_link):
 
 
 def test_the_photo_page_offers_dream_and_push_links_that_start_from_the_photo(new_app):
-    from featviz_core.photos import get_photo, photo_digest
+    from featviz_core.photos.store import get_photo, photo_digest
 
     data, image = photo_png()
     digest = photo_digest(image)
@@ -72,7 +72,7 @@ def test_the_photo_page_offers_dream_and_push_links_that_start_from_the_photo(ne
 
 def test_a_photo_seeded_render_is_named_so_in_the_explorer(new_app):
     from featviz_core.links import request_params
-    from featviz_core.photos import add_photo
+    from featviz_core.photos.store import add_photo
     from featviz_core.request import RenderRequest
 
     _, image = photo_png()

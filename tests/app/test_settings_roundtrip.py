@@ -32,7 +32,7 @@ NOT_IN_THE_FORM = ("init", "maco_spectrum")
 @pytest.fixture(scope="module")
 def photo() -> tuple[Image.Image, str]:
     """A small photo, held for photo-seeded requests, and its digest."""
-    from featviz_core.photos import add_photo
+    from featviz_core.photos.store import add_photo
 
     ramp = np.linspace(0, 255, 64, dtype=np.float32)
     pixels = np.stack([np.add.outer(ramp, ramp) / 2, np.add.outer(ramp, 255 - ramp) / 2,
@@ -44,7 +44,7 @@ def photo() -> tuple[Image.Image, str]:
 @pytest.fixture(scope="module")
 def spectrum_folder(tmp_path_factory) -> tuple[Path, str]:
     """A folder of two images for MACO's magnitude, and the digest of their average spectrum."""
-    from featviz_core.maco import add_spectrum_from_folder
+    from featviz_core.method.maco import add_spectrum_from_folder
 
     folder = tmp_path_factory.mktemp("maco-images")
     ramp = np.linspace(0, 255, 40, dtype=np.float32)
@@ -124,8 +124,8 @@ def cli_argv(request, photo_file, folder=None) -> list[str]:
 
 @pytest.mark.parametrize("case", NAMES, indirect=True)
 def test_every_setting_round_trips_through_the_command_line(case, photo, spectrum_folder, tmp_path):
-    from featviz_core.cli import _parser
-    from featviz_core.cli_options import request_from_args
+    from featviz_core.cli.dispatch import _parser
+    from featviz_core.cli.options import request_from_args
 
     photo_file = tmp_path / "photo.png"
     photo[0].save(photo_file)

@@ -19,10 +19,10 @@ BUTTON = "weights_download_inceptionv1"
 @pytest.fixture
 def empty_cache(tmp_path, monkeypatch):
     """A weights cache without inception5h.pth (downloads land here, not in the run's shared cache)."""
-    from featviz_ui import models
+    from featviz_ui import model_choice
 
     monkeypatch.setenv("FEATVIZ_CACHE_DIR", str(tmp_path))
-    models.weights_arrived()  # the app's cached availability (30 s) must not remember an earlier test's weights
+    model_choice.weights_arrived()  # the app's cached availability (30 s) must not remember an earlier test's weights
     return tmp_path / "weights"
 
 

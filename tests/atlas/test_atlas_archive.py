@@ -18,7 +18,7 @@ from atlas_helpers import CHANNELS, images_of
 from featviz_core.atlas import AtlasError
 from featviz_core.atlas.archive import fetch, pack
 from featviz_core.atlas.store import AtlasStore
-from featviz_core.cli import main
+from featviz_core.cli.dispatch import main
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from atlas_helpers import LAYER, MODEL
 
-from featviz_core.cli import main
+from featviz_core.cli.dispatch import main
 
 
 def run(capsys, *argv: str) -> str:

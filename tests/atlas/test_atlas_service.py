@@ -8,10 +8,10 @@ from atlas_helpers import LAYER, images_of
 
 from featviz_core.atlas.lookup import lookup, matching_result
 from featviz_core.atlas.store import AtlasStore
-from featviz_core.cache import RenderCache
 from featviz_core.config import ServiceSettings
 from featviz_core.errors import QueueFull
-from featviz_core.jobs import DONE, QUEUED, RUNNING, RenderService
+from featviz_core.service import DONE, QUEUED, RUNNING, RenderService
+from featviz_core.service.render_cache import RenderCache
 
 
 @pytest.fixture

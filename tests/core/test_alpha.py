@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from featviz_core.alpha import (
+from featviz_core.method.alpha import (
     BACKGROUND_DECAY_POWER,
     BACKGROUND_SD,
     composite,
@@ -12,7 +12,7 @@ from featviz_core.alpha import (
     rgba_for_display,
     transparency_weighted_scores,
 )
-from featviz_core.param import COLOR_MATRIX, INIT_SD, ImageParam, initial_raw, raw_shape
+from featviz_core.method.param import COLOR_MATRIX, INIT_SD, ImageParam, initial_raw, raw_shape
 
 
 def generator(seed: int) -> torch.Generator:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from featviz_core import models
-from featviz_core.cli import main
+from featviz_core.cli.dispatch import main
 from featviz_core.errors import RequestError
 from featviz_core.request import RenderRequest
 

@@ -15,19 +15,20 @@ import pytest
 import torch
 from PIL import Image
 
-from featviz_core.alpha import composite_for_model, random_backgrounds
-from featviz_core.capture import capture_layers
-from featviz_core.cli import main
-from featviz_core.export import png_bytes
+from featviz_core.cli.dispatch import main
+from featviz_core.method.alpha import composite_for_model, random_backgrounds
+from featviz_core.method.param import RGBA_CHANNELS, initial_raw
+from featviz_core.method.transforms import apply_transforms, sample_params
 from featviz_core.models import get_spec
+from featviz_core.models.capture import capture_layers
 from featviz_core.objectives import channel
-from featviz_core.param import RGBA_CHANNELS, initial_raw
-from featviz_core.photo import photo_tensor
-from featviz_core.photos import add_photo
+from featviz_core.outputs.export import png_bytes
+from featviz_core.photos.analysis import photo_tensor
+from featviz_core.photos.store import add_photo
 from featviz_core.render import evaluate, penalties_for, render, render_iter, set_up
 from featviz_core.render.step import ModelRun, current_images, optimization_step
 from featviz_core.request import RenderRequest
-from featviz_core.transforms import apply_transforms, get_preset, sample_params
+from featviz_core.settings.transform_presets import get_preset
 
 E = "efficientnet-lite0"
 LAYER = "_blocks.4"  # 40 channels, 12x12 at 48 px: early and cheap

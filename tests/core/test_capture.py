@@ -1,6 +1,6 @@
 import torch
 
-from featviz_core.capture import capture_layers
+from featviz_core.models.capture import capture_layers
 
 
 def _hook_count(model: torch.nn.Module) -> int:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from featviz_core.cli import main
+from featviz_core.cli.dispatch import main
 
 # Each model with the layer its renders use here and that layer's channel count.
 MODELS = {"efficientnet-lite0": ("_blocks.10", 112), "inceptionv1": ("mixed4a", 508)}

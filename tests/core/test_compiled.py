@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from featviz_core.compiled import CompileUnavailable, compile_seconds, truncated_extractor
 from featviz_core.errors import RequestError
-from featviz_core.presets import FAST_STEPS, SEED_STEPS, preset_steps
 from featviz_core.render import render
+from featviz_core.render.compiled import CompileUnavailable, compile_seconds, truncated_extractor
 from featviz_core.request import RenderRequest
+from featviz_core.settings.step_presets import FAST_STEPS, SEED_STEPS, preset_steps
 
 
 @pytest.mark.slow  # compiling takes one to several minutes on 2 shared cores

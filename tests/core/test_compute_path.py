@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from featviz_core import compute_path
-from featviz_core.compute_path import ComputePath, model_for_path, resolve_path
+from featviz_core import device as devices
+from featviz_core.render.compute_path import ComputePath, model_for_path, resolve_path
 from featviz_core.models import get_spec
-from featviz_core.quality import neutral_score
+from featviz_core.render.neutral_score import neutral_score
 from featviz_core.render import final_images, render, render_iter
 from featviz_core.render.step import ModelRun
 from featviz_core.request import RenderRequest
@@ -63,7 +63,7 @@ def test_settings_turned_off_change_no_pixel_and_turned_on_change_some(effnet):
     off = render(tiny(precision="float32", memory_format="contiguous"), model=effnet, device=CPU, snapshot_every=6)
     assert np.array_equal(base.images, off.images) and base.note == off.note == ""
     bf16 = render(tiny(precision="bfloat16", memory_format="channels_last"), model=effnet, device=CPU, snapshot_every=6)
-    if compute_path.cpu_bf16_support()[0]:
+    if devices.cpu_bf16_support()[0]:
         assert not np.array_equal(base.images, bf16.images)  # the setting reaches the model
         assert bf16.note.startswith("model computed in bfloat16 (asked for:")
     else:
@@ -79,13 +79,13 @@ def test_same_request_and_seed_on_the_same_path_give_identical_pixels(effnet):
 
 
 def test_bfloat16_is_never_emulated(monkeypatch):
-    monkeypatch.setattr(compute_path, "cpu_bf16_support", lambda: (False, "this CPU has neither AVX-512 BF16 nor AMX"))
+    monkeypatch.setattr(devices, "cpu_bf16_support", lambda: (False, "this CPU has neither AVX-512 BF16 nor AMX"))
     asked = resolve_path("bfloat16", "contiguous", CPU)
     assert asked.dtype == torch.float32 and asked.why == (
         "model computed in float32 (bfloat16 asked for, but this CPU has neither AVX-512 BF16 nor AMX)")
     auto = resolve_path("auto", "auto", CPU, "inceptionv1")
     assert auto.dtype == torch.float32 and auto.channels_last
-    monkeypatch.setattr(compute_path, "cpu_bf16_support", lambda: (True, "AVX-512 BF16"))
+    monkeypatch.setattr(devices, "cpu_bf16_support", lambda: (True, "AVX-512 BF16"))
     assert resolve_path("bfloat16", "contiguous", CPU).dtype == torch.bfloat16
     # auto takes bfloat16 only for a model measured faster with it
     assert resolve_path("auto", "auto", CPU, "inceptionv1").dtype == torch.bfloat16
@@ -100,8 +100,8 @@ def test_auto_on_a_gpu_keeps_float32_in_the_default_layout():
 
 
 def test_cpu_detection_agrees_with_the_cpu_flags():
-    flags = compute_path._cpuinfo_flags()
-    native, evidence = compute_path.cpu_bf16_support()
+    flags = devices._cpuinfo_flags()
+    native, evidence = devices.cpu_bf16_support()
     if flags:  # Linux: the kernel's flags are the ground truth
         assert native == bool({"amx_bf16", "avx512_bf16"} & flags), (native, evidence)
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from lucent.optvis import objectives as lucent_objectives
 
-from featviz_core.diversity import DIVERSITY_WEIGHT, diversity, diversity_per_image, normalized_grams
+from featviz_core.method.diversity import DIVERSITY_WEIGHT, diversity, diversity_per_image, normalized_grams
 
 
 def activations(shape, seed=0, relu=True):

@@ -5,7 +5,8 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-from featviz_core.export import grid_image, png_bytes, result_zip, safe_filename
+from featviz_core.outputs.export import png_bytes, result_zip, safe_filename
+from featviz_core.outputs.figures import grid_image
 from featviz_core.render import RenderResult
 from featviz_core.request import RenderRequest
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from featviz_core.export import (detail_image, grid_image, lanczos, method_note, png_bytes, result_files,
-                                 summary_figure)
+from featviz_core.outputs.export import png_bytes, result_files
+from featviz_core.outputs.figures import detail_image, grid_image, lanczos, summary_figure
 from featviz_core.render import RenderResult
 from featviz_core.request import RenderRequest
+from featviz_core.words import method_note
 
 GAP = 16  # detail_image's default gap
 
@@ -114,7 +115,7 @@ def test_result_files_add_the_detail_and_title_only_when_asked():
 
 
 def test_render_command_writes_detail_png_and_titles_the_grid(tmp_path):
-    from featviz_core.cli import main
+    from featviz_core.cli.dispatch import main
 
     common = ["render", "--model", "efficientnet-lite0", "--layer", "_blocks.1", "--channels", "0-2", "--steps",
               "2", "--size", "32", "--no-upsample", "--quiet"]

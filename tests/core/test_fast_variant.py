@@ -1,6 +1,6 @@
 import torch
 
-from featviz_core.capture import capture_layers
+from featviz_core.models.capture import capture_layers
 from featviz_core.models.fast import RedirectedReLU, model_for_render, render_variant
 
 

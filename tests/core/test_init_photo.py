@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from featviz_core.init_photo import PHOTO_CLAMP, correlate_colors, photo_pull, photo_to_raw
-from featviz_core.param import ImageParam, decorrelate_colors, raw_shape, to_uint8
+from featviz_core.method.param import ImageParam, decorrelate_colors, raw_shape, to_uint8
+from featviz_core.method.photo_start import PHOTO_CLAMP, correlate_colors, photo_pull, photo_to_raw
 
 
 def photo(batch=2, channels=3, size=16, seed=0):

@@ -2,7 +2,7 @@ import pytest
 import torch
 from lucent.optvis import objectives as lucent_objectives
 
-from featviz_core.interpolate import (
+from featviz_core.method.interpolation import (
     SHARED_LEVELS,
     AlignedInterpolationParam,
     channel_interpolate_scores,
@@ -11,7 +11,7 @@ from featviz_core.interpolate import (
     interpolation_weights,
     shared_shapes,
 )
-from featviz_core.param import initial_raw, raw_shape
+from featviz_core.method.param import initial_raw, raw_shape
 
 
 def generators(count, first_seed=10):

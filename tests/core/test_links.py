@@ -76,7 +76,7 @@ def test_the_ui_keeps_its_link_api_and_the_core_never_imports_the_ui():
     import ast
     from pathlib import Path
 
-    from featviz_ui import links as ui_links
+    from featviz_ui import address_bar as ui_links
 
     assert ui_links.request_params is request_params and ui_links.explorer_defaults is explorer_defaults
     core = Path(__file__).resolve().parents[2] / "featviz_core"

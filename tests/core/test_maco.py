@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from featviz_core import maco
+from featviz_core.method import maco
 from featviz_core.errors import RequestError
-from featviz_core.maco import MacoParam, magnitude_for, power_law_magnitude
+from featviz_core.method.maco import MacoParam, magnitude_for, power_law_magnitude
 from featviz_core.models import REGISTRY, get_spec
 from featviz_core.render import render, set_up
 from featviz_core.render.step import ModelRun, optimization_step

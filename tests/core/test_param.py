@@ -1,7 +1,9 @@
 import numpy as np
 import torch
 
-from featviz_core.param import COLOR_MATRIX, ImageParam, decorrelate_colors, fourier_scale, raw_shape, rfft2d_frequencies
+from featviz_core.method.param import (
+    COLOR_MATRIX, ImageParam, decorrelate_colors, fourier_scale, raw_shape, rfft2d_frequencies
+)
 
 
 def test_color_matrix_is_lucids_normalized_by_largest_column_norm():

@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from featviz_core.quality import NEUTRAL_ANGLES, NEUTRAL_PADS, neutral_score, neutral_view
 from featviz_core.render import evaluate, render
+from featviz_core.render.neutral_score import NEUTRAL_ANGLES, NEUTRAL_PADS, neutral_score, neutral_view
 from featviz_core.request import RenderRequest
 
 E = "efficientnet-lite0"

@@ -1,9 +1,10 @@
 import pytest
 
-from featviz_core.errors import RequestError
 from featviz_core.config import Limits
+from featviz_core.errors import RequestError
 from featviz_core.models import get_spec
-from featviz_core.request import RenderRequest, format_channels, min_image_size, parse_channels
+from featviz_core.objectives.targets import format_channels, parse_channels
+from featviz_core.request import RenderRequest, min_image_size
 
 E = "efficientnet-lite0"
 

@@ -1,7 +1,8 @@
 import torch
 import torch.nn.functional as F
 
-from featviz_core.transforms import PRESETS, TransformSpec, apply_transforms, output_size, sample_params
+from featviz_core.method.transforms import apply_transforms, sample_params
+from featviz_core.settings.transform_presets import PRESETS, TransformSpec, output_size
 
 
 def _params(b, jx=0.0, jy=0.0, scale=1.0, angle=0.0, jx2=0.0, jy2=0.0):

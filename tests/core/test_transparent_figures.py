@@ -8,11 +8,13 @@ import io
 import numpy as np
 from PIL import Image
 
-from featviz_core.arrange import arrange, heading
-from featviz_core.export import (describe_settings, detail_image, grid_image, method_note, on_checkerboard,
-                                 result_files, summary_figure)
+from featviz_core.outputs.arrange import arrange
+from featviz_core.outputs.export import result_files
+from featviz_core.outputs.figures import detail_image, grid_image, on_checkerboard, summary_figure
 from featviz_core.render import RenderResult
 from featviz_core.request import RenderRequest
+from featviz_core.words import describe_settings, heading
+from featviz_core.words import method_note
 
 EARLY = "_blocks.4"
 

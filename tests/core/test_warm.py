@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from featviz_core.cache import RenderCache
-from featviz_core.cli import main
+from featviz_core.cli.dispatch import main
 from featviz_core.config import ServiceSettings
 from featviz_core.links import PREPARABLE, RENDER_PARAMS, request_from_link
 from featviz_core.request import RenderRequest
+from featviz_core.service.render_cache import RenderCache
 
 M, LAYER = "efficientnet-lite0", "_blocks.10"
 FIRST = f"?model={M}&layer={LAYER}&channels=0-1&steps=3&size=32&seed=4101"
@@ -93,7 +93,7 @@ def _photo() -> str:
     import numpy as np
     from PIL import Image
 
-    from featviz_core.photos import add_photo
+    from featviz_core.photos.store import add_photo
 
     pixels = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
     return add_photo(Image.fromarray(pixels))
@@ -112,7 +112,7 @@ def _photo() -> str:
     (dict(init="photo"), "from your photo"),
 ])
 def test_describe_names_the_renders_beyond_one_image_per_channel(settings, words):
-    from featviz_core.warm import describe
+    from featviz_core.words import describe
 
     if settings.get("init") == "photo":
         settings = {**settings, "init": _photo()}
@@ -125,7 +125,7 @@ def test_describe_names_the_renders_beyond_one_image_per_channel(settings, words
 
 def test_describe_names_what_every_objective_kind_optimizes():
     from featviz_core.objectives import registered_kinds
-    from featviz_core.warm import describe
+    from featviz_core.words import describe
 
     for kind in registered_kinds():
         for position in ("", "2,3") if kind.reads_position else ("",):

@@ -1,4 +1,4 @@
-"""The Docker build context and the Space files are complete and agree with the README.
+"""The Docker build context and the Space files are complete and agree with the deployment guide (docs/deployment.md).
 
 ``docker build`` cannot run on the test machines, so these tests read the Dockerfile and .dockerignore the way
 Docker does: every COPY source exists and is not ignored, every file the app imports reaches the image, the
@@ -175,7 +175,7 @@ def test_everything_the_app_runs_reaches_the_image():
     pages = sorted((ROOT / "pages").glob("*.py"))
     assert ROOT / "pages" / "photo.py" in pages
     needed = imported_project_modules([app, *pages]) | {"requirements.txt", ".streamlit/config.toml"}
-    assert "featviz_core/jobs.py" in needed or "featviz_core/render.py" in needed
+    assert "featviz_core/service/__init__.py" in needed or "featviz_core/render.py" in needed
     missing = sorted(needed - context)
     assert not missing, f"not in the Docker build context: {missing}"
     # The whole library goes in (CLI and fetch-weights run at build time), test tools do not.
@@ -256,7 +256,7 @@ def test_no_package_index_host_is_named_in_the_dockerfile_or_the_repository():
 
 
 def test_weight_fetches_are_valid_cli_calls_and_inceptionv1_can_be_switched_off():
-    from featviz_core.cli import _parser
+    from featviz_core.cli.dispatch import _parser
 
     calls = [shlex.split(m) for c in run_commands() for m in re.findall(r"python -m featviz_core ([^;&|]+)", c)]
     parsed_calls = [_parser().parse_args(argv) for argv in calls]
@@ -303,7 +303,7 @@ def test_entrypoint_is_the_documented_command_and_port():
     assert len(cmd) == 1 and json.loads(cmd[0]) == ENTRYPOINT
     assert not [a for k, a in steps if k == "ENTRYPOINT"]
     assert [a for k, a in steps if k == "EXPOSE"] == ["8501"]
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "deployment.md").read_text()
     section = readme[readme.index("<!-- deploy:start -->"):readme.index("<!-- deploy:end -->")]
     assert " ".join(ENTRYPOINT) in section
     assert "## Deploy to Hugging Face Spaces" in section and "## Run the Docker image locally" in section
@@ -333,7 +333,7 @@ def test_readme_table_lists_every_setting_with_its_default():
         for path in (ROOT / folder).rglob("*.py"):
             names |= set(re.findall(r"FEATVIZ_[A-Z0-9_]+", path.read_text()))
     names |= set(re.findall(r"FEATVIZ_[A-Z0-9_]+", (ROOT / "app.py").read_text()))
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "deployment.md").read_text()
     section = readme[readme.index("<!-- deploy:start -->"):readme.index("<!-- deploy:end -->")]
     rows = [line for line in section.splitlines() if line.startswith("| `FEATVIZ_")]
     documented = {}
@@ -342,7 +342,7 @@ def test_readme_table_lists_every_setting_with_its_default():
         for name in re.findall(r"FEATVIZ_[A-Z0-9_]+", cells[0]):
             documented[name] = cells[1]
     missing = sorted(names - set(documented))
-    assert not missing, f"settings missing from the README table: {missing}"
+    assert not missing, f"settings missing from the table of docs/deployment.md: {missing}"
     assert all(documented[name] for name in names), "every setting needs a default"
     # The defaults in the table are the ones the code uses.
     from featviz_core.config import Limits
@@ -354,7 +354,7 @@ def test_readme_table_lists_every_setting_with_its_default():
 
 def test_defaults_in_the_table_match_the_service(monkeypatch):
     from featviz_core.config import ServiceSettings
-    from featviz_core.uploads import UploadLimits
+    from featviz_core.photos.uploads import UploadLimits
 
     for name in ("FEATVIZ_WORKERS", "FEATVIZ_QUEUE_LENGTH", "FEATVIZ_DEADLINE_S", "FEATVIZ_IDLE_TIMEOUT_S",
                  "FEATVIZ_CACHE_ENTRIES", "FEATVIZ_CACHE_MB", "FEATVIZ_MAX_UPLOAD_MB", "FEATVIZ_MAX_UPLOAD_SIDE"):
@@ -364,7 +364,7 @@ def test_defaults_in_the_table_match_the_service(monkeypatch):
     assert (settings.workers, settings.queue_length, settings.deadline_s, settings.idle_timeout_s) == (1, 16, 600, 20)
     assert (settings.cache_entries, settings.cache_bytes) == (200, 500 * 1024 * 1024)
     assert UploadLimits.from_env() == UploadLimits(max_bytes=10 * 1024 * 1024, max_side=4096)
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "deployment.md").read_text()
     for row in ("| `FEATVIZ_WORKERS` | 1 on CPU, 2 on CUDA |", "| `FEATVIZ_QUEUE_LENGTH` | 16 |",
                 "| `FEATVIZ_DEADLINE_S` | 600 |", "| `FEATVIZ_IDLE_TIMEOUT_S` | 20 |",
                 "| `FEATVIZ_CACHE_ENTRIES` | 200 |", "| `FEATVIZ_CACHE_MB` | 500 |",
@@ -373,10 +373,10 @@ def test_defaults_in_the_table_match_the_service(monkeypatch):
 
 
 def test_settings_are_honoured_from_the_environment(monkeypatch, tmp_path):
-    from featviz_core.cache import RenderCache
     from featviz_core.config import Limits, ServiceSettings, cache_dir
-    from featviz_core.jobs import RenderService
-    from featviz_core.uploads import UploadLimits
+    from featviz_core.photos.uploads import UploadLimits
+    from featviz_core.service import RenderService
+    from featviz_core.service.render_cache import RenderCache
 
     values = {"FEATVIZ_WORKERS": "3", "FEATVIZ_QUEUE_LENGTH": "5", "FEATVIZ_DEADLINE_S": "7.5",
               "FEATVIZ_IDLE_TIMEOUT_S": "9", "FEATVIZ_CACHE_ENTRIES": "11", "FEATVIZ_CACHE_MB": "2",
@@ -440,13 +440,13 @@ def test_assemble_space_refuses_dangerous_targets(tmp_path, target):
         (dest / "precious.txt").write_text("keep me")
     done = subprocess.run(["bash", "scripts/assemble_space.sh", str(dest)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "refusing" in done.stderr
-    assert (ROOT / "featviz_core" / "jobs.py").exists()
+    assert (ROOT / "featviz_core" / "request.py").exists()
     if target == "non-empty":
         assert (dest / "precious.txt").read_text() == "keep me"
 
 
 def test_an_atlas_can_be_baked_in_with_its_digest():
-    from featviz_core.cli import _parser
+    from featviz_core.cli.dispatch import _parser
 
     arguments = " ".join(a for k, a in parsed() if k == "ARG")
     assert 'FEATVIZ_ATLAS_URL=""' in arguments and 'FEATVIZ_ATLAS_SHA256=""' in arguments

@@ -73,7 +73,7 @@ LECTURE_DECK = ("?model=efficientnet-lite0&layer=_blocks.10&channels=0-1&steps=2
 @pytest.fixture(scope="module")
 def lecture_server(tmp_path_factory):
     """An app server with a deck `lecture` whose renders were prepared by `warm` into its cache."""
-    from featviz_core.cli import main
+    from featviz_core.cli.dispatch import main
 
     workdir = tmp_path_factory.mktemp("featviz-lecture")
     decks = workdir / "decks"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from service_helpers import settings
 
-from featviz_core.cache import RenderCache
-from featviz_core.jobs import RenderService
+from featviz_core.service import RenderService
+from featviz_core.service.render_cache import RenderCache
 
 
 @pytest.fixture

@@ -81,8 +81,8 @@ def run_cli(args: list[str]) -> subprocess.CompletedProcess:
 
 
 def run_main(args: list[str], capsys) -> tuple[int, str]:
-    """``featviz_core.cli.main`` exactly as ``python -m featviz_core`` calls it: (exit status, stderr)."""
-    from featviz_core.cli import main
+    """``featviz_core.cli.dispatch.main`` exactly as ``python -m featviz_core`` calls it: (exit status, stderr)."""
+    from featviz_core.cli.dispatch import main
 
     try:
         status = main(args)
@@ -144,7 +144,7 @@ def test_the_device_refusals_depend_on_this_machine_having_no_cuda():
 
 def test_cli_device_cuda_renders_with_a_gpu_and_is_refused_without(tmp_path, capsys):
     """Whatever the machine: with CUDA the render runs there; without it, one line says why not."""
-    from featviz_core.cli import main
+    from featviz_core.cli.dispatch import main
 
     out = tmp_path / "out"
     args = ["render", "--model", M, "--out", str(out), "--device", "cuda", "--layer", "_blocks.1",
@@ -264,7 +264,7 @@ def test_good_query_parameters_and_unknown_keys():
 
 # ----- nothing a user types becomes a path ------------------------------------------------------------------
 def test_cache_keys_download_names_and_zip_members_are_safe(tmp_path):
-    from featviz_core.export import result_zip, safe_filename
+    from featviz_core.outputs.export import result_zip, safe_filename
     from featviz_core.render import RenderResult
 
     expression = "_blocks.1:0" + " + 0.5*_blocks.1:1" * 26  # near the 500-character limit
@@ -310,7 +310,7 @@ UPLOAD_CASES = [
 def test_uploads_are_refused_with_what_is_allowed(data, message):
     import re
 
-    from featviz_core.uploads import load_upload
+    from featviz_core.photos.uploads import load_upload
 
     with pytest.raises(RequestError) as info:
         load_upload(data)

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from service_helpers import tiny, wait_for
 
-from featviz_core.cache import STALE_TMP_S, RenderCache
 from featviz_core.models.weights import sha256_of
-from featviz_core.jobs import DONE
 from featviz_core.render import RenderResult
+from featviz_core.service import DONE
+from featviz_core.service.render_cache import STALE_TMP_S, RenderCache
 
 
 def fake_result(seed: int, channels=(0, 1), size: int = 32) -> RenderResult:
@@ -149,7 +149,7 @@ CHILD_WRITER = r"""
 import os, resource, signal, sys
 sys.path.insert(0, sys.argv[2])
 from test_cache import fake_result
-from featviz_core.cache import RenderCache
+from featviz_core.service.render_cache import RenderCache
 
 cache = RenderCache(sys.argv[1])
 if sys.argv[3] == "file-size-limit":
@@ -270,8 +270,8 @@ def test_a_render_is_served_only_for_the_weights_it_was_made_with(inception_weig
     model is reloaded when the file changes) and serves each file's render only for that file."""
     from service_helpers import settings
 
-    from featviz_core.jobs import RenderService
     from featviz_core.request import RenderRequest
+    from featviz_core.service import RenderService
 
     first, second = inception_weights_file(0), inception_weights_file(1)
     service = RenderService(settings(tmp_path), device="cpu")  # loads models from their files, as the app does

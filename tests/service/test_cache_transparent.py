@@ -7,8 +7,8 @@ import numpy as np
 from PIL import Image
 from service_helpers import tiny
 
-from featviz_core.cache import RenderCache
 from featviz_core.render import RenderResult
+from featviz_core.service.render_cache import RenderCache
 
 WEIGHTS = "a" * 64  # the weights' identity the entries are stored under (the pixels are not a real render)
 
@@ -53,7 +53,7 @@ def test_an_entry_whose_images_do_not_match_the_request_is_dropped(tmp_path):
 
 
 def test_a_render_started_from_a_photo_stays_in_memory_only(tmp_path):
-    from featviz_core.photos import add_photo
+    from featviz_core.photos.store import add_photo
 
     digest = add_photo(Image.fromarray(np.full((40, 40, 3), 120, np.uint8)))
     result = result_of(tiny(seed=4, init=digest, init_l2=0.1), depth=3)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from featviz_core.errors import NonFiniteError, QueueFull, RenderError
-from featviz_core.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 from featviz_core.render import render, render_iter
+from featviz_core.service import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 
 from service_helpers import tiny, wait_for
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from featviz_core.jobs import CANCELLED, DONE, RUNNING
+from featviz_core.service import CANCELLED, DONE, RUNNING
 
 from service_helpers import tiny, wait_for
 

@@ -24,8 +24,9 @@ import pytest
 from PIL import Image
 from server_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer, HealthPoller
 
+from featviz_core.objectives.targets import parse_channels
 from featviz_core.render import render
-from featviz_core.request import RenderRequest, parse_channels
+from featviz_core.request import RenderRequest
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +67,7 @@ async def open_explorer(browser, url: str, seed: int, channels: str, steps: int,
     context = await browser.new_context(accept_downloads=True)
     context.set_default_timeout(UI_TIMEOUT_MS)  # ten tabs and a render share two CPU cores
     page = await context.new_page()
+    page.featviz_ws = watch_connection(page)
     try:
         await page.goto(url)
         button = page.get_by_role("button", name="Render")
@@ -86,10 +88,26 @@ async def open_explorer(browser, url: str, seed: int, channels: str, steps: int,
     return context, page, button
 
 
+def watch_connection(page) -> list[str]:
+    """The tab's websocket events (opened, closed), for failure messages: a tab that reconnected may have
+    been given a new server session."""
+    events: list[str] = []
+
+    def opened(ws) -> None:
+        events.append(f"{time.strftime('%H:%M:%S')} open {ws.url[-40:]}")
+        ws.on("close", lambda _: events.append(f"{time.strftime('%H:%M:%S')} close {ws.url[-40:]}"))
+
+    page.on("websocket", opened)
+    return events
+
+
 async def explain(page, server: AppServer, what: str) -> AssertionError:
-    """A failure message with what the tab shows and where every server thread is."""
+    """A failure message with what the tab shows (and its form's seed, its websocket events) and where every
+    server thread is."""
     try:
         text = await page.locator("body").inner_text(timeout=10_000)
+        seed = await page.get_by_label("Seed", exact=True).input_value(timeout=5_000)
+        text = f"(seed field: {seed}; websocket: {getattr(page, 'featviz_ws', [])})\n{text}"
     except Exception as exc:  # the page itself is gone
         text = f"(page unreadable: {exc})"
     return AssertionError(f"{what}\n--- the tab shows:\n{text[-2000:]}\n--- server threads:\n{server.thread_dump()}")
@@ -314,7 +332,8 @@ async def crowd_round(server: AppServer, round_index: int) -> list[str]:
                 await button.dblclick()
             else:
                 await button.click()
-            if index == 1:  # the click's run is interrupted by a page switch
+            if index == 1:  # the page is switched while the render the click started runs or waits
+                await accepted_or_busy(page).wait_for()
                 nav = page.locator('[data-testid="stSidebarNav"]')
                 await nav.get_by_text("Neuron", exact=True).click()
                 await page.get_by_role("heading", name="Neuron", exact=True).wait_for()

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from featviz_core.errors import RequestError
-from featviz_core.photo import photo_tensor, top_channels
+from featviz_core.photos.analysis import photo_tensor, top_channels
 
 
 def photo(seed: int = 0, width: int = 300, height: int = 200) -> Image.Image:

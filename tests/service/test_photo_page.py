@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from server_helpers import CHROMIUM, CHROMIUM_ARGS, AppServer
 
-from featviz_core.photo import top_channels
-from featviz_core.request import format_channels
-from featviz_core.uploads import load_upload
+from featviz_core.objectives.targets import format_channels
+from featviz_core.photos.analysis import top_channels
+from featviz_core.photos.uploads import load_upload
 
 pytestmark = pytest.mark.e2e
 TIMEOUT_MS = 90_000

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from featviz_core.errors import RequestError
-from featviz_core.uploads import UploadLimits, load_upload
+from featviz_core.photos.uploads import UploadLimits, load_upload
 
 ALLOWED = "send a PNG, JPEG or WEBP image of at most 10 MB and 4096x4096 pixels"
 

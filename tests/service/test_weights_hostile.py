@@ -231,7 +231,7 @@ def test_fetch_of_a_dropped_connection_fails_then_resumes_with_range(tmp_path, w
 
 
 def test_a_stalled_download_times_out_and_the_cache_holds_no_weight_file(tmp_path, weight_server, monkeypatch):
-    from featviz_core.models import _negative
+    from featviz_core.models.loading import _negative
 
     monkeypatch.setenv("FEATVIZ_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("FEATVIZ_INCEPTIONV1_URL", f"{weight_server}/stall/inception5h.pth")

@@ -1,0 +1,137 @@
+"""Finding examples stores for the app, and reading one channel's examples (no model is loaded here).
+
+``FEATVIZ_EXAMPLES_DIR`` names a store or a folder of stores (several separated by ``:``); without it the
+app looks in the cache folder's ``examples/``. Only finished stores (with ``examples.json``) are shown;
+their JSON is re-read only when the file changes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featviz_core.examples.store import FORMAT, RESULT, VIEWS
+
+log = logging.getLogger(__name__)
+_cache: dict[str, tuple[int, "ExamplesStore"]] = {}
+_lock = threading.Lock()
+
+
+def examples_roots() -> list[Path]:
+    """The folders the app reads examples stores from (FEATVIZ_EXAMPLES_DIR, else CACHE/examples)."""
+    from featviz_core.config import cache_dir
+
+    raw = os.environ.get("FEATVIZ_EXAMPLES_DIR", "").strip()
+    if raw:
+        return [Path(part).expanduser() for part in raw.split(os.pathsep) if part.strip()]
+    return [cache_dir() / "examples"]
+
+
+@dataclass
+class ExamplesStore:
+    """A finished store, read: its examples.json as data, and its files on demand."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def model(self) -> str:
+        return self.data["model"]
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.data["weights_sha256"]
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.data["layers"])
+
+    def label(self) -> str:
+        counts = self.data["counts"]
+        return (f"{Path(self.data['folder']).name}: {counts['used']} images, top {self.data['settings']['top']} · "
+                f"{self.path.name}")
+
+    def examples(self, layer: str, channel: int) -> dict[str, list[dict]] | None:
+        """{"top": [...], "bottom": [...]} of a channel (entries as in examples.json), or None."""
+        rows = self.data["layers"].get(layer, {}).get("examples", [])
+        return rows[channel] if 0 <= channel < len(rows) else None
+
+    def file_bytes(self, relative: str) -> bytes | None:
+        path = (self.path / relative).resolve()
+        if self.path.resolve() not in path.parents:  # a damaged JSON must not read outside the store
+            return None
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def view(self, entry: dict) -> np.ndarray | None:
+        """The model's square view of the entry's image: (S, S, 3) uint8, or None."""
+        import io
+
+        from PIL import Image
+
+        data = self.file_bytes(f"{VIEWS}/{int(entry['number'])}.jpg")
+        if data is None:
+            return None
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"))
+
+    def activation_map(self, layer: str, channel: int, side: str, rank: int) -> np.ndarray | None:
+        """(h, w) float32 map of the channel on that example, or None."""
+        path = self.path / self.data["layers"][layer]["maps"]
+        try:
+            maps = np.load(path, mmap_mode="r", allow_pickle=False)
+            return np.array(maps[channel, 0 if side == "top" else 1, rank], dtype=np.float32)
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+def _open(path: Path) -> ExamplesStore | None:
+    try:
+        stamp = (path / RESULT).stat().st_mtime_ns
+    except OSError:
+        return None
+    with _lock:
+        known = _cache.get(str(path))
+    if known is not None and known[0] == stamp:
+        return known[1]
+    try:
+        data = json.loads((path / RESULT).read_text())
+        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("layers"), dict):
+            raise ValueError(f"not a {FORMAT} file")
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring examples store %s: %s", path, exc)
+        return None
+    store = ExamplesStore(path, data)
+    with _lock:
+        _cache[str(path)] = (stamp, store)
+    return store
+
+
+def find_examples(model: str | None = None, layer: str | None = None,
+                  roots: list[Path] | None = None) -> list[ExamplesStore]:
+    """Finished stores under ``roots`` (a root may itself be a store), of ``model`` and with ``layer`` when
+    given, sorted by path."""
+    found = []
+    for root in roots if roots is not None else examples_roots():
+        if (root / RESULT).is_file():
+            candidates = [root]
+        else:
+            try:
+                candidates = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+            except OSError:
+                continue
+        for path in candidates:
+            store = _open(path)
+            if store is not None and (model is None or store.model == model) and \
+                    (layer is None or layer in store.data["layers"]):
+                found.append(store)
+    return sorted(found, key=lambda s: str(s.path))

@@ -1,0 +1,49 @@
+"""Quality presets: how many optimization steps a render takes.
+
+``seed`` is the seed notebook's 512 steps (Lucent's ``render_vis`` default). ``fast`` is, per model, the
+fewest steps at which featviz's final images reach torch-lucent's 512-step quality, measured as
+``bench/fast_preset.py`` does: Lucent's ``render_vis`` (its defaults, 512 steps) and featviz (its defaults) render the
+same channels of the model's default layer at 128 px; at checkpoints featviz's 8-bit images are scored with
+:func:`featviz_core.render.neutral_score.neutral_score` (a score that favours neither transform set), and the first checkpoint
+whose mean score is at least Lucent's is recorded here (see each entry's comment for where it came from). Where and when each count was measured is in
+BENCHMARKS.md. A model with no measurement has no fast preset.
+"""
+
+from __future__ import annotations
+
+from featviz_core.errors import RequestError
+from featviz_core.settings.declarations import setting
+
+SEED_STEPS: int = setting("steps").default  # the request's default: Lucent's render_vis
+QUALITY_PRESETS: tuple[str, ...] = ("seed", "fast")
+
+#: model -> steps where featviz's neutral score first reaches Lucent's at 512 steps (see module docstring).
+FAST_STEPS: dict[str, int] = {
+    # Two measurements disagree, so the preset takes the larger, safer count:
+    # - Intel Xeon, 2 cores, channels 0-9 of _blocks.10 (reference run, checkpoints every 32 steps): Lucent's
+    #   512-step neutral score 23.3; featviz 23.3 / 24.5 at steps 96 / 128.
+    # - AMD EPYC, 2 cores, idle, channels 0-3 (bench/fast_preset.py, every 8 steps): Lucent's 512-step neutral
+    #   score 29.19; featviz 26.15 at 128 (0.90x), 28.86 at 256 (0.99x), not above it within 256 steps.
+    # 256 is within 1% of Lucent's 512-step score on the harder sample and past it on the other: half the seed's
+    # steps, at about Lucent's quality. A longer run (--steps 384) would find the exact crossing.
+    "efficientnet-lite0": 256,
+    # inceptionv1: not measured (its pretrained weights are not available here; random weights say nothing
+    # about image quality), so it has no fast preset.
+}
+
+
+def preset_steps(quality: str, model: str) -> int:
+    """Steps of quality preset ``quality`` ("seed" or "fast") for ``model`` (a registry name).
+
+    Raises:
+        RequestError: unknown preset, or no fast step count measured for this model.
+    """
+    if quality == "seed":
+        return SEED_STEPS
+    if quality != "fast":
+        raise RequestError(f"unknown quality preset {quality!r}; choose one of: {', '.join(QUALITY_PRESETS)}")
+    if model not in FAST_STEPS:
+        measured = ", ".join(FAST_STEPS) or "none"
+        raise RequestError(f"no fast step count has been measured for {model}; set the steps yourself "
+                           f"(measured: {measured})")
+    return FAST_STEPS[model]

@@ -1,0 +1,51 @@
+"""Neuron page: a channel's dataset examples (crops of the top and bottom images, full views with heatmaps)
+are shown when an examples store of the model covers the layer, and nothing is shown when none does."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from app_helpers import LAYER
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def examples_root(tmp_path_factory):
+    """A folder of stores with one small store of EfficientNet-Lite0 ``_blocks.10`` (five pictures, top 2)."""
+    from featviz_core.examples.runner import build_examples
+
+    images = tmp_path_factory.mktemp("pictures")
+    generator = np.random.default_rng(5)
+    for i in range(5):
+        Image.fromarray(generator.integers(0, 256, (60 + 10 * i, 80, 3), dtype=np.uint8)).save(images / f"p{i}.png")
+    root = tmp_path_factory.mktemp("examples-root")
+    last = build_examples(root / "pictures-store", "efficientnet-lite0", LAYER, images, top=2, batch=5)
+    assert last.finished
+    return root
+
+
+def test_neuron_page_shows_the_channels_top_and_bottom_examples(new_app, examples_root, monkeypatch):
+    monkeypatch.setenv("FEATVIZ_EXAMPLES_DIR", str(examples_root))
+    data = json.loads((examples_root / "pictures-store" / "examples.json").read_text())
+    expected = data["layers"][LAYER]["examples"][5]
+    at = new_app({"layer": LAYER, "channel": "5"}).run()
+    at.switch_page("pages/neuron.py").run()
+    assert not at.exception
+    assert any(m.value == f"**Dataset examples of {LAYER}:5**" for m in at.markdown)
+    captions = [list(image.captions) for image in at.image]
+    for side in ("top", "bottom"):
+        wanted = [f"{e['activation']:.3g} · {e['image']}" for e in expected[side]]
+        assert captions.count(wanted) == 2, (wanted, captions)  # the crops, and the heatmaps in the expander
+    assert [e.label for e in at.expander if e.label.startswith("Full")] == ["Full images and heatmaps (excite it most)",
+                                                                            "Full images and heatmaps (suppress it most)"]
+    assert expected["top"][0]["activation"] > expected["bottom"][0]["activation"]
+
+
+def test_neuron_page_without_an_examples_store_shows_none(new_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("FEATVIZ_EXAMPLES_DIR", str(tmp_path))
+    at = new_app({"layer": LAYER, "channel": "5"}).run()
+    at.switch_page("pages/neuron.py").run()
+    assert not at.exception
+    assert not [m for m in at.markdown if "Dataset examples" in m.value]
