@@ -12,8 +12,8 @@ import; tests/test_layout.py checks that, and that no import cycle exists, count
     objectives/              objectives as data: kinds, terms, the text that names them, the batched score
     settings/                every render setting declared once; the transforms and step presets
     models/                  model specs, weights, loading, layer tables, activations up to a layer
-    method/                  Lucid's method as tensor functions: parameterization, transforms, alpha, ...
     photos/                  a visitor's photo: upload checks, the in-memory store, what it excites
+    method/                  Lucid's method as tensor functions: parameterization, transforms, alpha, MACO, ...
     words                    a request in words: headings, figure notes, the method note
     image_plan, request      which images a request renders; the request itself, validated
     links                    a request as an app link, and links files

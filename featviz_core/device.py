@@ -1,10 +1,12 @@
-"""Device choice: CUDA when present, overridable with FEATVIZ_DEVICE.
+"""Device choice: CUDA when present, overridable with FEATVIZ_DEVICE; and whether a device computes bfloat16
+natively (AVX-512 BF16 or AMX on a CPU, detected from torch's CPU capability checks or ``/proc/cpuinfo``).
 
 Layer (checked by tests/test_layout.py): may import errors; torch at module level: yes.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -30,3 +32,43 @@ def resolve_device(name: str | None = None) -> torch.device:
 
 def default_device() -> torch.device:
     return resolve_device(None)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_bf16_support() -> tuple[bool, str]:
+    """Whether this CPU computes bfloat16 natively, and the evidence: (True, "AMX") / (True, "AVX-512 BF16") /
+    (False, why not)."""
+    if not torch.backends.mkldnn.is_available():
+        return False, "this torch build has no oneDNN"
+    checks = (("AMX", "_is_amx_tile_supported", "amx_bf16"), ("AVX-512 BF16", "_is_avx512_bf16_supported", "avx512_bf16"))
+    flags = _cpuinfo_flags()
+    for label, function, flag in checks:
+        check = getattr(torch.cpu, function, None)
+        try:
+            if (check() if check is not None else False) or flag in flags:
+                return True, label
+        except RuntimeError:  # a check torch cannot run here: the flags decide
+            if flag in flags:
+                return True, label
+    return False, "this CPU has neither AVX-512 BF16 nor AMX (bfloat16 would be emulated, slower)"
+
+
+def _cpuinfo_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def bfloat16_native(device: torch.device) -> tuple[bool, str]:
+    """Whether ``device`` computes bfloat16 natively, and the evidence (or why not): it decides the compute path
+    (:mod:`featviz_core.render.compute_path`) and is part of a render's key when the request may use bfloat16."""
+    if device.type == "cuda":
+        return (torch.cuda.is_bf16_supported(), "this GPU") if torch.cuda.is_available() else (False, "no GPU")
+    if device.type == "cpu":
+        return cpu_bf16_support()
+    return False, f"device {device.type}"

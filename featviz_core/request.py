@@ -6,8 +6,8 @@ type, bounds, default, help), so a setting is declared once; the rules that rela
 layer of this model, channels inside it, options that conflict) are here. Runtime choices that do not
 change the result (device, batch size, snapshot interval) are not part of the request.
 
-Layer (checked by tests/test_layout.py): may import errors, config, settings, objectives, models, photos,
-image_plan, words; torch at module level: no.
+Layer (checked by tests/test_layout.py): may import errors, config, device, settings, objectives, models, method,
+photos, image_plan, words; torch at module level: no.
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ class _Request:
         if self.init_l2 and not self.init:
             raise RequestError("the pull toward the photo needs a starting photo; give one (init) or set the pull "
                                "weight to 0")
+        self._check_maco()
         if self.init:
             from featviz_core.photos.store import get_photo
 
@@ -117,6 +118,30 @@ class _Request:
             if get_photo(self.init) is None:
                 raise RequestError("the photo this render starts from is not on this server (photos are kept in "
                                    "memory only while the server runs); upload it again on the Photo page")
+
+    def _check_maco(self) -> None:
+        """MACO optimizes three colors' Fourier phases of independent images; its spectrum must be here."""
+        if self.maco_spectrum and self.param != "maco":
+            raise RequestError("a MACO spectrum is used by the MACO parameterization only; choose param maco or "
+                               "clear the spectrum")
+        if self.param != "maco":
+            return
+        clashes = [(not self.fft, "the Fourier parameterization off (MACO optimizes the Fourier phase)"),
+                   (self.alpha, "transparency (alpha)"), (self.interpolate, "an interpolation"),
+                   (self.init, "a start photo")]
+        for clash, what in clashes:
+            if clash:
+                raise RequestError(f"MACO cannot be combined with {what}; choose param fourier or turn that off")
+        if self.maco_spectrum:
+            from featviz_core.method.maco import get_spectrum
+
+            if not _DIGEST.match(self.maco_spectrum):
+                raise RequestError(f"MACO spectrum: {shown(self.maco_spectrum)} is not a spectrum's SHA-256 (64 "
+                                   "hexadecimal digits); give a folder of images with --maco-images, or leave it "
+                                   "blank for the 1/f power law")
+            if get_spectrum(self.maco_spectrum) is None:
+                raise RequestError("the MACO spectrum this render uses is not on this server (spectra from image "
+                                   "folders are kept in memory only); give the folder again with --maco-images")
 
     def _check_model_input(self, spec, limits: Limits) -> None:
         """The model must see at least ``spec.min_input_size`` px, while rendering and when scoring."""
@@ -243,7 +268,15 @@ class _Request:
 
         if weights is None:
             weights = weights_identity(self.model)
-        payload = json.dumps({"v": __version__, "weights": weights, **self.to_dict()}, sort_keys=True)
+        data = self.to_dict()
+        if (self.precision, self.memory_format) != ("float32", "contiguous"):
+            # what decides the compute path this machine runs (featviz_core.render.compute_path.resolve_path)
+            from featviz_core.device import bfloat16_native, default_device
+
+            device = default_device()
+            native = self.precision != "float32" and bfloat16_native(device)[0]
+            data["compute_path"] = f"{device.type}{', bfloat16 native' if native else ''}"
+        payload = json.dumps({"v": __version__, "weights": weights, **data}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
     def replace(self, **changes: Any) -> "RenderRequest":

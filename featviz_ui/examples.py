@@ -71,3 +71,36 @@ def tiny_renders(model: str, layer: str, channel: int, seed: int = 0) -> list[tu
         result = render(request, model=net, device=default_device(), snapshot_every=EXAMPLE_STEPS)
         out.append((name, result.images[0], float(result.scores[0])))
     return out
+
+
+def deep_layer(model: str) -> str:
+    """A deep layer of ``model`` for the MACO example: the last featured layer before the head."""
+    from featviz_core.models import get_spec
+
+    layers = get_spec(model).featured_layers
+    return layers[-2] if len(layers) > 1 else layers[-1]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def maco_beside_fourier(model: str, channel: int, seed: int = 0) -> list[tuple[str, np.ndarray, float]]:
+    """One channel of :func:`deep_layer` rendered with Lucid's Fourier parameterization and with MACO (same
+    size, steps and seed; see :func:`example_request`), and MACO's attribution map (grey levels, brightest
+    where the objective's gradient was largest over the whole optimization).
+
+    Returns (caption, (H, W, 3) uint8 image, objective without transforms; NaN for the map) per picture.
+    """
+    from featviz_core.device import default_device
+    from featviz_core.render import render
+
+    from featviz_ui.model_choice import shared_model
+
+    net = shared_model(model)
+    layer = deep_layer(model)
+    out = []
+    for name, param in (("Fourier (Lucid)", "fourier"), ("MACO: phase only", "maco")):
+        request = example_request(model, layer, channel, seed, param=param)
+        result = render(request, model=net, device=default_device(), snapshot_every=EXAMPLE_STEPS)
+        out.append((name, result.images[0], float(result.scores[0])))
+    heat = (result.extra["importance"][0] * 255).round().astype(np.uint8)
+    out.append(("MACO attribution", np.repeat(heat[..., None], 3, axis=-1), float("nan")))
+    return out

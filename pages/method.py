@@ -58,6 +58,12 @@ model = model_choice.current_model()
 from featviz_core.models import get_spec  # noqa: E402  (torch-heavy: imported when the page runs)
 
 spec = get_spec(model)
+
+
+def _deep_channels(name: str, layer: str) -> int:
+    return next(info.channels for info in model_choice.layers(name) if info.name == layer)
+
+
 channel_count = next(info.channels for info in model_choice.layers(model) if info.name == spec.default_layer)
 st.markdown(f"**One channel, three recipes.** A channel of `{spec.default_layer}` in {spec.title}, "
             f"{examples.EXAMPLE_SIZE} px, only {examples.EXAMPLE_STEPS} steps, so it computes in seconds "
@@ -70,6 +76,17 @@ st.image([image for _, image, _ in tiny], caption=[f"{name} · objective {score:
          width=192)
 st.caption("A higher objective is not a better picture: without transforms the optimization may find "
            "patterns that excite the channel only at one exact position and scale.")
+
+deep = examples.deep_layer(model)
+st.markdown(f"**MACO beside Fourier on a deep layer.** Channel {int(channel)} of `{deep}`, same size, steps and "
+            "seed. MACO (Fel et al. 2023) optimizes only the phase of the image's spectrum and keeps its magnitude "
+            "fixed to a natural-image spectrum (a 1/f power law here), so deep layers cannot push the image into "
+            "high-frequency noise. Its attribution map sums the gradient's size over all steps: bright where "
+            "the objective relied on the image.")
+with st.spinner("Rendering Fourier and MACO ..."):
+    pair = examples.maco_beside_fourier(model, min(int(channel), _deep_channels(model, deep) - 1))
+st.image([image for _, image, _ in pair],
+         caption=[name if score != score else f"{name} · objective {score:.2f}" for name, _, score in pair], width=192)
 
 st.subheader("Transform settings")
 from featviz_core.settings.transform_presets import PRESETS  # noqa: E402
@@ -91,4 +108,7 @@ st.markdown(
     "- Mordvintsev, Pezzotti, Schubert, Olah (2018). "
     "[Differentiable Image Parameterizations](https://distill.pub/2018/differentiable-parameterizations/). "
     "Distill."
+    "\n- Fel, Boissin, Boutin, Picard, Novello, Colin, Linsley, Rousseau, Cadène, Goetschalckx, Gardes, Serre "
+    "(2023). [Unlocking Feature Visualization for Deeper Networks with MAgnitude Constrained Optimization]"
+    "(https://arxiv.org/abs/2306.06805). NeurIPS."
 )

@@ -5,8 +5,8 @@ Modules: :mod:`.dispatch` (the parser, the small commands and ``main``), one mod
 :mod:`.examples`: find the dataset images that excite each channel), :mod:`.options` (the options derived
 from the settings' declarations) and :mod:`.progress` (progress bars).
 
-Layer (checked by tests/test_layout.py): may import errors, device, settings, models, photos, render, request,
-links, outputs, service, atlas, examples; torch at module level: no.
+Layer (checked by tests/test_layout.py): may import errors, device, settings, models, method, photos, render,
+request, links, outputs, service, atlas, examples; torch at module level: no.
 """
 
 from featviz_core.cli.dispatch import main

@@ -62,6 +62,8 @@ def add_setting_options(parser: argparse.ArgumentParser, roles: tuple[str, ...] 
             options["metavar"] = tuple(f"{setting.name.upper()}_{i + 1}" for i in range(setting.cli_nargs))
         if setting.cli_file:
             options["metavar"] = "PHOTO"
+        if setting.cli_folder:
+            options["metavar"] = "FOLDER"
         parser.add_argument(setting.flag, **options)
 
 
@@ -92,6 +94,10 @@ def setting_values(args: argparse.Namespace, roles: tuple[str, ...] | None = Non
             value = ",".join(value)
         if setting.cli_file and value:
             value = _photo(value)
+        if setting.cli_folder and value:
+            from featviz_core.method.maco import add_spectrum_from_folder
+
+            value = add_spectrum_from_folder(value)
         values[setting.name] = value
     return values
 

@@ -32,7 +32,10 @@ Reproducibility (what the tests check, on Intel and AMD CPUs alike):
     * in a batch of another shape, an image follows the same optimization but kernels may round
       differently (oneDNN picks kernels by batch shape), and Adam can amplify that rounding (most in a
       channel whose gradient is almost zero): its first step's objective agrees within float rounding,
-      its pixels are not promised equal.
+      its pixels are not promised equal;
+    * the compute path (``precision``, ``memory_format``: :mod:`featviz_core.render.compute_path`) is part of
+      the request: same request, seed, machine and path give identical pixels; another path rounds differently
+      (its images' neutral score stays within 1% of float32's, tested); the defaults run the model as is.
 
 Layer (checked by tests/test_layout.py): may import errors, device, settings, objectives, models, method, photos,
 image_plan, request; torch at module level: yes.

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 
 from featviz_core.method.interpolation import AlignedInterpolationParam
-from featviz_core.method.param import ImageParam
+from featviz_core.method.maco import image_param
 from featviz_core.objectives import BatchObjective, Objective
 from featviz_core.request import RenderRequest
 
@@ -130,7 +130,7 @@ def make_chunks(request: RenderRequest, objectives: list[Objective], raw: torch.
         if any(group in shared for group in planned):
             param: torch.nn.Module = StackedParam([_group_param(request, raw, group, shared.get(group)) for group in planned])
         else:
-            param = ImageParam(raw[list(images)].clone(), request.size, request.fft, request.decorrelate)
+            param = image_param(request, raw[list(images)].clone())  # Lucid's, or MACO's phases
         param = param.to(device)
         chunks.append(Chunk(
             images=images,

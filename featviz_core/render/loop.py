@@ -12,6 +12,7 @@ from featviz_core.errors import RenderError
 from featviz_core.models import get_spec, load_model
 from featviz_core.models.budget import check_render_fits
 from featviz_core.models.fast import render_model
+from featviz_core.render.compute_path import ComputePath, model_for_path, request_path
 from featviz_core.render.results import RenderResult, Snapshot
 from featviz_core.render.scoring import check_retry, default_batch_size, halved, result_from_snapshot
 from featviz_core.render.start import set_up
@@ -57,14 +58,14 @@ def render_iter(
         RenderError: out of memory even with one image per chunk.
     """
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
-    model, layers, eager_note = _render_model(request, model, dev, snapshot_every, fast)
+    model, layers, path, eager_note = _render_model(request, model, dev, snapshot_every, fast)
     chunk = max(1, batch_size or default_batch_size(dev))
     forward, compile_note = _forward_pass(model, layers, compile)
-    compile_note = "; ".join(filter(None, [eager_note, compile_note]))
+    compile_note = "; ".join(filter(None, [eager_note, path.why, compile_note]))
     note = compile_note
     while True:
         try:
-            yield from _render_chunks(request, model, dev, snapshot_every, chunk, should_stop, note, forward)
+            yield from _render_chunks(request, model, dev, snapshot_every, chunk, should_stop, note, forward, path)
             return
         except RenderError:
             raise
@@ -77,10 +78,11 @@ def render_iter(
 
 
 def _render_model(request: RenderRequest, model: torch.nn.Module | None, dev: torch.device, snapshot_every: int,
-                  fast: bool) -> tuple[torch.nn.Module, tuple[str, ...], str]:
+                  fast: bool) -> tuple[torch.nn.Module, tuple[str, ...], ComputePath, str]:
     """The model a render runs (the shared one of ``request.model`` by default; with ``fast``, its checked render
-    variant), the layers the request's objectives read and why the plain model runs ("" when the variant does
-    or ``fast`` is off); the arguments checked first, and the render's memory estimate against the device's."""
+    variant; laid out for the request's compute path), the layers the request's objectives read, that path, and
+    why the plain model runs ("" when the variant does or ``fast`` is off); the arguments checked first, and the
+    render's memory estimate against the device's."""
     if model is None:
         model = load_model(request.model, dev)
     if model.training:
@@ -92,7 +94,8 @@ def _render_model(request: RenderRequest, model: torch.nn.Module | None, dev: to
     eager_note = ""
     if fast:
         model, eager_note = render_model(model, layers, request.model_input_size)
-    return model, layers, eager_note
+    path = request_path(request, dev)  # float32/contiguous unless the request asks otherwise (compute_path)
+    return model_for_path(model, path), layers, path, eager_note
 
 
 def _forward_pass(model: torch.nn.Module, layers: tuple[str, ...], compile: bool) -> tuple[Forward | None, str]:
@@ -116,9 +119,10 @@ def _render_chunks(
     should_stop: Callable[[], str | bool] | None,
     note: str,
     forward: Forward | None = None,
+    path: ComputePath | None = None,
 ) -> Iterator[Snapshot]:
     setup = set_up(request, dev, batch_size)
-    run = ModelRun(model, get_spec(request.model).preprocess.apply, forward)
+    run = ModelRun(model, get_spec(request.model).preprocess.apply, forward, path=path)
     progress = Progress(request, torch.zeros(request.steps, setup.count, device=dev), time.perf_counter(), note)
     for step in range(1, request.steps + 1):
         loss_total = torch.zeros((), device=dev)

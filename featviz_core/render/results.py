@@ -36,6 +36,7 @@ class Snapshot:
     done: bool = False
     stopped: str = ""
     note: str = ""
+    importance: np.ndarray | None = None  # (B, H, W) MACO's attribution maps in [0, 1] (None: not MACO)
 
     @property
     def fraction(self) -> float:

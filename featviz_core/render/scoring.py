@@ -110,4 +110,5 @@ def result_from_snapshot(request: RenderRequest, last: Snapshot, model: torch.nn
         device=str(dev),
         stopped=last.stopped,
         note=last.note,
+        extra={} if last.importance is None else {"importance": last.importance},
     )

@@ -25,7 +25,8 @@ import torch
 from featviz_core.errors import RequestError
 from featviz_core.image_plan import coupled_groups
 from featviz_core.method.interpolation import draw_aligned_raws
-from featviz_core.method.param import RGB_CHANNELS, RGBA_CHANNELS, initial_raw
+from featviz_core.method.maco import initial_raw_for
+from featviz_core.method.param import RGB_CHANNELS, RGBA_CHANNELS
 from featviz_core.method.photo_start import photo_to_raw
 from featviz_core.method.transforms import apply_transforms, sample_params
 from featviz_core.render.chunks import Chunk, make_chunks, plan_chunks
@@ -99,7 +100,7 @@ def set_up(request: RenderRequest, device: torch.device, batch_size: int,
             raws[image] = unique[k]
     for image, generator in enumerate(generators):
         if raws[image] is None:
-            raws[image] = initial_raw(request.size, request.fft, generator, channels)
+            raws[image] = initial_raw_for(request, generator, channels)
     draws = torch.stack([sample_params(preset, request.steps, generator) for generator in generators], dim=1)
     raw = torch.stack(raws)  # type: ignore[arg-type]
     photo = start_photo(request)

@@ -11,11 +11,13 @@ import torch
 
 from featviz_core.errors import NonFiniteError
 from featviz_core.method.alpha import rgba_for_display
+from featviz_core.method.maco import importance_maps
 from featviz_core.method.param import to_uint8
 from featviz_core.models.activations import channels_first
 from featviz_core.models.capture import capture_layers
 from featviz_core.render.chunks import Chunk
 from featviz_core.render.compiled import compile_seconds_for
+from featviz_core.render.compute_path import ComputePath
 from featviz_core.render.results import Snapshot
 from featviz_core.render.start import RenderSetup
 from featviz_core.request import RenderRequest
@@ -32,13 +34,21 @@ class ModelRun:
     preprocess: Callable[[torch.Tensor], torch.Tensor]
     compiled: Forward | None = None
     compiling_s: float = 0.0
+    path: ComputePath | None = None  # the model's dtype and layout; None or the default: the model as is
 
     def __call__(self, x: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
-        """Activations of ``layers`` for the (B, 3, S, S) images ``x`` in [0, 1]."""
+        """Activations of ``layers`` for the (B, 3, S, S) images ``x`` in [0, 1], in float32."""
+        if self.path is not None and not self.path.is_default:
+            with self.path.autocast(x.device):
+                acts = self._run(self.path.model_input(self.preprocess(x)), layers)
+            return self.path.activations(acts)
+        return self._run(self.preprocess(x), layers)
+
+    def _run(self, x: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
         if self.compiled is None:
-            return capture_layers(self.model, layers, self.preprocess(x))
+            return capture_layers(self.model, layers, x)
         before = compile_seconds_for(self.model)
-        acts = self.compiled(self.preprocess(x))
+        acts = self.compiled(x)
         self.compiling_s += compile_seconds_for(self.model) - before
         return {name: channels_first(output) for name, output in acts.items()}
 
@@ -98,6 +108,7 @@ class Progress:
             done=step == request.steps or bool(reason),
             stopped=(reason if isinstance(reason, str) and reason else "stopped") if reason and step < request.steps else "",
             note=self.note,
+            importance=importance_maps(setup.chunks, setup.count),
         )
 
 

@@ -47,6 +47,8 @@ class Setting:
         cli_default: the CLI's default when it differs from the request's.
         cli_nargs: the option takes this many words (joined with "," into the value).
         cli_file: the option takes a photo file, kept by :mod:`featviz_core.photos.store`; the value is its digest.
+        cli_folder: the option takes a folder of images, read by :mod:`featviz_core.method.maco` into an average
+            spectrum kept for the render; the value is its digest.
         widget: how the app's form draws it: ``number``, ``toggle``, ``select``, ``text`` or ``None`` (the
             page draws it itself: the model, the layer, the channels).
         step, format: the number widget's step and display format.
@@ -71,6 +73,7 @@ class Setting:
     cli_default: Any = NOT_SET
     cli_nargs: int | None = None
     cli_file: bool = False
+    cli_folder: bool = False
     widget: str | None = None
     step: float | None = None
     format: str | None = None
@@ -184,6 +187,12 @@ def _transform_presets() -> tuple[str, ...]:
     return tuple(PRESETS)
 
 
+#: Values of the compute-path settings (their effect: :mod:`featviz_core.render.compute_path`) and parameterizations.
+PARAMS: tuple[str, ...] = ("fourier", "maco")
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "auto")
+MEMORY_FORMATS: tuple[str, ...] = ("contiguous", "channels_last", "auto")
+
+
 #: Every setting of a render, in the request's field order.
 SETTINGS: tuple[Setting, ...] = (
     # ----- which images -------------------------------------------------------------------------------------
@@ -230,6 +239,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("upsample", "bool", True, label="Upsample to the model's size", flag="--upsample", widget="toggle",
             help="upsample to the model's native size as Lucent does; off feeds the image as is (at least the "
             "model's smallest input)"),
+    Setting("param", "choice", "fourier", label="Parameterization", noun="parameterization", choices=PARAMS,
+            flag="--param", widget="select",
+            help="fourier: Lucid's (the Fourier toggle chooses spectrum or pixels); maco: Fel et al. 2023, only the "
+            "Fourier phase is optimized, the magnitude stays a natural-image spectrum (suits deep layers)"),
+    Setting("maco_spectrum", "text", "", label="MACO magnitude from images", noun="MACO spectrum", cli_folder=True,
+            flag="--maco-images",
+            help="MACO's fixed magnitude: blank for a 1/f power law; the CLI takes a folder of images and uses their "
+            "average spectrum (links name it by its SHA-256)"),
+    Setting("precision", "choice", "float32", label="Model precision", noun="precision", choices=PRECISIONS,
+            flag="--precision", widget="select",
+            help="number format of the model's computation: float32; bfloat16 where the device computes it "
+            "natively (else float32, with a note); auto: bfloat16 on a CPU with AVX-512 BF16 or AMX for models measured "
+            "faster with it"),
+    Setting("memory_format", "choice", "contiguous", label="Memory layout", noun="memory format",
+            choices=MEMORY_FORMATS, flag="--memory-format", widget="select",
+            help="layout of the model's tensors: contiguous, channels_last (often faster on CPUs), or auto "
+            "(channels_last on a CPU)"),
     Setting("seed", "int", 0, label="Seed", help="the same settings and seed give the same images",
             low=0, high=MAX_SEED, link="always", flag="--seed", widget="number", step=1),
     # ----- beyond one image per channel ---------------------------------------------------------------------

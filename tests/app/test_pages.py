@@ -82,9 +82,12 @@ def test_method_page_has_formulas_live_examples_and_references(new_app, model):
     assert [c.split(" · ")[0] for c in tiny.captions] == ["Fourier, decorrelated, transforms", "Plain pixels",
                                                          "No transforms"]
     assert all("objective" in c for c in tiny.captions)
+    maco = at.image[2]  # MACO beside Fourier on a deep layer, and MACO's attribution map
+    assert [c.split(" · ")[0] for c in maco.captions] == ["Fourier (Lucid)", "MACO: phase only", "MACO attribution"]
     assert any(f"`{DEFAULT_LAYER[model]}`" in m.value for m in at.markdown), "the examples use the model in use"
     text = " ".join(m.value for m in at.markdown)
-    for reference in ("Feature Visualization", "Zoom In", "Differentiable Image Parameterizations"):
+    for reference in ("Feature Visualization", "Zoom In", "Differentiable Image Parameterizations",
+                      "MAgnitude Constrained Optimization"):
         assert reference in text
 
 

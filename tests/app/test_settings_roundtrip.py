@@ -8,6 +8,7 @@ widget makes these tests fail, unless it is listed below as drawn by the page it
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
@@ -23,7 +24,9 @@ EARLY = "_blocks.4"
 DRAWN_BY_THE_PAGE = ("model", "layer", "channels")
 # Settings that have no widget in the Explorer's form: the photo is uploaded on the Photo page, whose links
 # name it; the Explorer keeps it (a switch turns it off) when its form renders again.
-NOT_IN_THE_FORM = ("init",)
+# MACO's spectrum from a folder of images is read by the CLI (--maco-images) from the server's own disk; links
+# name it by digest.
+NOT_IN_THE_FORM = ("init", "maco_spectrum")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,20 @@ def photo() -> tuple[Image.Image, str]:
     return image, add_photo(image)
 
 
-def cases(digest: str) -> dict[str, object]:
+@pytest.fixture(scope="module")
+def spectrum_folder(tmp_path_factory) -> tuple[Path, str]:
+    """A folder of two images for MACO's magnitude, and the digest of their average spectrum."""
+    from featviz_core.method.maco import add_spectrum_from_folder
+
+    folder = tmp_path_factory.mktemp("maco-images")
+    ramp = np.linspace(0, 255, 40, dtype=np.float32)
+    for i in range(2):
+        Image.fromarray(np.stack([np.add.outer(ramp, ramp * i) / (1 + i)] * 3, axis=-1).astype(np.uint8)).save(
+            folder / f"{i}.png")
+    return folder, add_spectrum_from_folder(folder)
+
+
+def cases(digest: str, spectrum: str = "") -> dict[str, object]:
     """Requests that together give every setting a non-default value (each value allowed where it is)."""
     from featviz_core.request import RenderRequest
 
@@ -46,22 +62,25 @@ def cases(digest: str) -> dict[str, object]:
     return {
         "neuron": RenderRequest(**{**base, "channels": (2, 5), "objective": "neuron", "position": "3,4", "negate": True,
                                    "steps": 3, "size": 48, "fft": False, "decorrelate": False, "tv": 0.0003,
-                                   "l2": 0.0002, "lr": 0.07, "transforms": "distill", "upsample": False, "seed": 11}),
+                                   "l2": 0.0002, "lr": 0.07, "transforms": "distill", "upsample": False, "seed": 11,
+                                   "precision": "bfloat16", "memory_format": "channels_last"}),
         "expression": RenderRequest(**{**base, "expression": f"{EARLY}:3 - 0.5*{EARLY}:7", "alpha": True,
                                        "alpha_weight": 0.5}),
         "inception": RenderRequest(model="inceptionv1", layer="mixed3a", channels=(1,), steps=2, size=32, seed=3,
-                                   negative=True, diversity=2, diversity_weight=50.0),
+                                   negative=True, diversity=2, diversity_weight=50.0, param="maco"),
         "interpolation": RenderRequest(**{**base, "interpolate": f"{EARLY}:1,{EARLY}:2", "frames": 3}),
         "photo": RenderRequest(**{**base, "objective": "layer", "init": digest, "init_l2": 0.01}),
+        **({"maco_folder": RenderRequest(**base, param="maco", maco_spectrum=spectrum, precision="auto",
+                                         memory_format="auto")} if spectrum else {}),
     }
 
 
-NAMES = ("neuron", "expression", "inception", "interpolation", "photo")
+NAMES = ("neuron", "expression", "inception", "interpolation", "photo", "maco_folder")
 
 
 @pytest.fixture
-def case(request, photo, with_inception):
-    return cases(photo[1])[request.param]
+def case(request, photo, spectrum_folder, with_inception):
+    return cases(photo[1], spectrum_folder[1])[request.param]
 
 
 def test_every_setting_is_on_the_command_line_in_links_and_in_the_form():
@@ -75,15 +94,15 @@ def test_every_setting_is_on_the_command_line_in_links_and_in_the_form():
             f"{setting.name}: give it a widget, or say why the form does not draw it"
 
 
-def test_the_cases_give_every_setting_a_value_other_than_its_default(photo, with_inception):
-    requests = cases(photo[1]).values()
-    assert set(NAMES) == set(cases(photo[1]))
+def test_the_cases_give_every_setting_a_value_other_than_its_default(photo, spectrum_folder, with_inception):
+    requests = cases(photo[1], spectrum_folder[1]).values()
+    assert set(NAMES) == set(cases(photo[1], spectrum_folder[1]))
     for setting in SETTINGS:
         assert setting.required or any(getattr(r, setting.name) != setting.default for r in requests), \
             f"no case sets {setting.name}: add a value to one of the cases"
 
 
-def cli_argv(request, photo_file) -> list[str]:
+def cli_argv(request, photo_file, folder=None) -> list[str]:
     """``render`` arguments asking for ``request``, one per declared setting (bools as --x / --no-x)."""
     argv = ["render", "--out", "unused"]
     for setting in SETTINGS:
@@ -94,6 +113,8 @@ def cli_argv(request, photo_file) -> list[str]:
             continue  # left to the request: no channels for a layer, an expression or an interpolation
         elif setting.cli_file:
             argv += [setting.flag, str(photo_file)]
+        elif setting.cli_folder:
+            argv += [setting.flag, str(folder)]
         elif setting.cli_nargs:
             argv += [setting.flag, *setting.text(value).split(",")]
         else:
@@ -102,13 +123,13 @@ def cli_argv(request, photo_file) -> list[str]:
 
 
 @pytest.mark.parametrize("case", NAMES, indirect=True)
-def test_every_setting_round_trips_through_the_command_line(case, photo, tmp_path):
+def test_every_setting_round_trips_through_the_command_line(case, photo, spectrum_folder, tmp_path):
     from featviz_core.cli.dispatch import _parser
     from featviz_core.cli.options import request_from_args
 
     photo_file = tmp_path / "photo.png"
     photo[0].save(photo_file)
-    args = _parser().parse_args(cli_argv(case, photo_file))
+    args = _parser().parse_args(cli_argv(case, photo_file, spectrum_folder[0]))
     assert request_from_args(args) == case
 
 
@@ -127,7 +148,7 @@ def submitted(at):
     return service().get(state.job_id).request if state.job_id else state.result.request
 
 
-@pytest.mark.parametrize("case", [n for n in NAMES if n != "photo"], indirect=True)
+@pytest.mark.parametrize("case", [n for n in NAMES if n not in ("photo", "maco_folder")], indirect=True)
 def test_every_form_setting_round_trips_through_the_explorer_form(case, new_app):
     from featviz_ui.form import FORM_SETTINGS
 

@@ -59,6 +59,12 @@ CLI_CASES = [
     (["--l2", "lots"], "argument --l2: invalid float value: 'lots'"),
     (["--transforms", "wild"], "unknown transforms preset 'wild'; choose one of: standard, distill, none"),
     (["--fft", "yes"], "unrecognized arguments: yes"),
+    (["--precision", "half"], "unknown precision 'half'; choose one of: float32, bfloat16, auto"),
+    (["--memory-format", "nhwc"], "unknown memory format 'nhwc'; choose one of: contiguous, channels_last, auto"),
+    (["--param", "pixels"], "unknown parameterization 'pixels'; choose one of: fourier, maco"),
+    (["--param", "maco", "--no-fft"], "MACO cannot be combined with the Fourier parameterization off"),
+    (["--param", "maco", "--alpha"], "MACO cannot be combined with transparency (alpha)"),
+    (["--maco-images", "/no/such/folder", "--param", "maco"], "--maco-images /no/such/folder: no such folder"),
     (["--device", "tpu"], "device 'tpu'"),
     *([] if HAS_CUDA else [(["--device", "cuda"], NO_CUDA), (["--device", "cuda:1"], NO_CUDA)]),
     (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
@@ -190,6 +196,11 @@ REQUEST_CASES = [  # field, bad value, expected part of the message
     ("upsample", None, "upsample must be true or false, got None"),
     ("seed", 2**31, "seed must be between 0 and 2147483647"),
     ("seed", -5, "seed must be between 0 and 2147483647"),
+    ("precision", "float16", "unknown precision 'float16'; choose one of: float32, bfloat16, auto"),
+    ("precision", 32, "precision must be text, got 32"),
+    ("memory_format", "NHWC", "unknown memory format 'NHWC'; choose one of: contiguous, channels_last, auto"),
+    ("param", "pixels", "unknown parameterization 'pixels'; choose one of: fourier, maco"),
+    ("maco_spectrum", "ab" * 32, "a MACO spectrum is used by the MACO parameterization only"),
 ]
 
 
@@ -229,6 +240,11 @@ QUERY_CASES = [  # query parameters as a browser sends them (strings)
     ({"upsample": "sometimes"}, "upsample must be true or false"),
     ({"seed": "0x10"}, "seed must be a whole number, got '0x10'"),
     ({"seed": "99999999999"}, "seed must be between 0 and 2147483647"),
+    ({"precision": "fp8"}, "unknown precision 'fp8'; choose one of: float32, bfloat16, auto"),
+    ({"memory_format": "../x"}, "unknown memory format '../x'"),
+    ({"param": "maco", "maco_spectrum": "../../etc/passwd"}, "MACO spectrum: '../../etc/passwd' is not a spectrum's SHA-256"),
+    ({"param": "maco", "maco_spectrum": "0" * 64}, "the MACO spectrum this render uses is not on this server"),
+    ({"param": "maco", "init_l2": "0", "interpolate": "_blocks.1:0,_blocks.1:1"}, "MACO cannot be combined with an interpolation"),
 ]
 
 
