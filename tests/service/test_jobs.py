@@ -319,7 +319,11 @@ def test_out_of_memory_retries_with_smaller_chunks_and_matches_a_one_image_rende
     result = render(request, model=model, device="cpu", batch_size=4)
     tried = [b for i, b in enumerate(calls) if i == 0 or b != calls[i - 1]]
     assert tried[-3:] == [4, 2, 1]  # chunks of 4 failed, then 2, then 1 image ran
-    assert result.note == "memory was short; continued with 1 image(s) per batch"
+    # The fault also hits the fast variant's check (a batch of 2), so the note says why the plain model ran.
+    eager, _, memory = result.note.partition("); ")
+    assert eager.startswith("plain eager: the fast variant could not be checked (")
+    assert "out of memory" in eager or "can't allocate memory" in eager
+    assert memory == "memory was short; continued with 1 image(s) per batch"
     assert result.images.shape == (4, 32, 32, 3) and result.steps_done == request.steps
     reference = render(request, model=model, device="cpu", batch_size=1)
     np.testing.assert_array_equal(result.images, reference.images)
