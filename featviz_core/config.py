@@ -74,6 +74,15 @@ def cache_dir() -> Path:
     return base / "featviz"
 
 
+def store_roots(variable: str, default: str) -> list[Path]:
+    """The folders the app reads stores from: the ``os.pathsep``-separated folders of the environment
+    ``variable`` (FEATVIZ_ATLAS_DIR, FEATVIZ_EXAMPLES_DIR), else ``cache_dir() / default``."""
+    raw = os.environ.get(variable, "").strip()
+    if raw:
+        return [Path(part).expanduser() for part in raw.split(os.pathsep) if part.strip()]
+    return [cache_dir() / default]
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds a render request is validated against."""

@@ -8,7 +8,6 @@ by ``:``); without it the app looks in the cache folder's ``atlas/``, where ``at
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -25,12 +24,9 @@ _stores_lock = threading.Lock()
 
 def atlas_roots() -> list[Path]:
     """The folders the app reads atlases from (FEATVIZ_ATLAS_DIR, else CACHE/atlas)."""
-    from featviz_core.config import cache_dir
+    from featviz_core.config import store_roots
 
-    raw = os.environ.get("FEATVIZ_ATLAS_DIR", "").strip()
-    if raw:
-        return [Path(part).expanduser() for part in raw.split(os.pathsep) if part.strip()]
-    return [cache_dir() / "atlas"]
+    return store_roots("FEATVIZ_ATLAS_DIR", "atlas")
 
 
 def _open_cached(path: Path) -> AtlasStore | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +25,9 @@ _lock = threading.Lock()
 
 def examples_roots() -> list[Path]:
     """The folders the app reads examples stores from (FEATVIZ_EXAMPLES_DIR, else CACHE/examples)."""
-    from featviz_core.config import cache_dir
+    from featviz_core.config import store_roots
 
-    raw = os.environ.get("FEATVIZ_EXAMPLES_DIR", "").strip()
-    if raw:
-        return [Path(part).expanduser() for part in raw.split(os.pathsep) if part.strip()]
-    return [cache_dir() / "examples"]
+    return store_roots("FEATVIZ_EXAMPLES_DIR", "examples")
 
 
 @dataclass
