@@ -16,13 +16,14 @@ from PIL import Image
 pytestmark = pytest.mark.e2e
 
 LAYER = "_blocks.10"
-RENDER_TIMEOUT_S = 420  # 48 steps of 3 images on 2 shared CPU cores, model warm-up included
+RENDER_STEPS = 160  # long enough, even on the fast compute path, for the polls to see it change
+RENDER_TIMEOUT_S = 420  # 160 steps of 3 images on 2 shared CPU cores, model warm-up included
 
 
 def test_render_shows_progress_and_changing_snapshots_then_a_grid_with_working_downloads(server, new_page, shots):
     page = new_page()
     open_app(page, server)
-    fill_explorer(page, first=0, last=2, steps=48, size=64, seed=301, every=4)
+    fill_explorer(page, first=0, last=2, steps=RENDER_STEPS, size=64, seed=301, every=4)
     clicked = time.monotonic()
     page.get_by_role("button", name="Render").click()
 
@@ -56,13 +57,13 @@ def test_render_shows_progress_and_changing_snapshots_then_a_grid_with_working_d
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "timings.json").write_text(json.dumps(
         {"render_to_first_snapshot_s": round(first_snapshot_s, 2), "render_total_s": round(total_s, 2),
-         "steps": 48, "snapshot_every": 4, "channels": 3, "size": 64, "progress_values_seen": progress_seen},
+         "steps": RENDER_STEPS, "snapshot_every": 4, "channels": 3, "size": 64, "progress_values_seen": progress_seen},
         indent=2))
 
     page.get_by_text("Download all (zip)").wait_for()
     assert captions(page) == [f"{LAYER}:0", f"{LAYER}:1", f"{LAYER}:2"]
     assert page.locator(EXCEPTION).count() == 0 and page.locator(ERROR).count() == 0
-    assert "channels=0-2" in page.url and "steps=48" in page.url and "seed=301" in page.url
+    assert "channels=0-2" in page.url and f"steps={RENDER_STEPS}" in page.url and "seed=301" in page.url
     shots(page, "done")
 
     with page.expect_download() as grid_download:
@@ -79,8 +80,8 @@ def test_render_shows_progress_and_changing_snapshots_then_a_grid_with_working_d
     assert sorted(archive.namelist()) == sorted(["grid.png", "render.json", f"{LAYER}_0.png", f"{LAYER}_1.png",
                                                  f"{LAYER}_2.png"])
     meta = json.loads(archive.read("render.json"))
-    assert meta["settings"]["channels"] == [0, 1, 2] and meta["settings"]["steps"] == 48
-    assert meta["steps_done"] == 48 and meta["labels"] == [f"{LAYER}:0", f"{LAYER}:1", f"{LAYER}:2"]
+    assert meta["settings"]["channels"] == [0, 1, 2] and meta["settings"]["steps"] == RENDER_STEPS
+    assert meta["steps_done"] == RENDER_STEPS and meta["labels"] == [f"{LAYER}:0", f"{LAYER}:1", f"{LAYER}:2"]
     assert Image.open(io.BytesIO(archive.read(f"{LAYER}_1.png"))).size == (64, 64)
 
 
