@@ -4,7 +4,11 @@
     * every batch norm that directly follows a convolution is folded into that convolution's weights
       (eval-mode batch norm is an affine map per channel), and replaced by an identity;
     * Lucent's redirected ReLU, whose backward pass uses boolean-mask indexing (``nonzero``, gather and
-      scatter on every call), is replaced by the same function with a mask multiply in its backward.
+      scatter on every call), is replaced by the same function with a mask multiply in its backward;
+    * batch-first multi-head attention (torchvision's vision transformers) computes on a contiguous
+      sequence-first copy of its input. Torch transposes a batch-first input to sequence-first without a
+      copy; on a batch of more than one image the projections' backward then runs as a batched matmul
+      against the weight repeated per token (about half of a ViT step's time on a CPU).
 The copy is checked against the original on a random input; if any targetable layer differs, the
 original is used. Layers whose output changes meaning (a convolution whose batch norm was folded into it)
 are reported so callers render those layers with the original model.
@@ -44,6 +48,30 @@ class _RedirectedReLUFunction(torch.autograd.Function):
 class RedirectedReLU(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _RedirectedReLUFunction.apply(x)
+
+
+class SeqFirstAttention(torch.nn.MultiheadAttention):
+    """A batch-first :class:`torch.nn.MultiheadAttention` (same parameters, same names) that hands its
+    parent a contiguous sequence-first copy of a batched input, so the projections and their backward run as
+    plain matrix products. Attention weights, when asked for, are returned as the parent returns them."""
+
+    def forward(self, query, key, value, *args, **kwargs):  # noqa: D102 - nn.MultiheadAttention's
+        if query.dim() != 3:
+            return super().forward(query, key, value, *args, **kwargs)
+        q = query.transpose(0, 1).contiguous()
+        k = q if key is query else key.transpose(0, 1).contiguous()
+        v = k if value is key else q if value is query else value.transpose(0, 1).contiguous()
+        out, weights = super().forward(q, k, v, *args, **kwargs)
+        return out.transpose(0, 1), weights
+
+
+def _batch_first_attention(module: torch.nn.Module) -> bool:
+    return type(module) is torch.nn.MultiheadAttention and module.batch_first
+
+
+def _seq_first(module: torch.nn.MultiheadAttention) -> None:
+    module.__class__ = SeqFirstAttention  # the copy's own module: the caller's model is never changed
+    module.batch_first = False
 
 
 @dataclass(frozen=True)
@@ -96,9 +124,11 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
     """A faster copy of ``model`` that computes the same outputs at ``layers`` (checked), or ``model``."""
     from lucent.modelzoo.inceptionv1.helper_layers import RedirectedReluLayer
 
-    if not any(isinstance(m, (torch.nn.BatchNorm2d, RedirectedReluLayer)) for m in model.modules()):
-        return RenderVariant(model, frozenset(), "plain eager: no batch norm to fold and no redirected ReLU to "
-                                                 "replace, so the fast variant would compute the same work")
+    if not any(isinstance(m, (torch.nn.BatchNorm2d, RedirectedReluLayer)) or _batch_first_attention(m)
+               for m in model.modules()):
+        return RenderVariant(model, frozenset(), "plain eager: no batch norm to fold, no redirected ReLU to "
+                                                 "replace and no batch-first attention to lay out, so the fast "
+                                                 "variant would compute the same work")
     fast = copy.deepcopy(model).eval()
     # The copy must not inherit hooks: another render thread may have capture hooks on the shared model
     # at this moment (they would fire, stale, inside the copy), and a user's hooks belong to their model.
@@ -110,6 +140,8 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
     for name, module in list(fast.named_modules()):
         if isinstance(module, RedirectedReluLayer):
             _set_module(fast, name, RedirectedReLU())
+        elif _batch_first_attention(module):
+            _seq_first(module)
     example = torch.randn(2, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
     device = next(iter((*model.parameters(), *model.buffers())), torch.zeros(())).device
     example = example.to(device)
@@ -133,7 +165,7 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
             if difference > tolerance:
                 return RenderVariant(model, frozenset(), f"plain eager: the fast variant differs at {name} (relative "
                                                          f"difference {difference:.2g} > {tolerance:g})")
-    if not changed and fast is not model and not any(isinstance(m, RedirectedReLU) for m in fast.modules()):
+    if not changed and not any(isinstance(m, (RedirectedReLU, SeqFirstAttention)) for m in fast.modules()):
         return RenderVariant(model, frozenset(), "plain eager: no batch norm follows a convolution, so the fast "
                                                  "variant would compute the same work")
     return RenderVariant(fast, frozenset(changed))
