@@ -32,6 +32,11 @@ def test_effnet_variant_folds_batch_norm_and_keeps_every_layer(effnet):
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in effnet.modules()) == 49  # original untouched
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(2))
     assert "_conv_head" in variant.changed_layers  # its output is now the batch norm's
+    # stride-1 convolutions pad themselves: 12 of the 17 explicit zero-paddings go (the 5 left are asymmetric)
+    assert sum(isinstance(m, torch.nn.ZeroPad2d) for m in effnet.modules()) == 17
+    assert sum(isinstance(m, torch.nn.ZeroPad2d) for m in variant.model.modules()) == 5
+    assert "_blocks.10._depthwise_conv.static_padding" in variant.changed_layers
+    assert variant.model.get_submodule("_blocks.10._depthwise_conv").padding == (2, 2)  # 5x5, stride 1
     for layer in ("_blocks.3", "_blocks.10", "_blocks.10._bn2", "_blocks.15", "_bn1"):
         with torch.no_grad():
             want, got = capture_layers(effnet, [layer], x)[layer], capture_layers(variant.model, [layer], x)[layer]
