@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_core.settings.step_presets import FAST_STEPS, SEED_STEPS
+from featviz_core.settings.step_presets import FAST_STEPS, SEED_STEPS, preset_settings
 from featviz_ui import (
     address_bar, figure_downloads, finished_renders, form, layout, model_choice, notebook_figures, photo_start,
     present, views
@@ -113,13 +113,22 @@ layer_text = {info.name: model_choice.layer_label(info) for info in table}
 if ss[layer_key] not in layer_names:
     ss[layer_key] = defaults.layer
 
+
+
+def quality_preset(quality: str) -> None:
+    """Set the form's steps and compute path to a quality preset's (featviz_core.settings.step_presets)."""
+    for name, value in preset_settings(quality, model).items():
+        ss[form.key(PREFIX, name)] = value
+
+
 if model in FAST_STEPS:  # quality presets set the form's steps: the seed's 512, or the measured fast count
     seed_button, fast_button, _ = panel.columns([1, 1, 4])
-    seed_button.button(f"Seed quality ({SEED_STEPS} steps)", key="ex_quality_seed", on_click=ss.__setitem__,
-                       args=(form.key(PREFIX, "steps"), SEED_STEPS), help="Lucent's default step count.")
-    fast_button.button(f"Fast ({FAST_STEPS[model]} steps)", key="ex_quality_fast", on_click=ss.__setitem__,
-                       args=(form.key(PREFIX, "steps"), FAST_STEPS[model]),
-                       help="Where featviz reaches Lucent's 512-step quality on this model (measured; see BENCHMARKS.md).")
+    seed_button.button(f"Seed quality ({SEED_STEPS} steps)", key="ex_quality_seed", on_click=quality_preset,
+                       args=("seed",), help="Lucent's default step count, in float32.")
+    fast_button.button(f"Fast ({FAST_STEPS[model]} steps)", key="ex_quality_fast", on_click=quality_preset,
+                       args=("fast",),
+                       help="Where featviz reaches Lucent's 512-step quality on this model (measured; see BENCHMARKS.md), "
+                            "on this machine's fastest compute path (precision and memory layout auto).")
 
 with panel.form("explorer_form", enter_to_submit=False):
     st.caption(f"Model: **{model}** (choose it in the sidebar)")

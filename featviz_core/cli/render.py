@@ -25,8 +25,10 @@ def add_render_parser(sub) -> None:
     add_setting_options(render)  # every declared render setting (featviz_core.settings)
     render.add_argument("--random-weights", action="store_true", help=RANDOM_HELP)
     render.add_argument("--quality", default="seed", choices=["seed", "fast"],
-                        help="seed: 512 steps, as Lucent (default); fast: the measured per-model step count at which "
-                             "featviz reaches Lucent's 512-step quality (see BENCHMARKS.md); --steps overrides it")
+                        help="seed: 512 steps in float32, as Lucent (default); fast: the measured per-model step count at "
+                             "which featviz reaches Lucent's 512-step quality (see BENCHMARKS.md), on the fastest compute "
+                             "path of this machine (--precision auto --memory-format auto); --steps, --precision and "
+                             "--memory-format override it")
     render.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: FEATVIZ_DEVICE or auto)")
     render.add_argument("--batch-size", type=int, default=None,
                         help="images per forward pass (default: 2 on CPU, 64 on CUDA); 1 makes each image bit-identical "
@@ -47,13 +49,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     from featviz_core.models import load_model
     from featviz_core.outputs.export import render_metadata, result_files
     from featviz_core.render import render
-    from featviz_core.settings.step_presets import preset_steps
+    from featviz_core.settings.step_presets import PRESET_COMPUTE, preset_steps
 
     started = time.perf_counter()
     apply_random_weights(args)
     request = request_from_args(args)  # checked first, so an unknown model is named as such
     if args.steps is None:  # the quality preset's step count for the request's model
         request = request.replace(steps=preset_steps(args.quality, request.model))
+    # and its compute path, where the options leave it open
+    request = request.replace(**{name: value for name, value in PRESET_COMPUTE[args.quality].items()
+                                 if getattr(args, name) is None})
     if args.batch_size is not None and args.batch_size < 1:
         raise FeatvizError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.snapshot_every < 1:

@@ -248,12 +248,12 @@ SETTINGS: tuple[Setting, ...] = (
             help="MACO's fixed magnitude: blank for a 1/f power law; the CLI takes a folder of images and uses their "
             "average spectrum (links name it by its SHA-256)"),
     Setting("precision", "choice", "float32", label="Model precision", noun="precision", choices=PRECISIONS,
-            flag="--precision", widget="select",
+            flag="--precision", cli_default=None, widget="select",
             help="number format of the model's computation: float32; bfloat16 where the device computes it "
             "natively (else float32, with a note); auto: bfloat16 on a CPU with AVX-512 BF16 or AMX for models measured "
             "faster with it"),
     Setting("memory_format", "choice", "contiguous", label="Memory layout", noun="memory format",
-            choices=MEMORY_FORMATS, flag="--memory-format", widget="select",
+            choices=MEMORY_FORMATS, flag="--memory-format", cli_default=None, widget="select",
             help="layout of the model's tensors: contiguous, channels_last (often faster on CPUs), or auto "
             "(channels_last on a CPU)"),
     Setting("seed", "int", 0, label="Seed", help="the same settings and seed give the same images",

@@ -32,6 +32,24 @@ FAST_STEPS: dict[str, int] = {
 }
 
 
+#: The compute settings each preset sets with its steps. The seed's are the request's defaults (float32,
+#: contiguous: the pixels every earlier release made); fast lets featviz pick this machine's fastest path,
+#: each measured within 1% of float32's neutral score (featviz_core.render.compute_path, BENCHMARKS.md).
+PRESET_COMPUTE: dict[str, dict[str, str]] = {
+    "seed": {"precision": "float32", "memory_format": "contiguous"},
+    "fast": {"precision": "auto", "memory_format": "auto"},
+}
+
+
+def preset_settings(quality: str, model: str) -> dict[str, int | str]:
+    """Every setting preset ``quality`` sets for ``model``: its steps and its compute path.
+
+    Raises:
+        RequestError: as :func:`preset_steps`.
+    """
+    return {"steps": preset_steps(quality, model), **PRESET_COMPUTE[quality]}
+
+
 def preset_steps(quality: str, model: str) -> int:
     """Steps of quality preset ``quality`` ("seed" or "fast") for ``model`` (a registry name).
 

@@ -198,6 +198,10 @@ def test_quality_buttons_set_the_steps(new_app):
     at.run()
     at.button(key="ex_quality_fast").click().run()
     assert at.number_input(key="ex_steps").value == FAST_STEPS["efficientnet-lite0"] < SEED_STEPS
+    # fast also picks this machine's fastest compute path; seed puts back float32 and contiguous memory
+    assert (at.selectbox(key="ex_precision").value, at.selectbox(key="ex_memory_format").value) == ("auto", "auto")
     at.button(key="ex_quality_seed").click().run()
     assert at.number_input(key="ex_steps").value == SEED_STEPS
+    assert (at.selectbox(key="ex_precision").value, at.selectbox(key="ex_memory_format").value) == (
+        "float32", "contiguous")
     assert not errors(at)

@@ -59,6 +59,24 @@ def test_render_writes_grid_pngs_and_metadata(model, tmp_path, capsys):
     assert "step 4/4" in err  # the progress bar went to stderr
 
 
+def test_fast_quality_takes_the_measured_steps_and_the_fast_compute_path_unless_told_otherwise(tmp_path):
+    from featviz_core.settings.step_presets import FAST_STEPS
+
+    base = ["render", "--model", "efficientnet-lite0", "--channels", "0", "--size", "32", "--no-upsample", "--quiet"]
+    # --steps overrides the preset's count (a full fast render would take minutes), the compute path is the preset's
+    assert main([*base, "--quality", "fast", "--steps", "2", "--out", str(tmp_path / "fast")]) == 0
+    meta = json.loads((tmp_path / "fast" / "render.json").read_text())["settings"]
+    assert (meta["steps"], meta["precision"], meta["memory_format"]) == (2, "auto", "auto")
+    assert main([*base, "--quality", "fast", "--steps", "2", "--memory-format", "contiguous", "--precision", "float32",
+                 "--out", str(tmp_path / "told")]) == 0
+    meta = json.loads((tmp_path / "told" / "render.json").read_text())["settings"]
+    assert (meta["precision"], meta["memory_format"]) == ("float32", "contiguous")
+    assert main([*base, "--steps", "2", "--out", str(tmp_path / "seed")]) == 0  # the seed preset, as always
+    meta = json.loads((tmp_path / "seed" / "render.json").read_text())["settings"]
+    assert (meta["precision"], meta["memory_format"]) == ("float32", "contiguous")
+    assert FAST_STEPS["efficientnet-lite0"] < 512
+
+
 def test_render_with_lucents_transforms(model, tmp_path):
     layer, _ = MODELS[model]
     out = tmp_path / "lucent"

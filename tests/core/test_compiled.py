@@ -10,7 +10,7 @@ from featviz_core.errors import RequestError
 from featviz_core.render import render
 from featviz_core.render.compiled import CompileUnavailable, compile_seconds, truncated_extractor
 from featviz_core.request import RenderRequest
-from featviz_core.settings.step_presets import FAST_STEPS, SEED_STEPS, preset_steps
+from featviz_core.settings.step_presets import FAST_STEPS, SEED_STEPS, preset_settings, preset_steps
 
 
 @pytest.mark.slow  # compiling takes one to several minutes on 2 shared cores
@@ -51,5 +51,8 @@ def test_quality_presets():
     assert fast == FAST_STEPS["efficientnet-lite0"] and 1 <= fast < SEED_STEPS
     with pytest.raises(RequestError, match="unknown quality preset 'best'; choose one of: seed, fast"):
         preset_steps("best", "efficientnet-lite0")
+    assert preset_settings("seed", "efficientnet-lite0") == {"steps": 512, "precision": "float32",
+                                                             "memory_format": "contiguous"}
+    assert preset_settings("fast", "efficientnet-lite0") == {"steps": fast, "precision": "auto", "memory_format": "auto"}
     with pytest.raises(RequestError, match="no fast step count has been measured for nope"):
         preset_steps("fast", "nope")
