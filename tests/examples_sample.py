@@ -39,3 +39,13 @@ def known_folder(root: Path, model=None) -> Path:
     Image.new("RGB", (90, 60), (128, 128, 128)).save(root / "other/grey.jpg", quality=95)
     Image.new("RGB", (50, 70), (60, 60, 60)).save(root / "grey-dark.png")
     return root
+
+
+def examples_store(root: Path, images: Path, layers: str, top: int = 3) -> Path:
+    """A folder of examples stores: ``root`` with one store, ``known``, of MODEL's ``layers`` (names separated
+    by commas) over the images of ``images`` (real weights, top ``top``). Returns ``root``."""
+    from featviz_core.examples.runner import build_examples
+
+    last = build_examples(root / "known", MODEL, layers, images, top=top, batch=5)
+    assert last.finished, last
+    return root
