@@ -149,8 +149,9 @@ def photo_heatmaps(model: str, layer: str, image, channels: tuple[int, ...], sha
             with column:
                 heat = overlay(view, maps[channel])
                 png = atlas_image(model, layer, channel)
-                if png is not None:
-                    st.image([heat, png], caption=[f"{layer}:{channel} in your photo", "its atlas image"],
-                             width=120)
+                if png is not None:  # side by side in the column (a list of two would wrap in a narrow one)
+                    heat_col, atlas_col = st.columns(2, gap="small")
+                    heat_col.image(heat, caption=f"{layer}:{channel} in your photo", width="stretch")
+                    atlas_col.image(png, caption="its atlas image", width="stretch", output_format="PNG")
                 else:
                     st.image(heat, caption=f"{layer}:{channel} in your photo", width=160)
