@@ -19,6 +19,8 @@
 | FEATVIZ_INCEPTIONV1_URL | upstream | a mirror to download inception5h.pth from |
 | FEATVIZ_ATLAS_DIR | CACHE/atlas | atlases the app reads (featviz_core.atlas.lookup) |
 | FEATVIZ_EXAMPLES_DIR | CACHE/examples | dataset examples stores the app reads (featviz_core.examples.lookup) |
+| FEATVIZ_ZIP_MAX_MB / FEATVIZ_ZIP_MAX_IMAGES / FEATVIZ_ZIP_MAX_ENTRIES | 50 / 500 / 2000 | a visitor's zip of images: size, images, entries |
+| FEATVIZ_ZIP_MAX_UNPACKED_MB / FEATVIZ_ZIP_MAX_RATIO | 200 / 100 | the zip unpacked in all; highest compression ratio |
 | FEATVIZ_TORCHVISION_MIRROR | unset | an http(s) folder to download torchvision's weight files from instead |
 | FEATVIZ_MEMORY_MB | unset | cap on the memory featviz counts as available (models and renders estimated above it are refused) |
 | FEATVIZ_ATLAS_FILL | 1 | the app's render service fills an atlas of the current model while no visitor renders (0: off) |

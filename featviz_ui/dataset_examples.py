@@ -1,6 +1,8 @@
 """Dataset examples in the app: a channel's top and bottom images from an examples store (Neuron page and
-Gallery), and where a photo fires each channel (Photo page). Stores are read from disk (examples.json once
-per store and change, and only the crops shown); no model is loaded here except for a photo's maps."""
+Gallery), and a visitor's zip of images searched for them through the render queue (Neuron page); where a
+photo fires each channel (Photo page). Stores are read from disk (examples.json once per store and change,
+and only the crops shown); no model is loaded here (the queue's workers load it, and the Photo page's shared
+model draws a photo's maps)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ def section(model: str, layer: str, channel: int, *, key: str) -> None:
     st.markdown(f"**Dataset examples of {layer}:{channel}**")
     labels = {str(store.path): store.label() for store in stores}
     chosen = stores[0]
+    if st.session_state.get(f"{key}_store") not in labels:  # a store of another layer (an upload's) was chosen
+        st.session_state.pop(f"{key}_store", None)
     if len(stores) > 1:
         picked = st.selectbox("Examples from", list(labels), format_func=labels.get, key=f"{key}_store")
         chosen = next(s for s in stores if str(s.path) == picked)
@@ -155,3 +159,136 @@ def photo_heatmaps(model: str, layer: str, image, channels: tuple[int, ...], sha
                     atlas_col.image(png, caption="its atlas image", width="stretch", output_format="PNG")
                 else:
                     st.image(heat, caption=f"{layer}:{channel} in your photo", width=160)
+
+
+# ----- the visitor's own images: a zip searched for examples through the render queue ---------------------
+ZIP_POLL_S = 0.5
+MB = 1024 * 1024
+
+
+def with_upload(model: str, layer: str, channel: int, *, key: str) -> None:
+    """:func:`section`, then "Find examples in your own images (zip)": an uploaded zip of images is searched
+    for ``layer``'s examples as a job of the render queue (queue position, then images done of total, and
+    Stop); once its store is finished, the section shows it. A refused zip is one ``st.error`` line, and
+    everything above stays."""
+    _collect(key)  # before the section's store choice is drawn: a finished upload becomes the chosen store
+    section(model, layer, channel, key=key)
+    _uploader(model, layer, key)
+
+
+def _keys(key: str) -> tuple[str, str, str]:
+    return f"{key}_zip_job", f"{key}_zip_error", f"{key}_zip_notice"
+
+
+def _zip_job(key: str):
+    from featviz_ui.slots import service
+
+    job_id = st.session_state.get(_keys(key)[0])
+    return service().get(job_id) if job_id else None
+
+
+def _collect(key: str) -> None:
+    """Touch this tab's upload job; once it has ended, its store (or why it has none) moves into the page."""
+    from featviz_core.service import DONE, FAILED
+    from featviz_ui.slots import client_id, session_id
+
+    job_key, error_key, notice_key = _keys(key)
+    job = _zip_job(key)
+    if job is None:
+        st.session_state[job_key] = None
+        return
+    if job.active:
+        job.touch(client_id(), session_id())
+        return
+    st.session_state[job_key] = None
+    if job.state == DONE and job.result is not None:
+        found = job.result
+        st.session_state[f"{key}_store"] = str(found.store)
+        how = "found before for this same zip" if found.reused else "found"
+        st.session_state[notice_key] = (f"Examples {how} in the {found.images} images of "
+                                        f"{job.request.name or 'your zip'} ({found.not_images} other file(s) "
+                                        "skipped); they are shown above.")
+    elif job.state == FAILED:
+        st.session_state[error_key] = f"Finding examples in your zip failed: {job.error}"
+    else:
+        st.session_state[notice_key] = f"Finding examples in your zip stopped ({job.error or 'cancelled'})."
+
+
+def _submit(model: str, layer: str, key: str) -> None:
+    """The uploader's callback: check the zip and queue its job (a refusal is kept as one line)."""
+    from featviz_core.errors import FeatvizError
+    from featviz_core.examples.upload import ZipExamplesRequest
+    from featviz_ui.slots import client_id, service, session_id
+
+    upload = st.session_state.get(f"{key}_zip_file")
+    if upload is None:  # the file was removed from the uploader: its job goes on
+        return
+    job_key, error_key, notice_key = _keys(key)
+    data = upload.getvalue()
+    try:
+        request = ZipExamplesRequest.of_upload(data, model, layer, name=upload.name)
+        job = service().submit_examples(request, data, client_id())
+        job.touch(client_id(), session_id())
+    except FeatvizError as exc:
+        st.session_state[error_key] = str(exc)
+        return
+    previous = _zip_job(key)
+    if previous is not None and previous is not job and previous.active:
+        previous.release(client_id(), "replaced by a newer upload")
+    st.session_state[job_key], st.session_state[error_key], st.session_state[notice_key] = job.id, "", ""
+
+
+def _stop(key: str) -> None:
+    from featviz_ui.slots import client_id
+
+    job = _zip_job(key)
+    if job is not None and job.active:
+        job.release(client_id(), "stopped by you; the images scanned so far are kept for this zip")
+
+
+def _uploader(model: str, layer: str, key: str) -> None:
+    import math
+
+    from featviz_core.examples.archive import ZipLimits
+
+    limits = ZipLimits.from_env()
+    st.file_uploader("Find examples in your own images (zip)", type=["zip"], key=f"{key}_zip_file",
+                     max_upload_size=max(1, math.ceil(limits.max_zip_bytes / MB)),
+                     help=f"Upload {limits.describe()}. The images that excite and suppress each channel of "
+                          f"{layer} are found among them, in turn with other visitors' renders, and shown here "
+                          "(stores of uploads are kept on this server).",
+                     on_change=_submit, args=(model, layer, key))
+    _, error_key, notice_key = _keys(key)
+    if st.session_state.get(error_key):
+        st.error(st.session_state[error_key], icon=":material/error:")
+    job = _zip_job(key)
+    if job is not None and job.active:
+        _live(key)
+    elif st.session_state.get(notice_key):
+        st.info(st.session_state[notice_key], icon=":material/info:")
+
+
+@st.fragment(run_every=ZIP_POLL_S)
+def _live(key: str) -> None:
+    """The upload job's queue position or progress, polled; the page reruns once it has ended."""
+    import time
+
+    from featviz_core.service import QUEUED
+    from featviz_ui.slots import client_id, queue_ahead, session_id
+    from featviz_ui.views import duration
+
+    job = _zip_job(key)
+    if job is None or not job.active:
+        st.rerun()
+    job.touch(client_id(), session_id())
+    progress = job.progress
+    if job.state == QUEUED:
+        st.info(f"Your zip is queued: {queue_ahead(job)} ahead of you. Its images are read when a worker is free.",
+                icon=":material/hourglass_top:")
+    elif progress is None:
+        st.progress(0.0, text=f"Reading your zip's images · {duration(time.monotonic() - job.started)} elapsed")
+    else:
+        st.progress(min(1.0, progress.done / max(1, progress.total)),
+                    text=f"Images {progress.done} of {progress.total} · about {duration(progress.remaining_s)} left")
+    st.button("Stop", key=f"{key}_zip_stop", on_click=_stop, args=(key,), icon=":material/stop_circle:",
+              help="Stop reading your zip (the images read so far are kept for the next upload of the same zip).")

@@ -235,5 +235,6 @@ else:
     st.info("Pick a layer and a channel, then press **Render**. The defaults (256 px, 1024 steps) take a "
             "while on a CPU; fewer steps or a smaller image are quicker.", icon=":material/touch_app:")
 
-# Dataset examples of the form's channel, when an examples store of this model covers its layer.
-dataset_examples.section(model, ss[layer_key], int(ss["ne_channel"]), key="ne_examples")
+# Dataset examples of the form's channel, when an examples store of this model covers its layer, and the
+# visitor's own zip of images searched for them through the render queue.
+dataset_examples.with_upload(model, ss[layer_key], int(ss["ne_channel"]), key="ne_examples")

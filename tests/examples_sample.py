@@ -49,3 +49,32 @@ def examples_store(root: Path, images: Path, layers: str, top: int = 3) -> Path:
     last = build_examples(root / "known", MODEL, layers, images, top=top, batch=5)
     assert last.finished, last
     return root
+
+
+def picture_png(seed: int, size: tuple[int, int] = (48, 64)) -> bytes:
+    """A small random-noise PNG (``size`` is height, width)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def zip_bytes(files: dict[str, bytes], compression: int | None = None) -> bytes:
+    """A real zip (``zipfile``) of ``files``: path inside the zip -> content (deflated unless told)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression if compression is not None else zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def pictures_zip(count: int, seed: int = 0, **others: bytes) -> bytes:
+    """A zip of ``count`` small noise PNGs under ``pictures/`` (and ``others``: more files by path)."""
+    files = {f"pictures/p{i:03d}.png": picture_png(seed + i, (40 + 8 * (i % 4), 56)) for i in range(count)}
+    return zip_bytes({**files, **others})

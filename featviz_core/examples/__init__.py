@@ -14,6 +14,9 @@ around it in the image's own pixels, and the spatial activation map.
 - :mod:`.store`: identity, atomic checkpoints and the finished store (``examples.json``, crops, maps).
 - :mod:`.runner`: the driver; yields progress, never prints.
 - :mod:`.lookup` / :mod:`.heatmap`: what the app reads and draws (no model is loaded there).
+- :mod:`.archive`: a visitor's zip of images, checked and unpacked with hard bounds (hostile zips refused).
+- :mod:`.upload`: a zip's examples of one layer as a request the render service queues, into a store the
+  app finds, reused when the same zip comes again.
 
 Nothing here imports torch at module import.
 

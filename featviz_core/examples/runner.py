@@ -77,9 +77,13 @@ def _prepare(out: Path) -> None:
 
 def plan_identity(model: str, layers: str, images: str | Path, *, top: int = DEFAULT_TOP,
                   crop: int | None = None, batch: int | None = None, device: str | None = None,
-                  max_mb: float = DEFAULT_MAX_MB, max_side: int = DEFAULT_MAX_SIDE
-                  ) -> tuple[ExamplesIdentity, list[str]]:
-    """Check the request and say what the store will be of: (identity, the folder's sorted files)."""
+                  max_mb: float = DEFAULT_MAX_MB, max_side: int = DEFAULT_MAX_SIDE,
+                  source: tuple[str, str] | None = None) -> tuple[ExamplesIdentity, list[str]]:
+    """Check the request and say what the store will be of: (identity, the folder's sorted files).
+
+    ``source``: (name, digest) of what the folder's images came from when the folder is only a temporary
+    copy (an uploaded zip, :mod:`.upload`); the identity records them instead of the folder's path and
+    digest, so the same upload has the same identity wherever it was unpacked."""
     from featviz_core.atlas.batch_plan import select_layers
     from featviz_core.atlas.identity import weights_digest
     from featviz_core.models import default_model_name, get_spec, layer_table
@@ -104,15 +108,17 @@ def plan_identity(model: str, layers: str, images: str | Path, *, top: int = DEF
     grids = {info.name: (info.height, info.width) for info in layer_table(model, side) if info.name in chosen}
     settings = {"top": top, "crop": crop, "size": side, "batch": batch,
                 "max_bytes": int(max_mb * 1024 * 1024), "max_side": max_side}
-    identity = ExamplesIdentity(model, weights_digest(model), str(folder), folder_digest(folder, files),
-                                len(files), dict(chosen), grids, tuple(sorted(settings.items())))
+    name, digest = source if source is not None else (str(folder), folder_digest(folder, files))
+    identity = ExamplesIdentity(model, weights_digest(model), name, digest, len(files), dict(chosen), grids,
+                                tuple(sorted(settings.items())))
     return identity, files
 
 
 def examples_iter(out: str | Path, model: str, layers: str, images: str | Path, *, top: int = DEFAULT_TOP,
                   crop: int | None = None, batch: int | None = None, engine=None,
                   checkpoint_every: int = 8, max_chunks: int | None = None, max_mb: float = DEFAULT_MAX_MB,
-                  max_side: int = DEFAULT_MAX_SIDE) -> Iterator[ExamplesProgress]:
+                  max_side: int = DEFAULT_MAX_SIDE, source: tuple[str, str] | None = None
+                  ) -> Iterator[ExamplesProgress]:
     """Scan every image of ``images`` not scanned yet into the store at ``out``; yield progress after each
     chunk, and a last report with ``finished=True`` once examples.json is written.
 
@@ -128,6 +134,7 @@ def examples_iter(out: str | Path, model: str, layers: str, images: str | Path, 
         checkpoint_every: chunks between checkpoints (each is one atomic file write).
         max_chunks: stop after this many chunks (the store stays resumable), for tests and trials.
         max_mb / max_side: larger files, or images with a larger side, are skipped and counted.
+        source: (name, digest) of what a temporary folder was made from (see :func:`plan_identity`).
 
     Raises:
         ExamplesError, AtlasError, WeightsUnavailable: one line each, before anything is overwritten.
@@ -137,7 +144,8 @@ def examples_iter(out: str | Path, model: str, layers: str, images: str | Path, 
 
     engine = engine if engine is not None else LocalEngine()
     identity, files = plan_identity(model, layers, images, top=top, crop=crop, batch=batch,
-                                    device=getattr(engine, "device", None), max_mb=max_mb, max_side=max_side)
+                                    device=getattr(engine, "device", None), max_mb=max_mb, max_side=max_side,
+                                    source=source)
     _check_number("--checkpoint-every", checkpoint_every, 1, 1_000_000)
     out = Path(out)
     _prepare(out)
@@ -151,12 +159,12 @@ def examples_iter(out: str | Path, model: str, layers: str, images: str | Path, 
             shapes = {layer: (c, *identity.grids[layer]) for layer, c in identity.layers.items()}
             checkpoint = Checkpoint(identity, empty_state(shapes, top), set(), 0, [])
             save_checkpoint(out, checkpoint)
-        yield from _run(out, identity, files, checkpoint, engine, checkpoint_every, max_chunks)
+        folder = Path(images).expanduser().resolve()
+        yield from _run(out, folder, identity, files, checkpoint, engine, checkpoint_every, max_chunks)
 
 
-def _run(out: Path, identity: ExamplesIdentity, files: list[str], checkpoint: Checkpoint, engine,
+def _run(out: Path, folder: Path, identity: ExamplesIdentity, files: list[str], checkpoint: Checkpoint, engine,
          checkpoint_every: int, max_chunks: int | None) -> Iterator[ExamplesProgress]:
-    folder = Path(identity.folder)
     settings = identity.settings_dict
     batch, top = settings["batch"], settings["top"]
     count = math.ceil(len(files) / batch)
@@ -201,7 +209,7 @@ def _run(out: Path, identity: ExamplesIdentity, files: list[str], checkpoint: Ch
         return  # stopped early (max_chunks): resumable
     if not (out / RESULT).exists() or todo:
         if checkpoint.used == 0:
-            raise ExamplesError(f"none of the {len(files)} images of {folder} could be used "
+            raise ExamplesError(f"none of the {len(files)} images of {identity.folder} could be used "
                                 f"({checkpoint.skipped[0][0]}: {checkpoint.skipped[0][1]}, ...)")
         write_result(out, folder, identity, checkpoint.state, files, checkpoint.used, checkpoint.skipped)
     yield report(finished=True)

@@ -4,7 +4,14 @@
     * every batch norm that directly follows a convolution is folded into that convolution's weights
       (eval-mode batch norm is an affine map per channel), and replaced by an identity;
     * Lucent's redirected ReLU, whose backward pass uses boolean-mask indexing (``nonzero``, gather and
-      scatter on every call), is replaced by the same function with a mask multiply in its backward.
+      scatter on every call), is replaced by the same function with a mask multiply in its backward;
+    * a convolution that pads its input with an explicit zero-padding module (EfficientNet's TensorFlow-style
+      "same" padding) pads it itself where the padding is symmetric, which drops a padded copy of the
+      input and its backward from every step;
+    * batch-first multi-head attention (torchvision's vision transformers) computes on a contiguous
+      sequence-first copy of its input. Torch transposes a batch-first input to sequence-first without a
+      copy; on a batch of more than one image the projections' backward then runs as a batched matmul
+      against the weight repeated per token (about half of a ViT step's time on a CPU).
 The copy is checked against the original on a random input; if any targetable layer differs, the
 original is used. Layers whose output changes meaning (a convolution whose batch norm was folded into it)
 are reported so callers render those layers with the original model.
@@ -44,6 +51,43 @@ class _RedirectedReLUFunction(torch.autograd.Function):
 class RedirectedReLU(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _RedirectedReLUFunction.apply(x)
+
+
+class SeqFirstAttention(torch.nn.MultiheadAttention):
+    """A batch-first :class:`torch.nn.MultiheadAttention` (same parameters, same names) that hands its
+    parent a contiguous sequence-first copy of a batched input, so the projections and their backward run as
+    plain matrix products. Attention weights, when asked for, are returned as the parent returns them."""
+
+    def forward(self, query, key, value, *args, **kwargs):  # noqa: D102 - nn.MultiheadAttention's
+        if query.dim() != 3:
+            return super().forward(query, key, value, *args, **kwargs)
+        q = query.transpose(0, 1).contiguous()
+        k = q if key is query else key.transpose(0, 1).contiguous()
+        v = k if value is key else q if value is query else value.transpose(0, 1).contiguous()
+        out, weights = super().forward(q, k, v, *args, **kwargs)
+        return out.transpose(0, 1), weights
+
+
+def _symmetric_static_padding(module: torch.nn.Module) -> tuple[int, int] | None:
+    """(top, left) of a convolution's own zero-padding module (``static_padding``, as
+    ``efficientnet_lite_pytorch``'s ``Conv2dStaticSamePadding`` has) when it pads both sides alike and the
+    convolution pads nothing itself; else None."""
+    pad = getattr(module, "static_padding", None)
+    if not isinstance(module, torch.nn.Conv2d) or not isinstance(pad, torch.nn.ZeroPad2d):
+        return None
+    left, right, top, bottom = pad.padding
+    if left != right or top != bottom or tuple(module.padding) != (0, 0) or module.padding_mode != "zeros":
+        return None
+    return top, left
+
+
+def _batch_first_attention(module: torch.nn.Module) -> bool:
+    return type(module) is torch.nn.MultiheadAttention and module.batch_first
+
+
+def _seq_first(module: torch.nn.MultiheadAttention) -> None:
+    module.__class__ = SeqFirstAttention  # the copy's own module: the caller's model is never changed
+    module.batch_first = False
 
 
 @dataclass(frozen=True)
@@ -91,29 +135,50 @@ def _fold(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> None:
     conv.bias = torch.nn.Parameter(new_bias, requires_grad=False)
 
 
-def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None, input_size: int = 224,
-                   tolerance: float = 1e-3) -> RenderVariant:
-    """A faster copy of ``model`` that computes the same outputs at ``layers`` (checked), or ``model``."""
-    from lucent.modelzoo.inceptionv1.helper_layers import RedirectedReluLayer
-
-    if not any(isinstance(m, (torch.nn.BatchNorm2d, RedirectedReluLayer)) for m in model.modules()):
-        return RenderVariant(model, frozenset(), "plain eager: no batch norm to fold and no redirected ReLU to "
-                                                 "replace, so the fast variant would compute the same work")
+def _copy_without_hooks(model: torch.nn.Module) -> torch.nn.Module:
+    """An eval-mode deep copy of ``model`` without its hooks: another render thread may have capture hooks on
+    the shared model at this moment (they would fire, stale, inside the copy), and a user's hooks belong to
+    their model."""
     fast = copy.deepcopy(model).eval()
-    # The copy must not inherit hooks: another render thread may have capture hooks on the shared model
-    # at this moment (they would fire, stale, inside the copy), and a user's hooks belong to their model.
     for module in fast.modules():
         for attribute in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
                           "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
                           "_forward_pre_hooks_with_kwargs"):
             getattr(module, attribute, {}).clear()
+    return fast
+
+
+def _rewrite_modules(fast: torch.nn.Module, redirected_relu: type) -> set[str]:
+    """Swap in the cheaper modules (redirected ReLU, attention layout, a convolution's own padding) in place;
+    returns the layers whose output no longer means what it did."""
+    changed: set[str] = set()
     for name, module in list(fast.named_modules()):
-        if isinstance(module, RedirectedReluLayer):
+        if isinstance(module, redirected_relu):
             _set_module(fast, name, RedirectedReLU())
+        elif _batch_first_attention(module):
+            _seq_first(module)
+        elif (own := _symmetric_static_padding(module)) is not None:
+            module.padding = own
+            module.static_padding = torch.nn.Identity()
+            changed.add(f"{name}.static_padding")  # its output is no longer the padded input
+    return changed
+
+
+def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None, input_size: int = 224,
+                   tolerance: float = 1e-3) -> RenderVariant:
+    """A faster copy of ``model`` that computes the same outputs at ``layers`` (checked), or ``model``."""
+    from lucent.modelzoo.inceptionv1.helper_layers import RedirectedReluLayer
+
+    if not any(isinstance(m, (torch.nn.BatchNorm2d, RedirectedReluLayer)) or _batch_first_attention(m)
+               for m in model.modules()):
+        return RenderVariant(model, frozenset(), "plain eager: no batch norm to fold, no redirected ReLU to "
+                                                 "replace and no batch-first attention to lay out, so the fast "
+                                                 "variant would compute the same work")
+    fast = _copy_without_hooks(model)
+    changed = _rewrite_modules(fast, RedirectedReluLayer)
     example = torch.randn(2, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
     device = next(iter((*model.parameters(), *model.buffers())), torch.zeros(())).device
     example = example.to(device)
-    changed: set[str] = set()
     for conv_name, bn_name in _conv_bn_pairs(fast, example):
         _fold(fast.get_submodule(conv_name), fast.get_submodule(bn_name))
         _set_module(fast, bn_name, torch.nn.Identity())
@@ -133,7 +198,7 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
             if difference > tolerance:
                 return RenderVariant(model, frozenset(), f"plain eager: the fast variant differs at {name} (relative "
                                                          f"difference {difference:.2g} > {tolerance:g})")
-    if not changed and fast is not model and not any(isinstance(m, RedirectedReLU) for m in fast.modules()):
+    if not changed and not any(isinstance(m, (RedirectedReLU, SeqFirstAttention)) for m in fast.modules()):
         return RenderVariant(model, frozenset(), "plain eager: no batch norm follows a convolution, so the fast "
                                                  "variant would compute the same work")
     return RenderVariant(fast, frozenset(changed))

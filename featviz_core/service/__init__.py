@@ -16,9 +16,12 @@ queue-length rule), :mod:`.sharing` (identical requests share one job), :mod:`.r
 for a while), :mod:`.liveness` (deadline, cancel, abandoned tabs), :mod:`.stats` (counters and the stats
 file), :mod:`.worker` (worker threads and rendering one job); :mod:`.render_service` composes them.
 :mod:`.filler` feeds the service background work: an atlas filled while no visitor renders.
+A job may also be a visitor's zip of images searched for dataset examples (``submit_examples``;
+:mod:`.examples_job` runs it): it waits in the same queue as renders, with the same order, sharing, cancel,
+liveness and busy rule, and reports images done of total instead of snapshots.
 
 Layer (checked by tests/test_layout.py): may import errors, config, device, models, render, request, links, words,
-atlas; torch at module level: yes.
+atlas, examples; torch at module level: yes.
 """
 
 from __future__ import annotations

@@ -5,10 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from featviz_core.render import RenderResult, Snapshot
 from featviz_core.request import RenderRequest
+
+if TYPE_CHECKING:
+    from featviz_core.examples.upload import UploadedExamples, ZipExamplesRequest
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 
@@ -25,12 +29,20 @@ class JobOwner(Protocol):
 
 @dataclass(eq=False)
 class Job:
+    """A render (``request`` is a RenderRequest: ``snapshot`` and ``result`` a RenderResult) or a visitor's
+    zip of images searched for dataset examples (a ZipExamplesRequest: ``progress``, ``listing``, ``workdir``
+    and ``result`` an UploadedExamples); both wait in the same queue and are shared, cancelled and
+    abandoned alike."""
+
     id: str
-    request: RenderRequest
+    request: "RenderRequest | ZipExamplesRequest"
     snapshot_every: int
     state: str = QUEUED
     snapshot: Snapshot | None = None
-    result: RenderResult | None = None
+    result: "RenderResult | UploadedExamples | None" = None
+    progress: Any = None  # an examples job's latest ExamplesProgress (images done of total)
+    listing: Any = None  # an examples job's checked zip (ZipListing: its images and the files skipped)
+    workdir: Path | None = None  # a private temporary folder the job owns (the unpacked zip), removed at its end
     error: str = ""
     created: float = field(default_factory=time.monotonic)
     started: float | None = None

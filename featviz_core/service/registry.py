@@ -9,8 +9,13 @@ import itertools
 import time
 from collections.abc import Iterable
 
+from typing import TYPE_CHECKING
+
 from featviz_core.request import RenderRequest
 from featviz_core.service.job import Job, JobOwner
+
+if TYPE_CHECKING:
+    from featviz_core.examples.upload import ZipExamplesRequest
 
 # Beyond the newest KEEP_NEWEST finished jobs, a finished job is forgotten FORGET_AFTER_S after it ended,
 # and beyond KEEP_AT_MOST finished jobs at once (finished jobs hold their images).
@@ -35,7 +40,7 @@ class JobRegistry:
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
-    def new(self, request: RenderRequest, snapshot_every: int, service: JobOwner) -> Job:
+    def new(self, request: "RenderRequest | ZipExamplesRequest", snapshot_every: int, service: JobOwner) -> Job:
         """A new queued job for ``request``, registered under a fresh id (old finished jobs may go)."""
         job = Job(id=f"job-{next(self._ids)}", request=request, snapshot_every=snapshot_every, service=service)
         self._jobs[job.id] = job

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
@@ -24,7 +24,11 @@ from featviz_core.service.registry import JobRegistry
 from featviz_core.service.render_cache import RenderCache
 from featviz_core.service.sharing import SharedJobs
 from featviz_core.service.stats import Counters, StatsFile, stats_path
+from featviz_core.service.examples_job import run_examples_job
 from featviz_core.service.worker import RenderSetup, WorkerPool, run_job
+
+if TYPE_CHECKING:
+    from featviz_core.examples.upload import ZipExamplesRequest
 
 PREEMPTED = "paused for a visitor's render (background work resumes later)"
 
@@ -115,39 +119,69 @@ class RenderService:
             cached = self.lookup(request)
         try:
             with self._cond:
-                if self._closed:
-                    self.counters.add("rejected")
-                    raise QueueFull("featviz is restarting; try again in a moment.")
+                self._check_open_locked()
                 if cached is not None:
-                    self.counters.add("cache_hits")
-                    job = self._jobs.new(request, snapshot_every, self)
-                    job.state, job.result, job.finished = DONE, cached, time.monotonic()
-                    job.touch(client)
-                    return job
-                shared = self._shared.find(key)
-                if shared is not None:
-                    shared.touch(client)
-                    shared.preemptible = shared.preemptible and preemptible
-                    self._pending.raise_priority(shared, priority)  # a visitor wants it now
-                    self.counters.add("shared")
-                    return shared
-                self._prune_locked()
-                if not self._pending.has_room(priority, free_workers=max(0, len(self._threads) - self._running)):
-                    self.counters.add("rejected")
-                    raise QueueFull(self._pending.busy_message(self._running))
-                job = self._jobs.new(request, snapshot_every, self)
-                job.key = key
-                job.touch(client)
-                self._shared.add(job)
-                job.preemptible = preemptible
-                self._pending.put(job, priority)
-                if not preemptible:
-                    self._preempt_locked(priority)
-                self.counters.add("submitted")
-                self._cond.notify()
-                return job
+                    return self._done_job_locked(request, cached, client, snapshot_every)
+                joined = self._join_or_check_room_locked(key, client, priority, preemptible)
+                if joined is not None:
+                    return joined
+                return self._enqueue_locked(request, key, client, priority, preemptible, snapshot_every)
         finally:
             self._write_stats()
+
+    def submit_examples(self, request: "ZipExamplesRequest", data: bytes, client: str, *, priority: int = 0) -> Job:
+        """Queue finding ``request``'s dataset examples in the uploaded zip ``data`` for ``client``, as a render
+        is queued: behind every job of the same or higher priority already waiting (above background work,
+        which it preempts like a render), shared by every client that uploads the same zip for the same model
+        and layer while it runs, stopped by ``release``/``cancel`` or when nobody watches, turned away when the
+        queue is full. A finished store of the same zip and weights is reused at once (a DONE job).
+
+        The zip is checked (:mod:`featviz_core.examples.archive`) and unpacked here, before it is queued, into
+        a private temporary folder that the job removes when it ends, however it ends. The job's ``progress``
+        is the run's latest ExamplesProgress; its ``result`` an UploadedExamples.
+
+        Raises:
+            ExamplesError: the zip is refused, or uploads cannot be stored (one line); nothing is queued.
+            QueueFull: as :meth:`submit`.
+        """
+        from featviz_core.examples.archive import ZipLimits, read_listing
+        from featviz_core.examples.upload import UploadedExamples, finished_store, upload_root
+
+        limits = ZipLimits.from_env()
+        upload_root()  # refused now when uploads cannot be stored
+        listing = read_listing(data, limits)
+        reused = finished_store(request)
+        try:
+            with self._cond:
+                self._check_open_locked()
+                if reused is not None:
+                    result = UploadedExamples(reused, len(listing.images), len(listing.skipped), reused=True)
+                    return self._done_job_locked(request, result, client, 0)
+                joined = self._join_or_check_room_locked(request.key(), client, priority, False)
+            return joined if joined is not None else self._enqueue_upload(request, data, client, priority, limits)
+        finally:
+            self._write_stats()
+
+    def _enqueue_upload(self, request: "ZipExamplesRequest", data: bytes, client: str, priority: int,
+                        limits) -> Job:
+        """Unpack the zip (outside the lock: it takes a moment) and queue its job, unless meanwhile the same
+        upload was queued (then it joins that) or the queue filled up; the folder goes with any refusal."""
+        from featviz_core.examples.upload import remove_folder, unpack_upload
+
+        folder, listing = unpack_upload(data, limits)
+        try:
+            with self._cond:
+                self._check_open_locked()
+                joined = self._join_or_check_room_locked(request.key(), client, priority, False)
+                if joined is not None:
+                    remove_folder(folder)
+                    return joined
+                job = self._enqueue_locked(request, request.key(), client, priority, False, 0)
+                job.workdir, job.listing = folder, listing
+                return job
+        except BaseException:
+            remove_folder(folder)
+            raise
 
     def get(self, job_id: str) -> Job | None:
         with self._cond:
@@ -197,6 +231,54 @@ class RenderService:
         self._write_stats()
 
     # ----- internals --------------------------------------------------------------------------------------
+    def _check_open_locked(self) -> None:
+        """Raise QueueFull once the service is shutting down. Caller holds ``_cond``."""
+        if self._closed:
+            self.counters.add("rejected")
+            raise QueueFull("featviz is restarting; try again in a moment.")
+
+    def _done_job_locked(self, request, result, client: str, snapshot_every: int) -> Job:
+        """A job that is finished at once with ``result`` (from the cache, an atlas, a reused store)."""
+        self.counters.add("cache_hits")
+        job = self._jobs.new(request, snapshot_every, self)
+        job.state, job.result, job.finished = DONE, result, time.monotonic()
+        job.touch(client)
+        return job
+
+    def _join_or_check_room_locked(self, key: str, client: str, priority: int, preemptible: bool) -> Job | None:
+        """The active job of ``key`` with ``client`` joined to it, or None when a new job may wait.
+
+        Raises:
+            QueueFull: no new job of ``priority`` may wait (see ``JobQueue.has_room``).
+        """
+        shared = self._shared.find(key)
+        if shared is not None:
+            shared.touch(client)
+            shared.preemptible = shared.preemptible and preemptible
+            self._pending.raise_priority(shared, priority)  # a visitor wants it now
+            self.counters.add("shared")
+            return shared
+        self._prune_locked()
+        if not self._pending.has_room(priority, free_workers=max(0, len(self._threads) - self._running)):
+            self.counters.add("rejected")
+            raise QueueFull(self._pending.busy_message(self._running))
+        return None
+
+    def _enqueue_locked(self, request, key: str, client: str, priority: int, preemptible: bool,
+                        snapshot_every: int) -> Job:
+        """A new queued job of ``request``, shared under ``key``, waking a worker. Caller holds ``_cond``."""
+        job = self._jobs.new(request, snapshot_every, self)
+        job.key = key
+        job.touch(client)
+        self._shared.add(job)
+        job.preemptible = preemptible
+        self._pending.put(job, priority)
+        if not preemptible:
+            self._preempt_locked(priority)
+        self.counters.add("submitted")
+        self._cond.notify()
+        return job
+
     def _stop_reason(self, job: Job) -> str:
         return stop_reason(job, deadline_s=self.settings.deadline_s, idle_timeout_s=self.idle_timeout_s,
                                     session_alive=self.session_alive)
@@ -247,9 +329,12 @@ class RenderService:
         return job
 
     def _run(self, job: Job) -> None:
-        setup = RenderSetup(model_loader=self.model_loader, device=self.device, batch_size=self.batch_size,
-                            compile=self.compile, cache=self.cache)
-        outcome = run_job(job, setup, should_stop=lambda: self._stop_reason(job))
+        if isinstance(job.request, RenderRequest):
+            setup = RenderSetup(model_loader=self.model_loader, device=self.device, batch_size=self.batch_size,
+                                compile=self.compile, cache=self.cache)
+            outcome = run_job(job, setup, should_stop=lambda: self._stop_reason(job))
+        else:
+            outcome = run_examples_job(job, self.device, should_stop=lambda: self._stop_reason(job))
         with self._cond:
             self._finish(job, outcome.state, error=outcome.error)
 
@@ -262,6 +347,11 @@ class RenderService:
 
     def _finish(self, job: Job, state: str, *, error: str = "") -> None:
         """``job`` ends in ``state``: it stops being shared and is counted. Caller holds ``_cond``."""
+        if job.workdir is not None:  # an unpacked zip goes with its job (before it is seen to end), however it ends
+            from featviz_core.examples.upload import remove_folder
+
+            remove_folder(job.workdir)
+            job.workdir = None
         stopped = job.end(state, error)
         self._shared.forget(job)
         self.counters.ended(job.state, stopped=stopped)
