@@ -1,6 +1,8 @@
-"""Dataset examples in the app: a channel's top and bottom images from an examples store, and a visitor's zip
-of images searched for them through the render queue (Neuron page); where a photo fires each channel (Photo
-page). Stores are read from disk; no model is loaded here (the queue's workers load it)."""
+"""Dataset examples in the app: a channel's top and bottom images from an examples store (Neuron page and
+Gallery), and a visitor's zip of images searched for them through the render queue (Neuron page); where a
+photo fires each channel (Photo page). Stores are read from disk (examples.json once per store and change,
+and only the crops shown); no model is loaded here (the queue's workers load it, and the Photo page's shared
+model draws a photo's maps)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,10 @@ import streamlit as st
 
 CROP_WIDTH = 112
 VIEW_WIDTH = 200
+SIDES = (("top", "Excite it most"), ("bottom", "Suppress it most"))
+GALLERY_CROPS = 3  # crops under each Gallery tile
+GALLERY_HINT = ("Dataset examples beside each channel: run the `examples` command on a folder of images "
+                "(docs/examples.md).")
 
 
 def stores_for(model: str, layer: str):
@@ -20,6 +26,11 @@ def _caption(entry: dict) -> str:
     name = entry["image"]
     short = name if len(name) <= 28 else "…" + name[-27:]
     return f"{entry['activation']:.3g} · {short}"
+
+
+def short_activation(value: float) -> str:
+    """Few characters for a crop narrower than a word: 1234, 13.3, 4.94, -0.32."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}" if abs(value) >= 1 else f"{value:.2f}"
 
 
 def section(model: str, layer: str, channel: int, *, key: str) -> None:
@@ -44,7 +55,7 @@ def section(model: str, layer: str, channel: int, *, key: str) -> None:
 
     if local_weights_digest(model) != chosen.weights_sha256:
         st.caption("These examples were found with other weights of this model than the server's.")
-    for side, title in (("top", "Excite it most"), ("bottom", "Suppress it most")):
+    for side, title in SIDES:
         entries = examples[side]
         if not entries:
             continue
@@ -74,6 +85,49 @@ def _views(store, layer: str, channel: int, side: str, entries: list[dict]) -> N
         st.caption("The store's full views are missing.")
 
 
+def gallery_store(model: str, layer: str, weights_sha256: str, *, key: str):
+    """The examples store the Gallery shows beside an atlas of ``model`` made with weights ``weights_sha256``
+    (a picker when several cover ``layer``), or None after one line that says how to get one."""
+    found = stores_for(model, layer)
+    stores = [store for store in found if store.weights_sha256 == weights_sha256]
+    if not stores:
+        st.caption("The dataset examples of this layer were found with other weights than this atlas's."
+                   if found else GALLERY_HINT)
+        return None
+    if len(stores) == 1:
+        return stores[0]
+    labels = {str(store.path): store.label() for store in stores}
+    picked = st.selectbox("Dataset examples from", list(labels), format_func=labels.get, key=key)
+    return next((s for s in stores if str(s.path) == picked), stores[0])
+
+
+def strip(container, store, layer: str, channel: int, side: str, count: int = GALLERY_CROPS) -> int:
+    """The channel's first ``count`` crops of ``side`` in a row under ``container``, each captioned with
+    its mean activation; reads those crops only (handed to the browser as stored, never decoded here).
+    Returns how many were shown."""
+    entries = (store.examples(layer, channel) or {}).get(side, [])[:count]
+    crops = [(store.file_bytes(entry["crop"]), entry) for entry in entries]
+    crops = [(crop, entry) for crop, entry in crops if crop is not None]
+    # Equal columns (a crop of a small image is scaled up to its column, as is a large one down).
+    for column, (crop, entry) in zip(container.columns(count, gap="small") if crops else [], crops):
+        column.image(crop, caption=short_activation(entry["activation"]), width="stretch", output_format="PNG")
+    return len(crops)
+
+
+def channel_views(store, layer: str, channel: int) -> None:
+    """A channel's "more" view: the full images of its top and bottom examples, each with its heatmap and
+    the crop's box outlined."""
+    examples = store.examples(layer, channel)
+    if examples is None:
+        st.caption(f"The examples store {store.path.name} has no channel {channel} of {layer}.")
+        return
+    for side, title in SIDES:
+        if examples[side]:
+            st.markdown(f"**{title}** (mean activation · image; bright: where it fires "
+                        f"{'most' if side == 'top' else 'least'})")
+            _views(store, layer, channel, side, examples[side])
+
+
 def atlas_image(model: str, layer: str, channel: int) -> bytes | None:
     """The channel's atlas image (PNG bytes) from an atlas made with this server's weights, or None."""
     from featviz_ui.gallery_tiles import stores_of, weights_match
@@ -99,9 +153,10 @@ def photo_heatmaps(model: str, layer: str, image, channels: tuple[int, ...], sha
             with column:
                 heat = overlay(view, maps[channel])
                 png = atlas_image(model, layer, channel)
-                if png is not None:
-                    st.image([heat, png], caption=[f"{layer}:{channel} in your photo", "its atlas image"],
-                             width=120)
+                if png is not None:  # side by side in the column (a list of two would wrap in a narrow one)
+                    heat_col, atlas_col = st.columns(2, gap="small")
+                    heat_col.image(heat, caption=f"{layer}:{channel} in your photo", width="stretch")
+                    atlas_col.image(png, caption="its atlas image", width="stretch", output_format="PNG")
                 else:
                     st.image(heat, caption=f"{layer}:{channel} in your photo", width=160)
 

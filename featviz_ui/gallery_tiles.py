@@ -10,6 +10,7 @@ import streamlit as st
 
 PER_PAGE = 60
 COLUMNS = 10
+EXAMPLE_COLUMNS = 5  # tiles a row when each carries a strip of dataset examples
 BACKGROUND_PRIORITY = -1  # below every visitor's render in the shared queue
 
 

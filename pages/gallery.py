@@ -1,11 +1,13 @@
 """Gallery: every channel of a layer from an atlas (rendered ahead of time), 60 to a page, read from disk
-without a model; a click on a channel opens it on the Neuron page."""
+without a model; a click on a channel opens it on the Neuron page. With an examples store of the same
+weights, each tile also shows the dataset images that excite its channel most, and "More" their full views
+with heatmaps."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from featviz_ui import gallery_tiles, model_choice, views
+from featviz_ui import dataset_examples, gallery_tiles, model_choice, views
 from featviz_ui.shell import require_entry_point
 from featviz_ui.slots import get_slot, is_active, poll, submit
 
@@ -134,15 +136,71 @@ if focus is not None and focus[0] == layer and focus[1] in channels:
         text_col.page_link(EXPLORER_PAGE, label=f"Open {layer}:{channel} in the Explorer (shown at once)",
                            icon=":material/grid_view:", query_params=params, disabled=not neuron_ok)
 
-for start in range(0, len(grid), gallery_tiles.COLUMNS):
-    for column, tile in zip(st.columns(gallery_tiles.COLUMNS), grid[start:start + gallery_tiles.COLUMNS]):
+examples = dataset_examples.gallery_store(model, layer, store.identity.weights_sha256, key="ga_examples")
+if examples is not None:
+    st.toggle("Also the images that suppress each channel", key="ga_bottom",
+              help="Under each channel: crops of the images of the examples folder that excite it most (mean "
+                   "activation below each); More: the full images with where it fires.")
+
+
+def neuron_link(container, tile) -> None:
+    # The number alone: a caption longer than the tile is cut off (the placeholder shows what is missing).
+    note = "not in the atlas yet" if tile.activation is None else f"final activation {tile.activation:.3f}" + (
+        " (rendered here)" if tile.source != "atlas" else "")
+    container.page_link(NEURON_PAGE, label=str(tile.channel), disabled=not neuron_ok,
+                        query_params={"layer": layer, "channel": str(tile.channel)}, help=note)
+
+
+def open_more(channel: int) -> None:
+    ss["ga_more"] = (layer, channel)
+
+
+def example_tile(column, tile) -> None:
+    """A tile with the channel's top crops under its atlas image (the bottom ones with the toggle)."""
+    cell = column.container(border=True)
+    cell.image(tile.png or gallery_tiles.placeholder_png(size), width="stretch", output_format="PNG")
+    row = cell.container(horizontal=True, vertical_alignment="center", gap="small")
+    neuron_link(row, tile)
+    row.button("More", key=f"ga_more_{tile.channel}", type="tertiary", icon=":material/open_in_full:",
+               on_click=open_more, args=(tile.channel,), help="Full images and where the channel fires in them")
+    dataset_examples.strip(cell, examples, layer, tile.channel, "top")
+    if ss.get("ga_bottom"):
+        cell.caption("Suppress it most")
+        dataset_examples.strip(cell, examples, layer, tile.channel, "bottom")
+
+
+def more_view(tile) -> None:
+    """The channel's "more" view: its atlas image, links, and the full images of its examples with heatmaps."""
+
+    @st.dialog(f"{layer}:{tile.channel}", width="large")
+    def body() -> None:
+        image_col, text_col = st.columns([1, 3], vertical_alignment="center")
+        image_col.image(tile.png or gallery_tiles.placeholder_png(size), width="stretch", output_format="PNG")
+        text_col.markdown(f"**{layer}:{tile.channel}**" + (f" · final activation {tile.activation:.3f}"
+                                                            if tile.activation is not None else " · not rendered yet"))
+        text_col.page_link(NEURON_PAGE, label=f"Open {layer}:{tile.channel} on the Neuron page",
+                           icon=":material/center_focus_strong:", disabled=not neuron_ok,
+                           query_params={"layer": layer, "channel": str(tile.channel)})
+        text_col.caption(f"Dataset examples from {examples.label()}")
+        dataset_examples.channel_views(examples, layer, tile.channel)
+
+    body()
+
+
+per_row = gallery_tiles.COLUMNS if examples is None else gallery_tiles.EXAMPLE_COLUMNS
+for start in range(0, len(grid), per_row):
+    for column, tile in zip(st.columns(per_row), grid[start:start + per_row]):
+        if examples is not None:
+            example_tile(column, tile)
+            continue
         focused = focus == (layer, tile.channel)
         cell = column.container(border=True) if focused else column
         cell.image(tile.png or gallery_tiles.placeholder_png(size), width="stretch", output_format="PNG")
-        # The number alone: a caption longer than the tile is cut off (the placeholder shows what is missing).
-        cell.page_link(NEURON_PAGE, label=str(tile.channel), disabled=not neuron_ok,
-                       query_params={"layer": layer, "channel": str(tile.channel)},
-                       help="not in the atlas yet" if tile.activation is None else
-                       f"final activation {tile.activation:.3f}" + (" (rendered here)" if tile.source != "atlas" else ""))
+        neuron_link(cell, tile)
+more = ss.pop("ga_more", None)  # opened once by its click; any later run closes it
+if examples is not None and more is not None and more[0] == layer:
+    chosen = next((tile for tile in grid if tile.channel == more[1]), None)
+    if chosen is not None:
+        more_view(chosen)
 if not neuron_ok:
     st.caption(f"{model}'s weights are not on this server: the Neuron page cannot render its channels here.")

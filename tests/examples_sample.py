@@ -41,6 +41,16 @@ def known_folder(root: Path, model=None) -> Path:
     return root
 
 
+def examples_store(root: Path, images: Path, layers: str, top: int = 3) -> Path:
+    """A folder of examples stores: ``root`` with one store, ``known``, of MODEL's ``layers`` (names separated
+    by commas) over the images of ``images`` (real weights, top ``top``). Returns ``root``."""
+    from featviz_core.examples.runner import build_examples
+
+    last = build_examples(root / "known", MODEL, layers, images, top=top, batch=5)
+    assert last.finished, last
+    return root
+
+
 def picture_png(seed: int, size: tuple[int, int] = (48, 64)) -> bytes:
     """A small random-noise PNG (``size`` is height, width)."""
     import io

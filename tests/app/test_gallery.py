@@ -1,12 +1,18 @@
 """Gallery page: a page of tiles from an atlas store, paging, jumping to a channel, links to the Neuron page
-and the Explorer, and rendering the channels the atlas lacks at background priority."""
+and the Explorer, rendering the channels the atlas lacks at background priority, and each channel's dataset
+examples from an examples store of the same weights (or one line saying how to get them)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+
 import pytest
-from app_helpers import errors, run_until, service, slot
+from app_helpers import captions, errors, run_until, service, slot
 
 from atlas_sample import LAYER, partial_atlas
+from examples_sample import examples_store, known_folder
 
 GALLERY = "pages/gallery.py"
 
@@ -15,6 +21,13 @@ GALLERY = "pages/gallery.py"
 def atlas_dir(tmp_path_factory):
     """A folder of atlases holding one store of ``_blocks.5`` with only channels 0-7 rendered."""
     return partial_atlas(tmp_path_factory.mktemp("atlases"))
+
+
+@pytest.fixture(scope="module")
+def examples_dir(tmp_path_factory, effnet):
+    """A folder of examples stores with one store of ``LAYER`` (top 3) over the known folder's ten images."""
+    images = known_folder(tmp_path_factory.mktemp("known") / "images", model=effnet)
+    return examples_store(tmp_path_factory.mktemp("examples"), images, LAYER)
 
 
 @pytest.fixture
@@ -136,3 +149,78 @@ def test_an_empty_gallery_renders_a_layer_into_the_atlas_on_a_click(new_app, tmp
     assert jobs and all(job.priority == FILL_PRIORITY and job.preemptible for job in jobs)
     (store,) = [p for p in root.iterdir() if p.is_dir()]
     assert store.name.endswith("-filled") and len(list((store / "images" / "_conv_stem").glob("*.png"))) == 32
+
+
+def crop_captions(at) -> list[list[str]]:
+    """Captions of the tiles' crops (the atlas tiles have none; the dialog's heatmaps name their image)."""
+    return [c for c in captions(at) if c and c[0] and " · " not in c[0]]
+
+
+def test_each_tile_shows_its_top_examples_and_more_shows_full_images_with_heatmaps(gallery, examples_dir,
+                                                                                   monkeypatch):
+    from featviz_ui.dataset_examples import GALLERY_HINT, short_activation
+
+    monkeypatch.setenv("FEATVIZ_EXAMPLES_DIR", str(examples_dir))
+    rows = json.loads((examples_dir / "known" / "examples.json").read_text())["layers"][LAYER]["examples"]
+    at = gallery()
+    assert not at.exception and not errors(at)
+    assert not any(c.value == GALLERY_HINT for c in at.caption)
+    top = [[short_activation(e["activation"])] for row in rows[:60] for e in row["top"][:3]]
+    assert len(top) == 180 and crop_captions(at) == top  # three crops under each of the 60 tiles, in order
+    assert len(at.image) == 60 + 180 and len(links(at)) == 60
+    assert not any(c.value == "Suppress it most" for c in at.caption)
+
+    at.toggle(key="ga_bottom").set_value(True).run()  # the bottom crops are read only when asked for
+    bottom = [[short_activation(e["activation"])] for row in rows[:60] for e in row["bottom"][:3]]
+    shown = crop_captions(at)
+    assert len(shown) == 360 and shown[3:6] == bottom[:3] and shown[:3] == top[:3]
+    assert sum(c.value == "Suppress it most" for c in at.caption) == 60
+    assert rows[2]["top"][0]["activation"] > rows[2]["bottom"][0]["activation"]
+
+    at.button(key="ga_more_2").click().run()
+    assert not at.exception and not errors(at)
+    views = [c for c in captions(at) if c and " · " in c[0]]  # the dialog's full images with heatmaps
+    assert views == [[f"{e['activation']:.3g} · {e['image']}" for e in rows[2][side]] for side in ("top", "bottom")]
+    assert any(m.value.startswith(f"**{LAYER}:2** · final activation ") for m in at.markdown)
+    assert (f"Open {LAYER}:2 on the Neuron page", "neuron", f"layer={LAYER}&channel=2") in links(at)
+    at.run()  # any later run closes it
+    assert not [c for c in captions(at) if c and " · " in c[0]]
+
+
+def test_a_gallery_without_examples_says_in_one_line_how_to_get_them(gallery, examples_dir, tmp_path, monkeypatch):
+    from featviz_ui.dataset_examples import GALLERY_HINT
+
+    monkeypatch.setenv("FEATVIZ_EXAMPLES_DIR", str(tmp_path))
+    at = gallery()
+    assert not at.exception and not errors(at)
+    hints = [c.value for c in at.caption if "examples" in c.value]
+    assert hints == [GALLERY_HINT] and "`examples` command" in GALLERY_HINT and "docs/examples.md" in GALLERY_HINT
+    assert str(tmp_path) not in GALLERY_HINT and "python -m" not in GALLERY_HINT
+    assert len(at.image) == 60 and not crop_captions(at) and not [b for b in at.button if b.label == "More"]
+
+    # A store of other weights than the atlas's is not shown beside it either; the line says why.
+    other = tmp_path / "other-weights"
+    shutil.copytree(examples_dir / "known", other)
+    data = json.loads((other / "examples.json").read_text())
+    data["weights_sha256"] = "0" * 64
+    (other / "examples.json").write_text(json.dumps(data))
+    at.run()
+    assert [c.value for c in at.caption if "examples" in c.value] == [
+        "The dataset examples of this layer were found with other weights than this atlas's."]
+    assert not crop_captions(at)
+
+
+def test_examples_json_is_read_once_per_store_and_change(examples_dir, tmp_path):
+    """Every Gallery run looks the stores up: an unchanged examples.json is not read again, a changed one is."""
+    from featviz_core.examples.lookup import find_examples
+
+    root = tmp_path / "stores"
+    shutil.copytree(examples_dir, root)
+    (first,) = find_examples("efficientnet-lite0", LAYER, roots=[root])
+    (again,) = find_examples("efficientnet-lite0", LAYER, roots=[root])
+    assert again is first
+    result = root / "known" / "examples.json"
+    stamp = result.stat().st_mtime_ns
+    os.utime(result, ns=(stamp + 10**9, stamp + 10**9))
+    (changed,) = find_examples("efficientnet-lite0", LAYER, roots=[root])
+    assert changed is not first and changed.data == first.data

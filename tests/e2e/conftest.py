@@ -153,3 +153,12 @@ def atlas_server(tmp_path_factory, atlas_dir):
     """An app server whose FEATVIZ_ATLAS_DIR is ``atlas_dir`` (a fixture of the requesting test module)."""
     with app_server(tmp_path_factory.mktemp("featviz-e2e-atlas"), FEATVIZ_ATLAS_DIR=str(atlas_dir)) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def examples_server(tmp_path_factory, atlas_dir, examples_dir):
+    """An app server reading atlases from ``atlas_dir`` and examples stores from ``examples_dir`` (fixtures of
+    the requesting test module); yields (base URL, server log path)."""
+    workdir = tmp_path_factory.mktemp("featviz-e2e-examples")
+    with app_server(workdir, FEATVIZ_ATLAS_DIR=str(atlas_dir), FEATVIZ_EXAMPLES_DIR=str(examples_dir)) as base:
+        yield base, workdir / "server.log"
