@@ -2,7 +2,8 @@
 
 ``render_variant(model)`` returns a copy of ``model`` (the original is never touched) in which
     * every batch norm that directly follows a convolution is folded into that convolution's weights
-      (eval-mode batch norm is an affine map per channel), and replaced by an identity;
+      (eval-mode batch norm is an affine map per channel), and replaced by an identity (or, for a batch norm
+      with its activation built in, by that activation);
     * Lucent's redirected ReLU, whose backward pass uses boolean-mask indexing (``nonzero``, gather and
       scatter on every call), is replaced by the same function with a mask multiply in its backward.
 The copy is checked against the original on a random input; if any targetable layer differs, the
@@ -91,6 +92,31 @@ def _fold(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> None:
     conv.bias = torch.nn.Parameter(new_bias, requires_grad=False)
 
 
+class _AfterNorm(torch.nn.Module):
+    """What a batch norm with its activation built in (timm's ``BatchNormAct2d``: normalize, then its ``drop``
+    child, then its ``act`` child) still does once the normalization is folded into the convolution before it.
+    The children keep their names, so their outputs stay targetable and are checked like every layer."""
+
+    def __init__(self, drop: torch.nn.Module, act: torch.nn.Module) -> None:
+        super().__init__()
+        self.drop = drop
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.drop(x))
+
+
+def _after_norm(bn: torch.nn.Module) -> torch.nn.Module | None:
+    """The module that replaces a folded batch norm: an identity for a plain one, its ``drop`` and ``act``
+    children for a batch norm with an activation built in, None (do not fold) for any other kind."""
+    children = dict(bn.named_children())
+    if not children:
+        return torch.nn.Identity()
+    if list(children) == ["drop", "act"]:
+        return _AfterNorm(children["drop"], children["act"])
+    return None
+
+
 def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None, input_size: int = 224,
                    tolerance: float = 1e-3) -> RenderVariant:
     """A faster copy of ``model`` that computes the same outputs at ``layers`` (checked), or ``model``."""
@@ -115,8 +141,11 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
     example = example.to(device)
     changed: set[str] = set()
     for conv_name, bn_name in _conv_bn_pairs(fast, example):
+        rest = _after_norm(fast.get_submodule(bn_name))
+        if rest is None:  # a batch norm that does more than normalize, in a way not known here: kept
+            continue
         _fold(fast.get_submodule(conv_name), fast.get_submodule(bn_name))
-        _set_module(fast, bn_name, torch.nn.Identity())
+        _set_module(fast, bn_name, rest)
         changed.add(conv_name)
     fast.requires_grad_(False)
     # Check: every requested layer (that did not change meaning) agrees with the original.
