@@ -34,8 +34,20 @@ def stores_of(model: str):
 def store_label(store) -> str:
     settings = dict(store.identity.settings)
     done, total = store.count()
-    return (f"{settings['steps']} steps · {settings['size']} px · seed {settings['seed']} · "
+    untrained = "random weights · " if store.identity.random_weights else ""
+    return (f"{untrained}{settings['steps']} steps · {settings['size']} px · seed {settings['seed']} · "
             f"{done}/{total} channels · {store.path.name}")
+
+
+def weights_note(store) -> str:
+    """One line over the tiles of an atlas of an untrained network (random weights), else ""."""
+    if not store.identity.random_weights:
+        return ""
+    from featviz_core.atlas.identity import describe_weights
+
+    weights = describe_weights(store.identity.weights_sha256)
+    return (f"An untrained network: every image of this atlas was rendered with {weights}, not learned ones "
+            "(a baseline to compare the trained network with).")
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

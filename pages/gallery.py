@@ -63,6 +63,8 @@ page_col.selectbox("Page", pages, key="ga_page", format_func=lambda p: gallery_t
 jump_col.number_input("Jump to channel", min_value=0, max_value=count - 1, value=None, step=1, key="ga_jump",
                       on_change=jump, placeholder=f"0-{count - 1}")
 page = ss["ga_page"]
+if note := gallery_tiles.weights_note(store):
+    st.caption(note)
 if store.path.name.endswith("-filled"):  # the atlas this server fills while nobody renders
     from featviz_ui.atlas_fill import status_text
 

@@ -50,8 +50,8 @@ class Holds:
             go.set()
 
 
-def _handler(body: bytes, seconds: float, holds: Holds | None = None):
-    pause = seconds / max(1, len(body) // CHUNK_BYTES)
+def _handler(file_body: bytes, seconds: float, holds: Holds | None = None, routes: dict[str, bytes] | None = None):
+    pause = seconds / max(1, len(file_body) // CHUNK_BYTES)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         requests: list[str] = []
@@ -61,6 +61,7 @@ def _handler(body: bytes, seconds: float, holds: Holds | None = None):
 
         def do_GET(self):
             Handler.requests.append(self.path)
+            body = (routes or {}).get(self.path.partition("?")[0], file_body)
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -75,10 +76,11 @@ def _handler(body: bytes, seconds: float, holds: Holds | None = None):
 
 
 @contextlib.contextmanager
-def serve_file(path: Path, *, seconds: float = 3.0, holds: Holds | None = None):
+def serve_file(path: Path, *, seconds: float = 3.0, holds: Holds | None = None, routes: dict[str, bytes] | None = None):
     """Serve ``path``'s bytes at any address of the yielded base URL, spread over about ``seconds`` (and held
-    at each of ``holds``' points until the test releases it)."""
-    handler = _handler(Path(path).read_bytes(), seconds, holds)
+    at each of ``holds``' points until the test releases it); ``routes`` maps paths (without the query) to
+    other bodies served there instead (a listing beside the file)."""
+    handler = _handler(Path(path).read_bytes(), seconds, holds, routes)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

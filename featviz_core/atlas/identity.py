@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from featviz_core.atlas import AtlasError
 
 FORMAT = "featviz-atlas/1"
+RANDOM_PREFIX = "random-seed"  # how featviz_core.models.zoo_common.random_identity begins
 def setting_names() -> tuple[str, ...]:
     """Names of the render settings an atlas is keyed by (steps, size, seed, lr, ...), in declaration order:
     an atlas renders every channel of its layers with the plain channel objective."""
@@ -39,10 +40,24 @@ def file_sha256(path: Path) -> str:
 
 
 def weights_digest(model: str, *, allow_download: bool = True) -> str:
-    """SHA-256 of the weight file ``model`` loads on this machine (downloading it when allowed and needed)."""
+    """SHA-256 of the weight file ``model`` loads on this machine (downloading it when allowed and needed).
+
+    A network asked for with random weights (``?weights=random``) has no file: its seeded identity stands in
+    (``random-seed0-...``, the same on every machine), so an atlas of an untrained network, a fair comparison
+    with the trained one, says what it is of."""
     from featviz_core.models import get_spec, resolve_weights
 
-    return file_sha256(resolve_weights(get_spec(model), allow_download=allow_download))
+    spec = get_spec(model)
+    if spec.weights.random:
+        return spec.weights.identity
+    return file_sha256(resolve_weights(spec, allow_download=allow_download))
+
+
+def describe_weights(digest: str) -> str:
+    """``random weights (seed 0)`` for a random-weights identity, else ``weights with SHA-256 0123456789ab...``."""
+    if digest.startswith(RANDOM_PREFIX):
+        return "random weights (seed %s)" % digest[len(RANDOM_PREFIX):].partition("-")[0]
+    return f"weights with SHA-256 {digest[:12]}..."
 
 
 def local_weights_digest(model: str) -> str | None:
@@ -81,6 +96,11 @@ class AtlasIdentity:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
+    def random_weights(self) -> bool:
+        """Whether the atlas is of an untrained network (seeded random weights, asked for by name)."""
+        return self.weights_sha256.startswith(RANDOM_PREFIX)
+
+    @property
     def name(self) -> str:
         """Folder name of the store inside an archive: ``atlas-MODEL-KEY``."""
         return f"atlas-{self.model}-{self.key}"
@@ -97,8 +117,8 @@ class AtlasIdentity:
         if self.model != other.model:
             found.append(f"model {self.model} here, {other.model} in the store")
         if self.weights_sha256 != other.weights_sha256:
-            found.append(f"weights with SHA-256 {self.weights_sha256[:12]}... here, "
-                         f"{other.weights_sha256[:12]}... in the store")
+            found.append(f"{describe_weights(self.weights_sha256)} here, {describe_weights(other.weights_sha256)} "
+                         "in the store")
         mine, theirs = dict(self.settings), dict(other.settings)
         for name in sorted(set(mine) | set(theirs)):
             if mine.get(name) != theirs.get(name):

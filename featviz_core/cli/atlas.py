@@ -37,6 +37,8 @@ def add_parser(sub) -> None:
     atlas.add_argument("--batch", type=int, default=None, help="channels per batch of a new store (8 CPU, 64 GPU)")
     atlas.add_argument("--images-per-pass", type=int, default=None,
                        help="images per forward pass of a new store (2 CPU, 64 GPU)")
+    atlas.add_argument("--max-batches", type=int, default=None,
+                       help="render at most this many batches in this run (the store stays resumable)")
     atlas.add_argument("--quiet", action="store_true", help="no progress bar")
     verbs = atlas.add_subparsers(dest="verb", required=False, metavar="{pack,fetch}")
     pack = verbs.add_parser("pack", help="pack a store into one archive and print its SHA-256")
@@ -65,6 +67,8 @@ def _build(args: argparse.Namespace) -> int:
         raise AtlasError("--out STORE is required: the folder the atlas is written to (or resumed in)")
     if args.threads is not None and args.threads < 1:
         raise AtlasError(f"--threads must be at least 1, got {args.threads}")
+    if args.max_batches is not None and args.max_batches < 1:
+        raise AtlasError(f"--max-batches must be at least 1, got {args.max_batches}")
     if args.engine == "ray":
         from featviz_core.atlas.ray_engine import RayEngine
 
@@ -84,7 +88,8 @@ def _build(args: argparse.Namespace) -> int:
 
     try:
         summary = build_atlas(args.out, args.model, args.layers, settings, engine=engine,
-                              batch=args.batch, images_per_pass=args.images_per_pass, progress=show)
+                              batch=args.batch, images_per_pass=args.images_per_pass, progress=show,
+                              max_batches=args.max_batches)
     finally:
         if tty and not args.quiet:
             sys.stderr.write("\n")

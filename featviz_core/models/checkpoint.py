@@ -1,4 +1,5 @@
-"""Reading a weight file without running code: ``torch.load(weights_only=True)``, one line on a refusal.
+"""Reading a weight file without running code: ``torch.load(weights_only=True)`` or safetensors, one line on a
+refusal.
 
 Below every source of weights (:mod:`.loading`, :mod:`.torchvision_zoo`, :mod:`.timm_zoo`), so they share it
 without importing each other.
@@ -14,7 +15,10 @@ from featviz_core.errors import WeightsUnavailable
 
 
 def load_state_dict_safely(path: Path) -> dict[str, torch.Tensor]:
-    """Load a checkpoint with ``weights_only=True``; anything that needs arbitrary code is refused."""
+    """Load a checkpoint with ``weights_only=True`` (a ``.safetensors`` file with safetensors, which holds
+    tensors only); anything that needs arbitrary code is refused."""
+    if Path(path).suffix == ".safetensors":
+        return _load_safetensors(Path(path))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, truncated files
@@ -24,6 +28,19 @@ def load_state_dict_safely(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsUnavailable(f"refusing to load {path}: it does not hold a dictionary of tensors")
     return state
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise WeightsUnavailable(f"cannot read {path}: reading .safetensors files needs the safetensors package "
+                                 "(pip install safetensors; timm installs it)") from None
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: safetensors' own error types vary
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise WeightsUnavailable(f"refusing to load {path}: it is not a readable safetensors file ({first})") from None
 
 
 def _load_failure(exc: Exception) -> str:

@@ -2,7 +2,8 @@
 
 ``render_variant(model)`` returns a copy of ``model`` (the original is never touched) in which
     * every batch norm that directly follows a convolution is folded into that convolution's weights
-      (eval-mode batch norm is an affine map per channel), and replaced by an identity;
+      (eval-mode batch norm is an affine map per channel), and replaced by an identity (or, for a batch norm
+      with its activation built in, by that activation);
     * Lucent's redirected ReLU, whose backward pass uses boolean-mask indexing (``nonzero``, gather and
       scatter on every call), is replaced by the same function with a mask multiply in its backward;
     * a convolution that pads its input with an explicit zero-padding module (EfficientNet's TensorFlow-style
@@ -135,6 +136,31 @@ def _fold(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> None:
     conv.bias = torch.nn.Parameter(new_bias, requires_grad=False)
 
 
+class _AfterNorm(torch.nn.Module):
+    """What a batch norm with its activation built in (timm's ``BatchNormAct2d``: normalize, then its ``drop``
+    child, then its ``act`` child) still does once the normalization is folded into the convolution before it.
+    The children keep their names, so their outputs stay targetable and are checked like every layer."""
+
+    def __init__(self, drop: torch.nn.Module, act: torch.nn.Module) -> None:
+        super().__init__()
+        self.drop = drop
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.drop(x))
+
+
+def _after_norm(bn: torch.nn.Module) -> torch.nn.Module | None:
+    """The module that replaces a folded batch norm: an identity for a plain one, its ``drop`` and ``act``
+    children for a batch norm with an activation built in, None (do not fold) for any other kind."""
+    children = dict(bn.named_children())
+    if not children:
+        return torch.nn.Identity()
+    if list(children) == ["drop", "act"]:
+        return _AfterNorm(children["drop"], children["act"])
+    return None
+
+
 def _copy_without_hooks(model: torch.nn.Module) -> torch.nn.Module:
     """An eval-mode deep copy of ``model`` without its hooks: another render thread may have capture hooks on
     the shared model at this moment (they would fire, stale, inside the copy), and a user's hooks belong to
@@ -180,8 +206,11 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
     device = next(iter((*model.parameters(), *model.buffers())), torch.zeros(())).device
     example = example.to(device)
     for conv_name, bn_name in _conv_bn_pairs(fast, example):
+        rest = _after_norm(fast.get_submodule(bn_name))
+        if rest is None:  # a batch norm that does more than normalize, in a way not known here: kept
+            continue
         _fold(fast.get_submodule(conv_name), fast.get_submodule(bn_name))
-        _set_module(fast, bn_name, torch.nn.Identity())
+        _set_module(fast, bn_name, rest)
         changed.add(conv_name)
     fast.requires_grad_(False)
     # Check: every requested layer (that did not change meaning) agrees with the original.

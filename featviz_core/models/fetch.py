@@ -59,7 +59,7 @@ def fetch_weights(name: str, *, timeout_s: float = 60.0, progress: Progress | No
     else:
         path = source.cache_path()
         try:
-            download(url, path, sha256=source.expected_sha256(), timeout_s=timeout_s, progress=progress,
+            download(url, path, sha256=source.download_sha256(timeout_s), timeout_s=timeout_s, progress=progress,
                      sha256_prefix=source.sha256_prefix)
         except ChecksumMismatch as exc:
             raise ChecksumMismatch(offline_help(spec, str(exc))) from None
@@ -83,6 +83,8 @@ def _how_verified(source, path: Path) -> str:
     expected = source.expected_sha256()
     if not expected and source.sha256_prefix:
         return f"verified against the SHA-256 prefix {source.sha256_prefix} in its file name"
+    if not expected and source.published_sha256 is not None:
+        return "verified against the SHA-256 its publisher lists for it"
     if expected:
         if source.sha256_env_var and expected != source.sha256:
             return f"verified against {source.sha256_env_var}"

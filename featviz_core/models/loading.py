@@ -113,7 +113,8 @@ def resolve_weights(spec: ModelSpec, *, allow_download: bool = True, timeout_s: 
         raise WeightsUnavailable(failure)
     dest = source.cache_path()
     try:
-        download(url, dest, sha256=source.expected_sha256(), timeout_s=timeout_s, sha256_prefix=source.sha256_prefix)
+        download(url, dest, sha256=source.download_sha256(timeout_s), timeout_s=timeout_s,
+                 sha256_prefix=source.sha256_prefix)
     except ChecksumMismatch:
         raise
     except DownloadError as exc:

@@ -8,7 +8,8 @@ name                                      network
 ``torchvision:resnet50?weights=random``   the same architecture with seeded random weights (asked for
                                           explicitly; every image and the metadata say so)
 ``torchvision:resnet50?weights=PATH``     the architecture with a state dict from PATH (``weights_only``)
-``timm:NAME`` (and the same options)      a timm model, when timm is installed
+``timm:NAME`` (and the same options)      a timm model, when timm is installed (published weights from
+                                          the Hugging Face Hub, checked against its SHA-256 listing)
 ``file:PATH.pt2?mean=..&std=..``          a ``torch.export`` program; preprocessing as options: ``mean`` and
                                           ``std`` (three numbers each), ``scale`` (255 for a model that takes
                                           0-255 pixel values) and ``size`` (its input side; default the one it
@@ -119,13 +120,21 @@ def unknown_message(name: str) -> str:
 
     base = name.partition("?")[0]
     known = known_names()
-    close = difflib.get_close_matches(base, known, n=3, cutoff=0.5)
-    # A bare architecture name ("resnet50") matches its source's names better without the prefix.
-    bare = {n.partition(":")[2]: n for n in known if ":" in n}
-    close += [bare[n] for n in difflib.get_close_matches(base.partition(":")[2] or base, list(bare), n=3, cutoff=0.6)]
+    # A bare architecture name ("resnet50") matches its sources' names better without the prefix; one name
+    # can be in several sources (torchvision:resnet18, timm:resnet18).
+    bare: dict[str, list[str]] = {}
+    for known_name in known:
+        if ":" in known_name:
+            bare.setdefault(known_name.partition(":")[2], []).append(known_name)
+    stem = base.partition(":")[2] or base
+    close = difflib.get_close_matches(base, [n for n in known if ":" not in n], n=2, cutoff=0.6)  # registered
+    close += [n for match in difflib.get_close_matches(stem, list(bare), n=3, cutoff=0.6) for n in bare[match]]
+    close += difflib.get_close_matches(base, known, n=3, cutoff=0.5)
+    if ":" in base:  # the source named first (timm:resnet1 -> timm:resnet18)
+        close.sort(key=lambda n: not n.startswith(base.partition(":")[0] + ":"))
     close = list(dict.fromkeys(close))[:4]
     hint = f"; closest: {', '.join(close)}" if close else ""
-    timm = "timm:NAME" if installed() else "timm:NAME (after pip install timm)"
+    timm = "timm:NAME" if installed() else "timm:NAME (after pip install -r requirements-timm.txt)"
     return (f"unknown model {_shown(name)}; choose one of: {', '.join(REGISTRY)}, torchvision:NAME "
             f"(`python -m featviz_core models --all` lists them), {timm} or file:PATH.pt2{hint}")
 

@@ -56,6 +56,9 @@ class WeightSource:
     # The first hex digits of the file's SHA-256 (torchvision puts them in each file name, as torch.hub's
     # check_hash reads them).
     sha256_prefix: str | None = None
+    # Reads the SHA-256 the publisher lists for the file (given a timeout in seconds; raises DownloadError):
+    # asked once, before a download, when no digest is pinned (timm's weights on the Hugging Face Hub).
+    published_sha256: Callable[[float], str] | None = None
     path: str | None = None
     kind: str = "file"
     identity: str = ""
@@ -69,6 +72,14 @@ class WeightSource:
         if self.sha256_env_var and os.environ.get(self.sha256_env_var, "").strip():
             return os.environ[self.sha256_env_var].strip().lower()
         return self.sha256
+
+    def download_sha256(self, timeout_s: float) -> str | None:
+        """The digest a download must have: the pinned or configured one, else the one its publisher lists
+        (read now, over the network), else None (any content; the caller records what arrived)."""
+        expected = self.expected_sha256()
+        if expected is None and self.published_sha256 is not None:
+            return self.published_sha256(timeout_s)
+        return expected
 
     def download_url(self) -> str | None:
         """``url``, or a mirror named by ``url_env_var`` (http or https only)."""

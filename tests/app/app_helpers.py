@@ -80,3 +80,13 @@ def captions(at: AppTest) -> list[list[str]]:
 
 def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
+
+
+def add_network(at: AppTest, name: str, random: bool) -> AppTest:
+    """Name a network in the sidebar's "Any network" form (with its random-weights checkbox when ``random``)."""
+    at.sidebar.text_input(key="any_network_name").input(name)
+    if random:
+        at.sidebar.checkbox(key="any_network_random").check()
+    form_button = [b for b in at.sidebar.get("button") if b.proto.label == "Add to the picker"][0]
+    form_button.click()
+    return at.run()

@@ -49,6 +49,8 @@ def test_a_page_of_tiles_links_each_channel_to_the_neuron_page(gallery):
     at = gallery()
     assert not at.exception and not errors(at)
     assert at.title[0].value == "Gallery"
+    assert at.selectbox(key="ga_store").options[0].startswith("8 steps · 32 px")  # trained weights: no label
+    assert not any(c.value.startswith("An untrained network") for c in at.caption)
     assert at.selectbox(key="ga_layer").value == LAYER
     assert at.selectbox(key="ga_page").options == ["channels 0-59", "channels 60-79"]
     assert len(at.image) == 60
@@ -224,3 +226,27 @@ def test_examples_json_is_read_once_per_store_and_change(examples_dir, tmp_path)
     os.utime(result, ns=(stamp + 10**9, stamp + 10**9))
     (changed,) = find_examples("efficientnet-lite0", LAYER, roots=[root])
     assert changed is not first and changed.data == first.data
+
+
+def test_an_atlas_of_a_random_weights_network_says_so(new_app, tmp_path, monkeypatch):
+    from app_helpers import add_network
+
+    from featviz_core.atlas.runner import build_atlas
+
+    model = "torchvision:resnet18?weights=random"
+    root = tmp_path / "untrained"
+    build_atlas(root / "r18", model, "layer1", {"steps": 2, "size": 32}, batch=2, max_batches=1)
+    monkeypatch.setenv("FEATVIZ_ATLAS_DIR", str(root))
+    at = add_network(new_app().run(), "torchvision:resnet18", random=True)
+    assert at.sidebar.selectbox(key="model").value == model
+    at.switch_page(GALLERY).run()
+    assert not at.exception and not errors(at)
+    (label,) = at.selectbox(key="ga_store").options
+    assert label.startswith("random weights · 2 steps · 32 px · seed 0 · 2/64 channels · r18"), label
+    assert [c.value for c in at.caption if c.value.startswith("An untrained network")] == [
+        "An untrained network: every image of this atlas was rendered with random weights (seed 0), not learned "
+        "ones (a baseline to compare the trained network with)."]
+    helps = [link.proto.help for link in at.get("page_link")]
+    assert len(helps) == 60 and all(h.startswith("final activation ") for h in helps[:2])
+    assert helps[2:] == ["not in the atlas yet"] * 58
+    assert any(b.label == "Render missing" and not b.disabled for b in at.button)  # its weights are these

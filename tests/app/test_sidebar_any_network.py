@@ -4,18 +4,10 @@ one clear line."""
 
 from __future__ import annotations
 
+from app_helpers import add_network as _add
 from app_helpers import errors
 
 R18 = "torchvision:resnet18?weights=random"
-
-
-def _add(at, name: str, random: bool):
-    at.sidebar.text_input(key="any_network_name").input(name)
-    if random:
-        at.sidebar.checkbox(key="any_network_random").check()
-    form_button = [b for b in at.sidebar.get("button") if b.proto.label == "Add to the picker"][0]
-    form_button.click()
-    return at.run()
 
 
 def test_picking_a_torchvision_model_with_random_weights(new_app):
