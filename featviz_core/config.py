@@ -19,6 +19,8 @@
 | FEATVIZ_INCEPTIONV1_URL | upstream | a mirror to download inception5h.pth from |
 | FEATVIZ_ATLAS_DIR | CACHE/atlas | atlases the app reads (featviz_core.atlas.lookup) |
 | FEATVIZ_EXAMPLES_DIR | CACHE/examples | dataset examples stores the app reads (featviz_core.examples.lookup) |
+| FEATVIZ_UPLOAD_EXAMPLES_DIR | CACHE/examples-uploads | stores of visitors' zips (each shown only to its session) |
+| FEATVIZ_UPLOAD_EXAMPLES_MAX | 20 | stores of visitors' zips kept; the ones used longest ago go first |
 | FEATVIZ_ZIP_MAX_MB / FEATVIZ_ZIP_MAX_IMAGES / FEATVIZ_ZIP_MAX_ENTRIES | 50 / 500 / 2000 | a visitor's zip of images: size, images, entries |
 | FEATVIZ_ZIP_MAX_UNPACKED_MB / FEATVIZ_ZIP_MAX_RATIO | 200 / 100 | the zip unpacked in all; highest compression ratio |
 | FEATVIZ_TORCHVISION_MIRROR | unset | an http(s) folder to download torchvision's weight files from instead |

@@ -2,7 +2,11 @@
 Gallery), and a visitor's zip of images searched for them through the render queue (Neuron page); where a
 photo fires each channel (Photo page). Stores are read from disk (examples.json once per store and change,
 and only the crops shown); no model is loaded here (the queue's workers load it, and the Photo page's shared
-model draws a photo's maps)."""
+model draws a photo's maps).
+
+The stores every visitor sees are the shared ones (FEATVIZ_EXAMPLES_DIR); a store made from a visitor's zip
+lies in the uploads' own folder and is listed only in the session that uploaded it (its path is kept in the
+session's state), beside the shared ones."""
 
 from __future__ import annotations
 
@@ -14,12 +18,26 @@ SIDES = (("top", "Excite it most"), ("bottom", "Suppress it most"))
 GALLERY_CROPS = 3  # crops under each Gallery tile
 GALLERY_HINT = ("Dataset examples beside each channel: run the `examples` command on a folder of images "
                 "(docs/examples.md).")
+UPLOADED = "featviz_uploaded_examples"  # session state: paths of the stores this session's zips made
 
 
 def stores_for(model: str, layer: str):
+    """The shared stores of ``model`` covering ``layer``, then this session's uploads' stores."""
+    from pathlib import Path
+
     from featviz_core.examples.lookup import find_examples
 
-    return find_examples(model, layer)
+    shared = find_examples(model, layer)
+    own = find_examples(model, layer, roots=[Path(p) for p in st.session_state.get(UPLOADED, [])])
+    known = {str(store.path) for store in shared}
+    return shared + [store for store in own if str(store.path) not in known]
+
+
+def _remember_upload(store) -> None:
+    """This session made (or was given again) the upload store ``store``: list it in this session only."""
+    mine = list(st.session_state.get(UPLOADED, []))
+    if str(store) not in mine:
+        st.session_state[UPLOADED] = mine + [str(store)]
 
 
 def _caption(entry: dict) -> str:
@@ -40,13 +58,18 @@ def section(model: str, layer: str, channel: int, *, key: str) -> None:
     if not stores:
         return
     st.markdown(f"**Dataset examples of {layer}:{channel}**")
-    labels = {str(store.path): store.label() for store in stores}
+    mine = set(st.session_state.get(UPLOADED, []))
+    labels = {str(store.path): ("Your zip · " if str(store.path) in mine else "") + store.label() for store in stores}
     chosen = stores[0]
     if st.session_state.get(f"{key}_store") not in labels:  # a store of another layer (an upload's) was chosen
         st.session_state.pop(f"{key}_store", None)
     if len(stores) > 1:
         picked = st.selectbox("Examples from", list(labels), format_func=labels.get, key=f"{key}_store")
         chosen = next(s for s in stores if str(s.path) == picked)
+    if str(chosen.path) in mine:
+        from featviz_core.examples.upload import mark_used
+
+        mark_used(chosen.path)  # kept longer among the uploads' stores (FEATVIZ_UPLOAD_EXAMPLES_MAX)
     examples = chosen.examples(layer, channel)
     if examples is None:
         st.caption(f"The examples store {chosen.path.name} has no channel {channel} of {layer}.")
@@ -203,6 +226,7 @@ def _collect(key: str) -> None:
     st.session_state[job_key] = None
     if job.state == DONE and job.result is not None:
         found = job.result
+        _remember_upload(found.store)
         st.session_state[f"{key}_store"] = str(found.store)
         how = "found before for this same zip" if found.reused else "found"
         st.session_state[notice_key] = (f"Examples {how} in the {found.images} images of "
@@ -255,8 +279,9 @@ def _uploader(model: str, layer: str, key: str) -> None:
     st.file_uploader("Find examples in your own images (zip)", type=["zip"], key=f"{key}_zip_file",
                      max_upload_size=max(1, math.ceil(limits.max_zip_bytes / MB)),
                      help=f"Upload {limits.describe()}. The images that excite and suppress each channel of "
-                          f"{layer} are found among them, in turn with other visitors' renders, and shown here "
-                          "(stores of uploads are kept on this server).",
+                          f"{layer} are found among them, in turn with other visitors' renders, and shown here, "
+                          "to you only (the server keeps the latest uploads' examples for a while, so the "
+                          "same zip is not read twice).",
                      on_change=_submit, args=(model, layer, key))
     _, error_key, notice_key = _keys(key)
     if st.session_state.get(error_key):

@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 from featviz_core.atlas import AtlasError
 from featviz_core.atlas.batch_plan import Batch, Plan
 from featviz_core.atlas.identity import AtlasIdentity
 from featviz_core.atlas.local import BatchOutput, BatchRenderer
+from featviz_core.errors import FeatvizError
 
 # Restarts of one actor before the run gives up: enough for a killed or preempted worker, not an endless
 # loop when a batch itself kills its worker (for example by running out of memory).
@@ -83,8 +84,10 @@ def _cause(exc: BaseException) -> BaseException:
     return getattr(exc, "cause", None) or exc
 
 
-class RayEngine:
-    """Batches on Ray actors: a local cluster when ``address`` is empty, else the cluster at ``address``.
+class RayEngineBase:
+    """What both Ray engines (atlas batches, examples chunks) share: the argument checks, joining or starting
+    the cluster, the actors' resources, spawning the actors, feeding them through ``ray.util.ActorPool`` and
+    letting go. A subclass names its ``error`` class (every refusal is one line of it) and its work.
 
     Args:
         address: a Ray cluster address (``ray://host:10001``, ``host:6379`` or ``auto``); empty: start a
@@ -95,15 +98,16 @@ class RayEngine:
     """
 
     name = "ray"
+    error: type[FeatvizError] = AtlasError
 
     def __init__(self, address: str = "", *, workers: int | None = None, cpus_per_worker: int = 1,
                  gpus_per_worker: float = 1.0) -> None:
         if workers is not None and workers < 1:
-            raise AtlasError(f"--workers must be at least 1, got {workers}")
+            raise self.error(f"--workers must be at least 1, got {workers}")
         if cpus_per_worker < 1:
-            raise AtlasError(f"--cpus-per-worker must be at least 1, got {cpus_per_worker}")
+            raise self.error(f"--cpus-per-worker must be at least 1, got {cpus_per_worker}")
         if not 0 < gpus_per_worker <= 8:
-            raise AtlasError(f"--gpus-per-worker must be above 0 and at most 8, got {gpus_per_worker:g}")
+            raise self.error(f"--gpus-per-worker must be above 0 and at most 8, got {gpus_per_worker:g}")
         self.address, self.workers = address, workers
         self.cpus_per_worker, self.gpus_per_worker = cpus_per_worker, gpus_per_worker
         self._ray = None
@@ -114,7 +118,7 @@ class RayEngine:
         self.worker_info: list[dict] = []
 
     def start(self) -> None:
-        """Join or start the cluster and decide the actors' resources (before the plan is chosen)."""
+        """Join or start the cluster and decide the actors' resources (before the work is planned)."""
         ray = self._ray = _import_ray()
         if not ray.is_initialized():
             options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
@@ -125,11 +129,12 @@ class RayEngine:
                 else:
                     cpus = (self.workers * self.cpus_per_worker) if self.workers else (os.cpu_count() or 1)
                     ray.init(num_cpus=cpus, **options)
-            except AtlasError:
+            except (AtlasError, self.error):
                 raise
             except Exception as exc:  # connection refused, bad address, ...
                 where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
-                raise AtlasError(f"could not start or reach {where}: {' '.join(str(exc).split())[:300]}") from None
+                raise self.error(f"could not start or reach {where}: "
+                                 f"{' '.join(str(exc).split())[:300]}") from None
             self._started_here = True
         resources = ray.cluster_resources()
         gpus, cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 0))
@@ -146,7 +151,9 @@ class RayEngine:
         where = self.address or "a local cluster"
         return f"Ray on {where}: {self.in_flight} actors of {per} each"
 
-    def _spawn(self, identity: AtlasIdentity, plan: Plan) -> None:
+    def _spawn_actors(self, worker_class: type, *args, cannot: str) -> None:
+        """``in_flight`` actors of ``worker_class(*args, device, threads)``, each asked whether it is ready;
+        the first one that is not raises ``error`` ("a Ray worker cannot {cannot}: why")."""
         ray = self._ray
         if self.device_type == "cuda":
             resources = dict(num_gpus=self.gpus_per_worker, num_cpus=1)
@@ -154,30 +161,28 @@ class RayEngine:
         else:
             resources = dict(num_cpus=self.cpus_per_worker)
             device, threads = "cpu", self.cpus_per_worker
-        actor_class = ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=-1, **resources)(AtlasWorker)
-        self._actors = [actor_class.remote(identity, plan, device, threads) for _ in range(self.in_flight)]
+        actor_class = ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=-1, **resources)(worker_class)
+        self._actors = [actor_class.remote(*args, device, threads) for _ in range(self.in_flight)]
         self.worker_info = ray.get([actor.ready.remote() for actor in self._actors])
         errors = sorted({info["error"] for info in self.worker_info if "error" in info})
         if errors:
-            raise AtlasError(f"a Ray worker cannot render: {errors[0]}")
+            raise self.error(f"a Ray worker cannot {cannot}: {errors[0]}")
 
-    def run(self, identity: AtlasIdentity, plan: Plan, batches: list[Batch],
-            started=lambda batch: None) -> Iterator[BatchOutput]:
-        """Yield each batch's output as it finishes (in any order); ``started(batch)`` when one is handed
-        to an actor."""
+    def _outputs(self, items: Iterable, call: Callable, started: Callable = lambda item: None) -> Iterator:
+        """Each item's output as it finishes (in any order), every actor kept busy: ``call(actor, item)``
+        starts an item on an actor, at the moment one is free (``started(item)`` then). A failure inside an
+        actor is one line of ``error``."""
         from ray.util import ActorPool
 
         ray = self._ray
-        if not self._actors:
-            self._spawn(identity, plan)
         pool = ActorPool(self._actors)
-        queue = deque(batches)
+        queue = deque(items)
 
         def hand_out() -> None:
             while queue and pool.has_free():
-                batch = queue.popleft()
-                pool.submit(lambda actor, item: actor.render.remote(item), batch)
-                started(batch)
+                item = queue.popleft()
+                pool.submit(call, item)
+                started(item)
 
         hand_out()
         while pool.has_next():
@@ -187,10 +192,10 @@ class RayEngine:
                 cause = _cause(exc)
                 if isinstance(cause, AtlasError) or (cause is not exc and isinstance(cause, Exception)
                                                      and type(cause).__module__.startswith("featviz_core")):
-                    raise AtlasError(" ".join(str(cause).split())) from None
-                raise AtlasError(f"a Ray worker failed for good ({type(exc).__name__}: "
+                    raise self.error(" ".join(str(cause).split())) from None
+                raise self.error(f"a Ray worker failed for good ({type(exc).__name__}: "
                                  f"{' '.join(str(exc).split())[:300]})") from None
-            hand_out()  # keep every actor busy while the driver writes this batch
+            hand_out()  # keep every actor busy while the driver writes this one's output
             yield output
 
     def close(self) -> None:
@@ -206,3 +211,16 @@ class RayEngine:
         if self._started_here:
             ray.shutdown()
             self._started_here = False
+
+
+class RayEngine(RayEngineBase):
+    """Atlas batches on Ray actors: a local cluster when ``address`` is empty, else the cluster at
+    ``address`` (the arguments: :class:`RayEngineBase`)."""
+
+    def run(self, identity: AtlasIdentity, plan: Plan, batches: list[Batch],
+            started=lambda batch: None) -> Iterator[BatchOutput]:
+        """Yield each batch's output as it finishes (in any order); ``started(batch)`` when one is handed
+        to an actor."""
+        if not self._actors:
+            self._spawn_actors(AtlasWorker, identity, plan, cannot="render")
+        yield from self._outputs(batches, lambda actor, item: actor.render.remote(item), started)

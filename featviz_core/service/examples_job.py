@@ -1,7 +1,8 @@
 """What a worker does with an examples job: scan the unpacked zip of a visitor batch by batch into its store,
 publishing progress, and stop between two batches when the job must stop (the store keeps its checkpoint,
 so the same zip continues from there). The job's temporary folder is removed by the service when the job
-ends (``RenderService._finish``), however it ends.
+ends (``RenderService._finish``), however it ends. Once the run let go of its store, the upload stores
+beyond FEATVIZ_UPLOAD_EXAMPLES_MAX (used longest ago) are removed (:func:`tidy_uploads`).
 """
 
 from __future__ import annotations
@@ -51,3 +52,20 @@ def run_examples_job(job: Job, device: torch.device, should_stop: Callable[[], s
     finally:
         if runs is not None:
             runs.close()  # a stopped run saves its checkpoint and lets go of the store's lock now
+        tidy_uploads(stale_folders=False)
+
+
+def tidy_uploads(*, stale_folders: bool) -> None:
+    """Keep the upload stores within their bound and, with ``stale_folders``, remove the temporary folders
+    a killed process left; never raises (a disk that cannot be tidied must not stop the service)."""
+    from featviz_core.examples.upload import prune_uploads, remove_stale_folders
+
+    try:
+        removed = prune_uploads()
+        if stale_folders:
+            removed += remove_stale_folders()
+    except Exception as exc:
+        log.warning("could not tidy the uploads' folders: %s", exc)
+        return
+    if removed:
+        log.info("removed %d old upload store(s) or temporary folder(s)", len(removed))

@@ -24,7 +24,7 @@ from featviz_core.service.registry import JobRegistry
 from featviz_core.service.render_cache import RenderCache
 from featviz_core.service.sharing import SharedJobs
 from featviz_core.service.stats import Counters, StatsFile, stats_path
-from featviz_core.service.examples_job import run_examples_job
+from featviz_core.service.examples_job import run_examples_job, tidy_uploads
 from featviz_core.service.worker import RenderSetup, WorkerPool, run_job
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ class RenderService:
         self._closed = False
         self._workers = WorkerPool(self.settings.workers, take=self._take, run=self._run, done=self._done)
         self._threads = self._workers.threads
+        tidy_uploads(stale_folders=True)  # what a killed process left: temporary folders, stores beyond the bound
         self._workers.start()
         self._write_stats()
 
@@ -153,11 +154,11 @@ class RenderService:
         reused = finished_store(request)
         try:
             with self._cond:
-                self._check_open_locked()
+                self._check_open_locked(examples=True)
                 if reused is not None:
                     result = UploadedExamples(reused, len(listing.images), len(listing.skipped), reused=True)
                     return self._done_job_locked(request, result, client, 0)
-                joined = self._join_or_check_room_locked(request.key(), client, priority, False)
+                joined = self._join_or_check_room_locked(request.key(), client, priority, False, examples=True)
             return joined if joined is not None else self._enqueue_upload(request, data, client, priority, limits)
         finally:
             self._write_stats()
@@ -171,8 +172,8 @@ class RenderService:
         folder, listing = unpack_upload(data, limits)
         try:
             with self._cond:
-                self._check_open_locked()
-                joined = self._join_or_check_room_locked(request.key(), client, priority, False)
+                self._check_open_locked(examples=True)
+                joined = self._join_or_check_room_locked(request.key(), client, priority, False, examples=True)
                 if joined is not None:
                     remove_folder(folder)
                     return joined
@@ -194,12 +195,16 @@ class RenderService:
             return self._pending.position(job)
 
     def stats(self) -> dict[str, int]:
-        """Counters since start (submitted, completed, stopped, failed, cancelled, rejected, cache_hits,
-        shared, peak_running) and the present state (running, queued, workers, workers_alive)."""
+        """Counters since start (of renders: submitted, completed, stopped, failed, cancelled, rejected,
+        cache_hits, shared; of zip jobs: the same with ``examples_``, reused for cache_hits; peak_running)
+        and the present state (running and queued: jobs of either kind; examples_running: zip jobs among
+        the running; workers, workers_alive)."""
         with self._cond:
             self._prune_locked()
+            examples = sum(1 for job in self._jobs.values() if job.state == RUNNING and _is_examples(job.request))
             return {**self.counters.as_dict(), "running": self._running, "queued": len(self._pending),
-                    "workers": len(self._threads), "workers_alive": self._workers.alive()}
+                    "examples_running": examples, "workers": len(self._threads),
+                    "workers_alive": self._workers.alive()}
 
     def prune(self) -> None:
         """Queued jobs that must stop (cancelled, abandoned) leave the queue now."""
@@ -231,22 +236,24 @@ class RenderService:
         self._write_stats()
 
     # ----- internals --------------------------------------------------------------------------------------
-    def _check_open_locked(self) -> None:
+    def _check_open_locked(self, *, examples: bool = False) -> None:
         """Raise QueueFull once the service is shutting down. Caller holds ``_cond``."""
         if self._closed:
-            self.counters.add("rejected")
+            self.counters.add("rejected", examples=examples)
             raise QueueFull("featviz is restarting; try again in a moment.")
 
     def _done_job_locked(self, request, result, client: str, snapshot_every: int) -> Job:
         """A job that is finished at once with ``result`` (from the cache, an atlas, a reused store)."""
-        self.counters.add("cache_hits")
+        self.counters.add("cache_hits", examples=_is_examples(request))
         job = self._jobs.new(request, snapshot_every, self)
         job.state, job.result, job.finished = DONE, result, time.monotonic()
         job.touch(client)
         return job
 
-    def _join_or_check_room_locked(self, key: str, client: str, priority: int, preemptible: bool) -> Job | None:
-        """The active job of ``key`` with ``client`` joined to it, or None when a new job may wait.
+    def _join_or_check_room_locked(self, key: str, client: str, priority: int, preemptible: bool, *,
+                                   examples: bool = False) -> Job | None:
+        """The active job of ``key`` with ``client`` joined to it, or None when a new job may wait
+        (``examples``: counted as a zip job's).
 
         Raises:
             QueueFull: no new job of ``priority`` may wait (see ``JobQueue.has_room``).
@@ -256,11 +263,11 @@ class RenderService:
             shared.touch(client)
             shared.preemptible = shared.preemptible and preemptible
             self._pending.raise_priority(shared, priority)  # a visitor wants it now
-            self.counters.add("shared")
+            self.counters.add("shared", examples=examples)
             return shared
         self._prune_locked()
         if not self._pending.has_room(priority, free_workers=max(0, len(self._threads) - self._running)):
-            self.counters.add("rejected")
+            self.counters.add("rejected", examples=examples)
             raise QueueFull(self._pending.busy_message(self._running))
         return None
 
@@ -275,7 +282,7 @@ class RenderService:
         self._pending.put(job, priority)
         if not preemptible:
             self._preempt_locked(priority)
-        self.counters.add("submitted")
+        self.counters.add("submitted", examples=_is_examples(request))
         self._cond.notify()
         return job
 
@@ -354,5 +361,10 @@ class RenderService:
             job.workdir = None
         stopped = job.end(state, error)
         self._shared.forget(job)
-        self.counters.ended(job.state, stopped=stopped)
+        self.counters.ended(job.state, stopped=stopped, examples=_is_examples(job.request))
+
+
+def _is_examples(request) -> bool:
+    """Whether a job's request is a zip searched for examples (counted apart from renders)."""
+    return not isinstance(request, RenderRequest)
 

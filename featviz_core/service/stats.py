@@ -1,8 +1,14 @@
 """The service's counters and the JSON stats file a monitor or a load test in another process reads.
 
-With ``FEATVIZ_STATS_FILE`` set, the service rewrites that file (atomically) whenever a render is queued,
-starts, finishes or is turned away; among the counters is ``peak_running``: the most renders that ever ran
-at the same time.
+With ``FEATVIZ_STATS_FILE`` set, the service rewrites that file (atomically) whenever a job is queued,
+starts, finishes or is turned away; among the counters is ``peak_running``: the most jobs that ever ran at
+the same time (each holds a worker).
+
+Renders and visitors' zips searched for examples are counted apart: ``submitted``, ``completed``,
+``stopped``, ``failed``, ``cancelled``, ``rejected``, ``cache_hits`` and ``shared`` count renders only;
+``examples_submitted``, ``examples_completed``, ``examples_failed``, ``examples_cancelled``,
+``examples_rejected``, ``examples_reused`` (a finished store of the same zip served at once) and
+``examples_shared`` count zip jobs.
 """
 
 from __future__ import annotations
@@ -24,32 +30,43 @@ class Counters:
     """Counts since the service started. Not thread-safe on its own: the service holds its lock.
 
     ``completed`` counts every render that produced images; ``stopped``, those of them that ended early
-    (deadline, Stop, closed tab) and kept a partial result.
+    (deadline, Stop, closed tab) and kept a partial result. A zip job (``examples=True``) is counted under
+    ``examples_`` names instead, its finished store served at once as ``examples_reused``.
     """
 
     NAMES = ("submitted", "completed", "stopped", "failed", "cancelled", "rejected", "cache_hits",
              "peak_running", "shared")
+    EXAMPLES_NAMES = ("examples_submitted", "examples_completed", "examples_failed", "examples_cancelled",
+                      "examples_rejected", "examples_reused", "examples_shared")
 
     def __init__(self) -> None:
-        self._counts = dict.fromkeys(self.NAMES, 0)
+        self._counts = dict.fromkeys(self.NAMES + self.EXAMPLES_NAMES, 0)
 
-    def add(self, name: str) -> None:
-        self._counts[name] += 1
+    @staticmethod
+    def _name(name: str, examples: bool) -> str:
+        if not examples:
+            return name
+        return "examples_reused" if name == "cache_hits" else f"examples_{name}"
+
+    def add(self, name: str, *, examples: bool = False) -> None:
+        """One more of ``name`` (a render's counter name; ``examples``: of a zip job)."""
+        self._counts[self._name(name, examples)] += 1
 
     def running(self, now_running: int) -> None:
         """``now_running`` renders run at once: keep the peak."""
         self._counts["peak_running"] = max(self._counts["peak_running"], now_running)
 
-    def ended(self, state: str, *, stopped: bool) -> None:
-        """A job ended in ``state``; ``stopped``: it ended early but kept a partial result."""
-        if stopped:
-            self._counts["stopped"] += 1
+    def ended(self, state: str, *, stopped: bool, examples: bool = False) -> None:
+        """A job ended in ``state``; ``stopped``: it ended early but kept a partial result (a render);
+        ``examples``: a zip job."""
+        if stopped and not examples:  # a stopped zip job keeps a checkpoint, not a result
+            self.add("stopped")
         if state == DONE:
-            self._counts["completed"] += 1
+            self.add("completed", examples=examples)
         elif state == FAILED:
-            self._counts["failed"] += 1
+            self.add("failed", examples=examples)
         else:
-            self._counts["cancelled"] += 1
+            self.add("cancelled", examples=examples)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self._counts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from app_helpers import APP, RUN_TIMEOUT_S, service
+from app_helpers import APP, LAYER, RUN_TIMEOUT_S, service
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
@@ -90,3 +90,21 @@ def new_app():
         if stats["running"] == 0 and stats["queued"] == 0:
             break
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def examples_root(tmp_path_factory):
+    """A folder of stores with one small store of EfficientNet-Lite0 ``_blocks.10`` (five pictures, top 2)."""
+    import numpy as np
+    from PIL import Image
+
+    from featviz_core.examples.runner import build_examples
+
+    images = tmp_path_factory.mktemp("pictures")
+    generator = np.random.default_rng(5)
+    for i in range(5):
+        Image.fromarray(generator.integers(0, 256, (60 + 10 * i, 80, 3), dtype=np.uint8)).save(images / f"p{i}.png")
+    root = tmp_path_factory.mktemp("examples-root")
+    last = build_examples(root / "pictures-store", "efficientnet-lite0", LAYER, images, top=2, batch=5)
+    assert last.finished
+    return root

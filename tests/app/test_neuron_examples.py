@@ -5,25 +5,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-import pytest
 from app_helpers import LAYER
-from PIL import Image
-
-
-@pytest.fixture(scope="module")
-def examples_root(tmp_path_factory):
-    """A folder of stores with one small store of EfficientNet-Lite0 ``_blocks.10`` (five pictures, top 2)."""
-    from featviz_core.examples.runner import build_examples
-
-    images = tmp_path_factory.mktemp("pictures")
-    generator = np.random.default_rng(5)
-    for i in range(5):
-        Image.fromarray(generator.integers(0, 256, (60 + 10 * i, 80, 3), dtype=np.uint8)).save(images / f"p{i}.png")
-    root = tmp_path_factory.mktemp("examples-root")
-    last = build_examples(root / "pictures-store", "efficientnet-lite0", LAYER, images, top=2, batch=5)
-    assert last.finished
-    return root
 
 
 def test_neuron_page_shows_the_channels_top_and_bottom_examples(new_app, examples_root, monkeypatch):
