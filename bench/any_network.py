@@ -3,7 +3,8 @@
 The same module object (same weights), layer, channels, steps and image size on both sides; Lucent renders
 one channel at a time, as the seed notebook does; featviz renders all channels in one batched optimization
 that stops at the layer. Both images are then scored by one shared evaluation (mean target activation, no
-transforms, upsampled to the model's size). For a transformer layer both sides use the same objective: the
+transforms, upsampled to the model's size), and before any step both objectives are read on the same random
+start images (the step-0 difference: 0 up to float rounding when both see the same layer). For a transformer layer both sides use the same objective: the
 hidden unit averaged over the patch tokens (Lucent gets it as a custom objective; its built-in
 "layer:n" would index a token instead).
 
@@ -72,6 +73,30 @@ def run_lucent(model, request: RenderRequest, device: torch.device) -> tuple[tor
     return torch.stack(images), time.perf_counter() - started
 
 
+def step0_difference(model, request: RenderRequest, device: torch.device) -> float:
+    """Largest relative difference between featviz's and Lucent's objective on the same start images (one
+    random image per channel, the bare view at the model's input size): 0 up to float rounding when both read
+    the same layer through the same preprocessing."""
+    import torch.nn.functional as F
+    from lucent.optvis.render import hook_model
+
+    spec = get_spec(request.model)
+    images = torch.rand(len(request.channels), 3, request.size, request.size,
+                        generator=torch.Generator().manual_seed(request.seed)).to(device)
+    ours = torch.from_numpy(evaluate(model, request, images)).double()
+    hooked = copy.deepcopy(model)
+    theirs = []
+    for i, channel in enumerate(request.channels):
+        image = images[i:i + 1]
+        hook = hook_model(hooked, lambda image=image: image)
+        side = request.scoring_input_size
+        with torch.no_grad():
+            hooked(spec.preprocess.apply(F.interpolate(image, size=(side, side), mode="bilinear", align_corners=False)))
+            theirs.append(-float(lucent_objective(request.layer, channel)(hook)))
+    theirs_t = torch.tensor(theirs, dtype=torch.float64)
+    return float((ours - theirs_t).abs().max() / theirs_t.abs().max().clamp(min=1e-12))
+
+
 def run_featviz(model, request: RenderRequest, device: torch.device) -> tuple[torch.Tensor, float, str]:
     sync(device)
     started = time.perf_counter()
@@ -98,8 +123,9 @@ def main() -> None:
     print(f"# featviz vs torch-lucent on any network\n\nmachine: {machine()}, load average at start "
           f"{os.getloadavg()[0]:.1f}\nsettings: channels {args.channels} ({len(channels)}), {args.steps} steps, "
           f"{args.size} px upsampled to the model's size, Fourier + decorrelation, Adam lr 0.05, standard transforms\n")
-    print("| model | layer | C x H x W | Lucent s | featviz s | speed-up | Lucent act. | featviz act. | featviz note |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| model | layer | C x H x W | step-0 difference | Lucent s | featviz s | speed-up | Lucent act. | featviz act. "
+          "| featviz note |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for base in args.models.split(","):
         name = base if args.published or "?" in base else f"{base}?weights=random"
         spec = get_spec(name)
@@ -108,13 +134,15 @@ def main() -> None:
         model = load_model(name, device)
         request = RenderRequest(model=name, layer=layer, channels=channels, steps=args.steps, size=args.size)
         render_model(model, (layer,), request.model_input_size)  # the fast variant's one-time check, untimed
+        step0 = step0_difference(model, request, device)
         images, featviz_s, note = run_featviz(model, request, device)
         featviz_act = float(evaluate(model, request, images.to(device)).mean())
         lucent_s = lucent_act = float("nan")
         if not args.no_lucent:
             lucent_images, lucent_s = run_lucent(model, request, device)
             lucent_act = float(evaluate(model, request, lucent_images.to(device)).mean())
-        print(f"| {base} | {layer} | {info.channels}x{info.height}x{info.width} | {lucent_s:.1f} | {featviz_s:.1f} | "
+        print(f"| {base} | {layer} | {info.channels}x{info.height}x{info.width} | {step0:.1e} | {lucent_s:.1f} | "
+              f"{featviz_s:.1f} | "
               f"{lucent_s / featviz_s:.2f}x | {lucent_act:.3f} | {featviz_act:.3f} | {note or 'fast variant'} |",
               flush=True)
 
