@@ -17,9 +17,14 @@ GALLERY_HINT = ("Dataset examples beside each channel: run the `examples` comman
 
 
 def stores_for(model: str, layer: str):
-    from featviz_core.examples.lookup import find_examples
+    """The finished stores of ``model`` covering ``layer``, after one warning line for each store that may be of
+    them but is skipped as damaged (which store, and what is wrong)."""
+    from featviz_core.examples.lookup import survey_examples
 
-    return find_examples(model, layer)
+    stores, skipped = survey_examples(model, layer)
+    for store in skipped:
+        st.warning(store.line(), icon=":material/warning:")
+    return stores
 
 
 def _caption(entry: dict) -> str:
