@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from featviz_core.examples.store import FORMAT, RESULT, VIEWS
+from featviz_core.examples.store import RESULT, VIEWS
 
 log = logging.getLogger(__name__)
 _cache: dict[str, tuple[int, "ExamplesStore | SkippedStore"]] = {}
