@@ -27,6 +27,12 @@ def resolve_device(name: str | None = None) -> torch.device:
         raise RequestError(f"device {name!r} was asked for, but this machine has no CUDA GPU; use cpu or auto")
     if device.type not in ("cpu", "cuda"):
         raise RequestError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            which = "cuda:0" if count == 1 else f"cuda:0 .. cuda:{count - 1}"
+            raise RequestError(f"device {name!r} does not exist: this machine has {count} CUDA device"
+                               f"{'' if count == 1 else 's'} ({which}); use one of them, cuda or auto")
     return device
 
 

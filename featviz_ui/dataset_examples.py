@@ -22,13 +22,16 @@ UPLOADED = "featviz_uploaded_examples"  # session state: paths of the stores thi
 
 
 def stores_for(model: str, layer: str):
-    """The shared stores of ``model`` covering ``layer``, then this session's uploads' stores."""
+    """The shared stores of ``model`` covering ``layer``, then this session's uploads' stores, after one warning
+    line for each store that may be of them but is skipped as damaged (which store, and what is wrong)."""
     from pathlib import Path
 
-    from featviz_core.examples.lookup import find_examples
+    from featviz_core.examples.lookup import survey_examples
 
-    shared = find_examples(model, layer)
-    own = find_examples(model, layer, roots=[Path(p) for p in st.session_state.get(UPLOADED, [])])
+    shared, skipped = survey_examples(model, layer)
+    own, own_skipped = survey_examples(model, layer, roots=[Path(p) for p in st.session_state.get(UPLOADED, [])])
+    for store in skipped + own_skipped:
+        st.warning(store.line(), icon=":material/warning:")
     known = {str(store.path) for store in shared}
     return shared + [store for store in own if str(store.path) not in known]
 

@@ -1,10 +1,11 @@
 """One file per atlas: ``pack`` a store into a tar with a SHA-256, ``fetch`` one from a URL and unpack it.
 
-The archive holds one folder, ``atlas-MODEL-KEY/``, with the manifest and the finished images only. It is
-built the same way every time (sorted members, zero times and owners), so the same store packs to the same
-digest. ``fetch`` downloads with the weights' downloader (timeout, resume, SHA-256, atomic rename), refuses
-anything but that one folder of plain files, checks that every listed image decodes, and only then renames
-the folder into place: a bad archive leaves the destination as it was.
+The archive holds one folder, ``atlas-MODEL-KEY/`` (a portable name: :attr:`AtlasIdentity.name`), with the
+manifest and the finished images only. It is built the same way every time (sorted members, zero times and
+owners), so the same store packs to the same digest. ``fetch`` downloads with the weights' downloader
+(timeout, resume, SHA-256, atomic rename), refuses anything but that one folder of plain files, checks that
+every listed image decodes, and only then renames the folder into place: a bad archive leaves the
+destination as it was.
 """
 
 from __future__ import annotations

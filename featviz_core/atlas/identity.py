@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,6 +19,8 @@ from featviz_core.atlas import AtlasError
 
 FORMAT = "featviz-atlas/1"
 RANDOM_PREFIX = "random-seed"  # how featviz_core.models.zoo_common.random_identity begins
+_PORTABLE = re.compile(r"[A-Za-z0-9._-]+")
+MODEL_PART = 48  # most characters of the model's part of a folder name
 def setting_names() -> tuple[str, ...]:
     """Names of the render settings an atlas is keyed by (steps, size, seed, lr, ...), in declaration order:
     an atlas renders every channel of its layers with the plain channel objective."""
@@ -102,7 +105,23 @@ class AtlasIdentity:
 
     @property
     def name(self) -> str:
-        """Folder name of the store inside an archive: ``atlas-MODEL-KEY``."""
+        """Folder name of the store (inside an archive, and the filler's): ``atlas-MODEL-KEY``, portable on any
+        file system. A model name of letters, digits, ``.``, ``_`` and ``-`` only is kept as written (so
+        the names of existing atlases of the zoo's models are unchanged); any other model
+        (``torchvision:resnet18``, ``file:/x/y.pt2``, ``...?weights=/a/b``) has every run of other
+        characters replaced by ``_``, is cut to MODEL_PART characters and carries 8 hex digits of the exact
+        model string's SHA-256, so two models never share a name even before the KEY (which covers the model
+        too)."""
+        if _PORTABLE.fullmatch(self.model):
+            return f"atlas-{self.model}-{self.key}"
+        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", self.model)[:MODEL_PART].strip("._-") or "model"
+        digest = hashlib.sha256(self.model.encode()).hexdigest()[:8]
+        return f"atlas-{readable}-{digest}-{self.key}"
+
+    @property
+    def legacy_name(self) -> str:
+        """The folder name stores were given before names were made portable (the model as written); the same
+        as :attr:`name` for a portable model name."""
         return f"atlas-{self.model}-{self.key}"
 
     def request(self, layer: str, channels: tuple[int, ...]):

@@ -13,7 +13,8 @@ around it in the image's own pixels, and the spatial activation map.
 - :mod:`.ray_engine`: chunks on Ray actors.
 - :mod:`.store`: identity, atomic checkpoints and the finished store (``examples.json``, crops, maps).
 - :mod:`.runner`: the driver; yields progress, never prints.
-- :mod:`.lookup` / :mod:`.heatmap`: what the app reads and draws (no model is loaded there).
+- :mod:`.lookup` / :mod:`.heatmap`: what the app reads and draws (no model is loaded there); :mod:`.check`:
+  a finished store's examples.json checked once when the app opens it (a damaged store is skipped).
 - :mod:`.archive`: a visitor's zip of images, checked and unpacked with hard bounds (hostile zips refused).
 - :mod:`.upload`: a zip's examples of one layer as a request the render service queues, into a store the
   app finds, reused when the same zip comes again.

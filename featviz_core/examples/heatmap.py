@@ -51,23 +51,14 @@ def overlay(view: np.ndarray, activation_map: np.ndarray, *, box: list[int] | No
 
 
 def layer_maps(model_name: str, layer: str, image, *, model=None, device=None) -> tuple[np.ndarray, np.ndarray]:
-    """A photo as the model sees it and every channel's map of ``layer``: ((S, S, 3) uint8, (C, h, w) float32).
+    """A photo as the model sees it and every channel's map of ``layer``: ((S, S, 3) uint8, (C, h, w) float32),
+    both read-only.
 
-    The same view as :func:`featviz_core.photos.analysis.top_channels` (shorter side resized, centre crop), so the map
-    of channel c averages to the mean activation listed there.
+    The same pass as :func:`featviz_core.photos.analysis.top_channels` (shorter side resized, centre crop), so
+    the map of channel c averages to the mean activation listed there; a photo, model and layer seen lately
+    is not run again (:func:`featviz_core.photos.analysis.photo_layer`).
     """
-    import torch
+    from featviz_core.photos.analysis import photo_layer
 
-    from featviz_core.device import resolve_device
-    from featviz_core.models import get_spec, load_model
-    from featviz_core.models.capture import capture_layers
-    from featviz_core.photos.analysis import _analyses, photo_tensor
-
-    spec = get_spec(model_name)
-    dev = resolve_device(device) if not isinstance(device, torch.device) else device
-    model = model if model is not None else load_model(model_name, dev)
-    pixels = photo_tensor(image, spec.native_size)
-    with _analyses, torch.no_grad():
-        acts = capture_layers(model, [layer], spec.preprocess.apply(pixels.to(dev)))[layer]
-    view = (pixels[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    return view, acts[0].float().cpu().numpy()
+    result = photo_layer(model_name, layer, image, model=model, device=device)
+    return result.view, result.maps

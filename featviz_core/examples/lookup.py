@@ -2,7 +2,8 @@
 
 ``FEATVIZ_EXAMPLES_DIR`` names a store or a folder of stores (several separated by ``:``); without it the
 app looks in the cache folder's ``examples/``. Only finished stores (with ``examples.json``) are shown;
-their JSON is re-read only when the file changes.
+their JSON is read and checked (:mod:`.check`) only when the file changes. A store that fails the check is
+skipped, with a warning in the log and, from :func:`survey_examples`, one line saying what is wrong.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from featviz_core.examples.store import FORMAT, RESULT, VIEWS
+from featviz_core.examples.store import RESULT, VIEWS
 
 log = logging.getLogger(__name__)
-_cache: dict[str, tuple[int, "ExamplesStore"]] = {}
+_cache: dict[str, tuple[int, "ExamplesStore | SkippedStore"]] = {}
 _lock = threading.Lock()
 
 
@@ -69,7 +70,7 @@ class ExamplesStore:
             return None
 
     def view(self, entry: dict) -> np.ndarray | None:
-        """The model's square view of the entry's image: (S, S, 3) uint8, or None."""
+        """The model's square view of the entry's image: (S, S, 3) uint8, or None (also when it is damaged)."""
         import io
 
         from PIL import Image
@@ -77,8 +78,11 @@ class ExamplesStore:
         data = self.file_bytes(f"{VIEWS}/{int(entry['number'])}.jpg")
         if data is None:
             return None
-        with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("RGB"))
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return np.asarray(image.convert("RGB"))
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return None
 
     def activation_map(self, layer: str, channel: int, side: str, rank: int) -> np.ndarray | None:
         """(h, w) float32 map of the channel on that example, or None."""
@@ -90,7 +94,40 @@ class ExamplesStore:
             return None
 
 
-def _open(path: Path) -> ExamplesStore | None:
+@dataclass(frozen=True)
+class SkippedStore:
+    """A store the app does not show, and why (one line); its model and layers when they could be read."""
+
+    path: Path
+    problem: str
+    model: str | None = None
+    layers: frozenset[str] | None = None
+
+    def covers(self, model: str | None, layer: str | None) -> bool:
+        """Whether it may be a store of ``model`` covering ``layer`` (what could not be read may be)."""
+        return (model is None or self.model in (None, model)) and \
+            (layer is None or self.layers is None or layer in self.layers)
+
+    def line(self) -> str:
+        return f"The examples store {self.path.name} is skipped: {self.problem}."
+
+
+def _read(path: Path) -> ExamplesStore | SkippedStore:
+    from featviz_core.examples.check import problem
+
+    try:
+        data = json.loads((path / RESULT).read_text())
+    except (OSError, ValueError) as exc:
+        return SkippedStore(path, f"its {RESULT} cannot be read as JSON ({' '.join(str(exc).split())[:100]})")
+    wrong = problem(path, data)
+    if wrong is None:
+        return ExamplesStore(path, data)
+    model = data.get("model") if isinstance(data, dict) and isinstance(data.get("model"), str) else None
+    layers = data.get("layers") if isinstance(data, dict) else None
+    return SkippedStore(path, wrong, model, frozenset(layers) if isinstance(layers, dict) else None)
+
+
+def _open(path: Path) -> ExamplesStore | SkippedStore | None:
     try:
         stamp = (path / RESULT).stat().st_mtime_ns
     except OSError:
@@ -99,24 +136,19 @@ def _open(path: Path) -> ExamplesStore | None:
         known = _cache.get(str(path))
     if known is not None and known[0] == stamp:
         return known[1]
-    try:
-        data = json.loads((path / RESULT).read_text())
-        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("layers"), dict):
-            raise ValueError(f"not a {FORMAT} file")
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring examples store %s: %s", path, exc)
-        return None
-    store = ExamplesStore(path, data)
+    opened = _read(path)
+    if isinstance(opened, SkippedStore):  # logged once per change of the file: the result is cached
+        log.warning("skipping examples store %s: %s", path, opened.problem)
     with _lock:
-        _cache[str(path)] = (stamp, store)
-    return store
+        _cache[str(path)] = (stamp, opened)
+    return opened
 
 
-def find_examples(model: str | None = None, layer: str | None = None,
-                  roots: list[Path] | None = None) -> list[ExamplesStore]:
+def survey_examples(model: str | None = None, layer: str | None = None, roots: list[Path] | None = None
+                    ) -> tuple[list[ExamplesStore], list[SkippedStore]]:
     """Finished stores under ``roots`` (a root may itself be a store), of ``model`` and with ``layer`` when
-    given, sorted by path."""
-    found = []
+    given, and the stores skipped as damaged that may be of them; each sorted by path."""
+    found, skipped = [], []
     for root in roots if roots is not None else examples_roots():
         if (root / RESULT).is_file():
             candidates = [root]
@@ -127,7 +159,17 @@ def find_examples(model: str | None = None, layer: str | None = None,
                 continue
         for path in candidates:
             store = _open(path)
-            if store is not None and (model is None or store.model == model) and \
+            if isinstance(store, SkippedStore):
+                if store.covers(model, layer):
+                    skipped.append(store)
+            elif store is not None and (model is None or store.model == model) and \
                     (layer is None or layer in store.data["layers"]):
                 found.append(store)
-    return sorted(found, key=lambda s: str(s.path))
+    return sorted(found, key=lambda s: str(s.path)), sorted(skipped, key=lambda s: str(s.path))
+
+
+def find_examples(model: str | None = None, layer: str | None = None,
+                  roots: list[Path] | None = None) -> list[ExamplesStore]:
+    """Finished stores under ``roots`` (a root may itself be a store), of ``model`` and with ``layer`` when
+    given, sorted by path; damaged ones are left out (:func:`survey_examples` says which and why)."""
+    return survey_examples(model, layer, roots)[0]

@@ -150,8 +150,18 @@ class AtlasFiller:
         return next((r for r in atlas_roots() if not (r / MANIFEST).exists()), None)
 
     def store_path(self, identity: "AtlasIdentity") -> Path | None:
+        """``ROOT/atlas-MODEL-KEY-filled`` (a portable name); a store filled before names were portable, under
+        the model's name as written, is used when it is there (and is a plain folder in ROOT)."""
+        from featviz_core.atlas.store import MANIFEST
+
         root = self.store_root()
-        return None if root is None else root / f"{identity.name}-filled"
+        if root is None:
+            return None
+        legacy = root / f"{identity.legacy_name}-filled"
+        if identity.legacy_name != identity.name and "/" not in identity.legacy_name and \
+                (legacy / MANIFEST).is_file() and not (root / f"{identity.name}-filled").exists():
+            return legacy
+        return root / f"{identity.name}-filled"
 
     def _layers(self, model: str) -> dict[str, int]:
         from featviz_core.atlas.batch_plan import select_layers

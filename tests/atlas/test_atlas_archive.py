@@ -146,3 +146,57 @@ def test_bad_digests_urls_and_existing_files_are_refused(capsys, local_store, pa
     assert archive.read_bytes() == before
     with pytest.raises(AtlasError, match="holds no atlas"):
         pack(tmp_path, tmp_path.parent / "x.tar")
+
+
+# ----- portable folder names -------------------------------------------------------------------------------
+PORTABLE = r"atlas-[A-Za-z0-9._-]+"
+
+
+def test_zoo_model_names_stay_exactly_as_they_were():
+    """Atlases of the zoo's models made before names were portable keep their folder names."""
+    from featviz_core.atlas.identity import AtlasIdentity
+
+    lite0 = AtlasIdentity.create("efficientnet-lite0", "ab" * 32, {"steps": 8, "size": 32})
+    inception = AtlasIdentity.create("inceptionv1", "cd" * 32, {"steps": 512, "size": 224})
+    assert lite0.name == lite0.legacy_name == "atlas-efficientnet-lite0-41849e35627e3530"
+    assert inception.name == inception.legacy_name == "atlas-inceptionv1-f1e17c40fe2237df"
+
+
+@pytest.mark.parametrize("model", ["torchvision:resnet18", "torchvision:resnet18?weights=random", "file:/x/y.pt2",
+                                   "torchvision:resnet18?weights=/some/path", "a:b", "a?b", ":::",
+                                   "file:/" + "folder/" * 60 + "net.pt2"])
+def test_any_model_name_gives_one_portable_folder_name(model):
+    import re
+
+    from featviz_core.atlas.identity import AtlasIdentity
+
+    identity = AtlasIdentity.create(model, "ab" * 32, {"steps": 8})
+    assert re.fullmatch(PORTABLE, identity.name) and len(identity.name) < 100, identity.name
+    assert identity.name.endswith(identity.key) and identity.legacy_name == f"atlas-{model}-{identity.key}"
+    # Two models written alike once their other characters are replaced still get two names.
+    twin = AtlasIdentity.create(model.replace(":", "?") if ":" in model else model + "?", "ab" * 32, {"steps": 8})
+    assert twin.name != identity.name and twin.name.split("-")[-2] != identity.name.split("-")[-2]
+
+
+def test_an_atlas_of_a_model_named_with_a_colon_and_a_query_packs_and_fetches(tmp_path, capsys):
+    """A torchvision network with random weights (``torchvision:resnet18?weights=random``): its archive holds
+    one portable folder, which fetch accepts and puts in place under the same name."""
+    import re
+
+    from featviz_core.atlas.runner import build_atlas
+
+    model = "torchvision:resnet18?weights=random"
+    build_atlas(tmp_path / "r18", model, "layer1", {"steps": 1, "size": 32}, batch=2, max_batches=1)
+    served = tmp_path / "served"
+    served.mkdir()
+    digest, _ = pack(tmp_path / "r18", served / "r18.tar")
+    name = AtlasStore.open(tmp_path / "r18").identity.name
+    with tarfile.open(served / "r18.tar") as tar:
+        assert {n.partition("/")[0] for n in tar.getnames()} == {name} and re.fullmatch(PORTABLE, name)
+    into = tmp_path / "atlases"
+    with serve(served) as base:
+        assert main(["atlas", "fetch", f"{base}/r18.tar", "--sha256", digest, "--into", str(into)]) == 0
+    assert Path(capsys.readouterr().out.strip()) == into / name
+    assert [p.name for p in into.iterdir()] == [name]
+    fetched = AtlasStore.open(into / name)
+    assert fetched.model == model and sorted(fetched.done("layer1")) == [0, 1]

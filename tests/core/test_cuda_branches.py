@@ -20,7 +20,9 @@ from featviz_core.render.scoring import check_retry, default_batch_size, halved,
 
 @pytest.fixture
 def cuda_present(monkeypatch):
+    """A machine with two CUDA devices, cuda:0 and cuda:1."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
 
 
 @pytest.fixture
@@ -51,6 +53,18 @@ def test_cuda_is_refused_with_a_clear_message_without_cuda(no_cuda, name):
     with pytest.raises(RequestError) as refused:
         resolve_device(name)
     assert str(refused.value) == expected
+
+
+@pytest.mark.parametrize("count, name", [(2, "cuda:2"), (2, " CUDA:7 "), (1, "cuda:1")])
+def test_a_cuda_index_past_the_machines_devices_is_refused_at_once(cuda_present, monkeypatch, count, name):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    which = "1 CUDA device (cuda:0)" if count == 1 else f"{count} CUDA devices (cuda:0 .. cuda:{count - 1})"
+    with pytest.raises(RequestError) as refused:
+        resolve_device(name)
+    assert str(refused.value) == (f"device '{name.strip().lower()}' does not exist: this machine has {which}; "
+                                  "use one of them, cuda or auto")
+    assert resolve_device(f"cuda:{count - 1}") == torch.device("cuda", count - 1)  # the last one is fine
+    assert resolve_device("cuda") == torch.device("cuda")
 
 
 @pytest.mark.parametrize("name, message", [("cuda:x", "unknown device 'cuda:x'"), ("cuda:-1", "unknown device"),

@@ -67,6 +67,9 @@ CLI_CASES = [
     (["--maco-images", "/no/such/folder", "--param", "maco"], "--maco-images /no/such/folder: no such folder"),
     (["--device", "tpu"], "device 'tpu'"),
     *([] if HAS_CUDA else [(["--device", "cuda"], NO_CUDA), (["--device", "cuda:1"], NO_CUDA)]),
+    # On a GPU machine: the first index past its devices (checked without a GPU in tests/core/test_cuda_branches.py).
+    *([(["--device", f"cuda:{torch.cuda.device_count()}"], f"device 'cuda:{torch.cuda.device_count()}' does not "
+        f"exist: this machine has {torch.cuda.device_count()} CUDA device")] if HAS_CUDA else []),
     (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["--snapshot-every", "0"], "--snapshot-every must be at least 1, got 0"),
     (["--columns", "0"], "--columns must be at least 1, got 0"),
@@ -137,9 +140,12 @@ def test_cli_process_exits_2_without_traceback(tmp_path):
 
 
 def test_the_device_refusals_depend_on_this_machine_having_no_cuda():
-    """Without CUDA both ways of naming it are among the refusals checked above; with CUDA neither is."""
-    asked = [args for args, _ in CLI_CASES if args[0] == "--device"]
-    assert (["--device", "cuda"] in asked) == (["--device", "cuda:1"] in asked) == (not HAS_CUDA)
+    """Without CUDA both ways of naming it are among the refusals checked above; with CUDA neither is, and the
+    first index past the machine's devices is."""
+    no_cuda = [args for args, message in CLI_CASES if message == NO_CUDA]
+    assert no_cuda == ([] if HAS_CUDA else [["--device", "cuda"], ["--device", "cuda:1"]])
+    past = [args for args, message in CLI_CASES if "does not exist" in message]
+    assert past == ([["--device", f"cuda:{torch.cuda.device_count()}"]] if HAS_CUDA else [])
 
 
 def test_cli_device_cuda_renders_with_a_gpu_and_is_refused_without(tmp_path, capsys):

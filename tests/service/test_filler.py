@@ -142,3 +142,28 @@ def test_the_filler_stops_with_the_service(make_service, atlas_root):
     rounds = filler.rounds
     filler.start()  # a stopped filler stays stopped
     assert not filler.alive and filler.rounds == rounds
+
+
+R18 = "torchvision:resnet18?weights=random"
+
+
+def test_the_filler_names_its_store_portably_and_resumes_one_named_the_old_way(make_service, tmp_path):
+    """A model named with ``:`` and ``?`` fills ``atlas-torchvision_resnet18_weights_random-HASH-KEY-filled``;
+    a store it filled before under the model's name as written is resumed, not started again beside it."""
+    import re
+
+    from featviz_core.atlas.runner import build_atlas
+    from featviz_core.atlas.store import AtlasStore
+
+    root = tmp_path / "atlas"
+    root.mkdir()
+    build_atlas(tmp_path / "made", R18, "layer1", {"steps": 1, "size": 32}, batch=2, max_batches=1)
+    identity = AtlasStore.open(tmp_path / "made").identity
+    filler = AtlasFiller(make_service(), auto=False, root=root)
+    portable = filler.store_path(identity)
+    assert portable == root / f"{identity.name}-filled" and re.fullmatch(r"atlas-[A-Za-z0-9._-]+", portable.name)
+    assert portable.name.startswith("atlas-torchvision_resnet18_weights_random-")
+    legacy = root / f"atlas-{R18}-{identity.key}-filled"
+    (tmp_path / "made").rename(legacy)
+    assert filler.store_path(identity) == legacy
+    assert [store.path for store in find_stores([root])] == [legacy]
