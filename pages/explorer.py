@@ -145,8 +145,8 @@ with panel.form("explorer_form", enter_to_submit=False):
     every.number_input("Snapshot every (steps)", min_value=1, step=1, key="ex_every",
                        help="How often the live images are refreshed while rendering.")
     param, robust, penalty = st.columns(3)
-    for column, names in ((param, ("fft", "decorrelate", "param")), (robust, ("transforms", "lr", "precision")),
-                          (penalty, ("tv", "l2", "memory_format"))):
+    for column, names in ((param, ("fft", "decorrelate", "param", "optimizer")),
+                          (robust, ("transforms", "lr", "precision")), (penalty, ("tv", "l2", "memory_format"))):
         for name in names:
             form.draw(column, name, PREFIX)
     title, rows = form.OBJECTIVE_PANEL

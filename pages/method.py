@@ -81,7 +81,8 @@ deep = examples.deep_layer(model)
 st.markdown(f"**MACO beside Fourier on a deep layer.** Channel {int(channel)} of `{deep}`, same size, steps and "
             "seed. MACO (Fel et al. 2023) optimizes only the phase of the image's spectrum and keeps its magnitude "
             "fixed to a natural-image spectrum (a 1/f power law here), so deep layers cannot push the image into "
-            "high-frequency noise. Its attribution map sums the gradient's size over all steps: bright where "
+            "high-frequency noise; it runs its paper's optimizer, NAdam at learning rate 1.0 (Fourier: Adam at "
+            "0.05). Its attribution map sums the gradient's size over all steps: bright where "
             "the objective relied on the image.")
 with st.spinner("Rendering Fourier and MACO ..."):
     pair = examples.maco_beside_fourier(model, min(int(channel), _deep_channels(model, deep) - 1))

@@ -18,6 +18,14 @@ spectrum of natural photographs falls about as 1/f); or the average amplitude sp
 user's images in the decorrelated color space (:func:`add_spectrum_from_folder`; the request names it by its
 SHA-256, as photos are named). No spectrum file ships with featviz.
 
+The optimizer (:func:`optimizer_choice`): with ``optimizer="auto"`` MACO runs NAdam at learning rate 1.0, as the
+reference implementations do (Xplique's ``maco``: ``Nadam(1.0)``; the authors' PyTorch port Horama:
+``torch.optim.NAdam(lr=1.0)``), unless the request's learning rate is not the default 0.05, which is then kept.
+The phase is standardized before use, so a step of about one radian is what the method expects; Adam at 0.05
+(Lucid's, for Fourier) moves it twenty times more slowly. Not followed from the references: their ImageNet average
+spectrum (not shipped; the 1/f law or a folder's spectrum stands in) and their random crops of a larger canvas
+(featviz's transforms presets apply, one view per image and step).
+
 The attribution ("transparency") map of the paper: the absolute gradient of the loss with respect to the
 image, accumulated over all steps (:attr:`MacoParam.importance`, (B, H, W), summed over colors). It says which
 parts of the image the objective relied on; :func:`importance_maps` gathers it for a render.
@@ -37,6 +45,8 @@ import torch.nn.functional as F
 from featviz_core.errors import RequestError
 from featviz_core.method.param import RGB_CHANNELS, ImageParam, fourier_scale, initial_raw, to_valid_image
 
+MACO_OPTIMIZER = "nadam"  # Fel et al. 2023's reference code: NAdam at learning rate 1.0
+MACO_LR = 1.0
 POWER_LAW_EXPONENT = 1.0  # amplitude ~ 1 / f ** exponent (Field 1987; van der Schaaf & van Hateren 1996)
 SPECTRUM_SIDE = 256  # a folder's average spectrum is computed at this side, then resized to each render's
 MAX_FOLDER_IMAGES = 2000
@@ -105,6 +115,39 @@ class MacoParam(torch.nn.Module):
 
     def _accumulate(self, grad: torch.Tensor) -> None:
         self.importance += grad.detach().abs().sum(dim=1)
+
+
+def optimizer_choice(request) -> tuple[str, float]:
+    """The optimizer (``adam`` or ``nadam``) and learning rate a render runs: the request's own, except that
+    ``optimizer="auto"`` means Adam for Lucid's parameterization and, for MACO, NAdam at :data:`MACO_LR` when
+    the learning rate is left at its default (a learning rate given otherwise is kept)."""
+    from featviz_core.settings import setting
+
+    if request.optimizer != "auto":
+        return request.optimizer, request.lr
+    if request.param != "maco":
+        return "adam", request.lr
+    return MACO_OPTIMIZER, MACO_LR if request.lr == setting("lr").default else request.lr
+
+
+def optimizer_note(request) -> str:
+    """What a MACO render's optimizer is, for its notes ("" for Lucid's parameterization, whose Adam is the
+    long-standing default)."""
+    if request.param != "maco":
+        return ""
+    name, lr = optimizer_choice(request)
+    why = " (Fel et al. 2023's)" if (name, lr) == (MACO_OPTIMIZER, MACO_LR) else ""
+    return f"MACO optimized with {_OPTIMIZER_NAMES[name]} at learning rate {lr:g}{why}"
+
+
+_OPTIMIZER_NAMES = {"adam": "Adam", "nadam": "NAdam"}
+_OPTIMIZERS = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}
+
+
+def make_optimizer(request, parameters) -> torch.optim.Optimizer:
+    """The optimizer of :func:`optimizer_choice` over ``parameters``."""
+    name, lr = optimizer_choice(request)
+    return _OPTIMIZERS[name](parameters, lr=lr)
 
 
 def initial_phase(size: int, generator: torch.Generator) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """The render loop: many images, one optimization, live snapshots.
 
-``render_iter`` optimizes a batch of images (image ``i`` for objective ``i``) with Adam and yields a
+``render_iter`` optimizes a batch of images (image ``i`` for objective ``i``) with Adam (MACO: NAdam, see
+:func:`featviz_core.method.maco.optimizer_choice`) and yields a
 :class:`Snapshot` every ``snapshot_every`` steps and at the end. Closing the iterator cancels the render;
 ``should_stop`` ends it early with a final snapshot that keeps the partial result. ``render`` drains it.
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 
 from featviz_core.method.interpolation import AlignedInterpolationParam
-from featviz_core.method.maco import image_param
+from featviz_core.method.maco import image_param, make_optimizer
 from featviz_core.objectives import BatchObjective, Objective
 from featviz_core.request import RenderRequest
 
@@ -31,7 +31,8 @@ class Chunk:
         param: the images' parameterization; calling it gives (len(images), C, H, W) pixels in [0, 1],
             C = 3 (RGB) or 4 (RGBA): an :class:`ImageParam`, or a :class:`StackedParam` of one per group when
             the chunk holds an aligned interpolation (any module whose parameters are the optimized tensors).
-        optimizer: Adam over ``param``'s tensors only.
+        optimizer: over ``param``'s tensors only: Adam, or what the request chooses
+            (:func:`~featviz_core.method.maco.optimizer_choice`; MACO's own is NAdam).
         objective: scores the chunk's images, image ``k`` for the request's objective ``images[k]``.
     """
 
@@ -136,7 +137,7 @@ def make_chunks(request: RenderRequest, objectives: list[Objective], raw: torch.
             images=images,
             groups=tuple(tuple(position[i] for i in group) for group in planned),
             param=param,
-            optimizer=torch.optim.Adam(param.parameters(), lr=request.lr),
+            optimizer=make_optimizer(request, param.parameters()),
             objective=BatchObjective([objectives[i] for i in images], device),
         ))
     return chunks

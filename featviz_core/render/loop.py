@@ -9,6 +9,7 @@ import torch
 
 from featviz_core.device import resolve_device
 from featviz_core.errors import RenderError
+from featviz_core.method.maco import optimizer_note
 from featviz_core.models import get_spec, load_model
 from featviz_core.models.budget import check_render_fits
 from featviz_core.models.fast import render_model
@@ -61,7 +62,7 @@ def render_iter(
     model, layers, path, eager_note = _render_model(request, model, dev, snapshot_every, fast)
     chunk = max(1, batch_size or default_batch_size(dev))
     forward, compile_note = _forward_pass(model, layers, compile)
-    compile_note = "; ".join(filter(None, [eager_note, path.why, compile_note]))
+    compile_note = "; ".join(filter(None, [optimizer_note(request), eager_note, path.why, compile_note]))
     note = compile_note
     while True:
         try:

@@ -11,7 +11,7 @@ import torch
 
 from featviz_core.errors import NonFiniteError
 from featviz_core.method.alpha import rgba_for_display
-from featviz_core.method.maco import importance_maps
+from featviz_core.method.maco import importance_maps, optimizer_choice
 from featviz_core.method.param import to_uint8
 from featviz_core.models.activations import channels_first
 from featviz_core.models.capture import capture_layers
@@ -93,7 +93,7 @@ class Progress:
         if not np.isfinite(loss_value) or not all(torch.isfinite(t).all() for c in setup.chunks for t in c.tensors):
             raise NonFiniteError(
                 f"the optimization produced non-finite values by step {step}; the learning rate "
-                f"({request.lr:g}) or the TV/L2 weights ({request.tv:g}/{request.l2:g}) are probably too "
+                f"({optimizer_choice(request)[1]:g}) or the TV/L2 weights ({request.tv:g}/{request.l2:g}) are probably too "
                 "large, or the model's weights are broken"
             )
         hist = self.history[:step].cpu().numpy()

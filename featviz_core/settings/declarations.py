@@ -189,6 +189,8 @@ def _transform_presets() -> tuple[str, ...]:
 
 #: Values of the compute-path settings (their effect: :mod:`featviz_core.render.compute_path`) and parameterizations.
 PARAMS: tuple[str, ...] = ("fourier", "maco")
+#: Optimizers (their effect: :func:`featviz_core.method.maco.optimizer_choice`): auto is the parameterization's own.
+OPTIMIZERS: tuple[str, ...] = ("auto", "adam", "nadam")
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "auto")
 MEMORY_FORMATS: tuple[str, ...] = ("contiguous", "channels_last", "auto")
 
@@ -231,7 +233,12 @@ SETTINGS: tuple[Setting, ...] = (
             step=0.0001, format="%.5f", help="penalty on the image's squared norm (0 turns it off)"),
     Setting("lr", "float", 0.05, label="Learning rate", noun="learning rate", low=0, low_open=True, high=10,
             note=" (Lucid uses 0.05)", flag="--lr", widget="number", step=0.01, format="%.3f",
-            help="Adam's step size (Lucid uses 0.05)"),
+            help="the optimizer's step size (Lucid uses 0.05 with Adam; MACO's auto optimizer uses 1.0 when this is "
+            "left at 0.05)"),
+    Setting("optimizer", "choice", "auto", label="Optimizer", noun="optimizer", choices=OPTIMIZERS,
+            flag="--optimizer", widget="select",
+            help="auto: Adam for fourier; for maco, NAdam at learning rate 1.0 as Fel et al. 2023 (a learning rate "
+            "other than 0.05 is kept); adam or nadam: that optimizer at the learning rate given"),
     Setting("transforms", "choice", "standard", label="Transforms", noun="transforms preset",
             choices=_transform_presets, flag="--transforms", widget="select",
             help="random jitter, scale and rotation at every step: standard (Lucid's values), lucent (Lucent "

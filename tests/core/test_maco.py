@@ -101,3 +101,61 @@ def test_power_law_default_falls_as_one_over_f():
     assert magnitude.shape == (3, 64, 33)
     assert torch.allclose(magnitude[0, 0, 4] / magnitude[0, 0, 8], torch.tensor(2.0))
     assert torch.equal(magnitude[0], magnitude[2])
+
+
+# ----- MACO's own optimizer (NAdam at lr 1.0, Fel et al.'s reference code) ---------------------------------
+DEEP = "_blocks.15"  # EfficientNet-Lite0's last block
+
+
+def bare_activation(model, request: RenderRequest, setup) -> torch.Tensor:
+    """Each image's objective on its bare view (no transforms), as a finished image is scored."""
+    from featviz_core.render import evaluate
+
+    with torch.no_grad():
+        return torch.as_tensor(evaluate(model, request, setup.chunks[0].param()))
+
+
+def test_maco_defaults_run_nadam_and_raise_a_deep_objective_keeping_the_magnitude(effnet):
+    request = RenderRequest(model=M, layer=DEEP, channels=(0, 1), steps=8, size=64, param="maco")
+    assert maco.optimizer_choice(request) == ("nadam", 1.0)
+    old = request.replace(optimizer="adam")
+    assert maco.optimizer_choice(old) == ("adam", 0.05)
+    gains = {}
+    for name, asked in (("nadam", request), ("adam", old)):
+        setup = set_up(asked, CPU, batch_size=2)
+        chunk = setup.chunks[0]
+        assert type(chunk.optimizer).__name__ == {"nadam": "NAdam", "adam": "Adam"}[name]
+        assert chunk.optimizer.param_groups[0]["lr"] == (1.0 if name == "nadam" else 0.05)
+        before = bare_activation(effnet, asked, setup)
+        run = ModelRun(effnet, get_spec(M).preprocess.apply)
+        for step in range(1, asked.steps + 1):
+            optimization_step(setup, chunk, step, run)
+            assert_fixed_magnitude(chunk.param)
+        gains[name] = bare_activation(effnet, asked, setup) - before
+    assert (gains["nadam"] > 1.0).all(), gains  # real weights: the deep channels respond within 8 steps
+    assert gains["nadam"].mean() > gains["adam"].mean(), gains  # and faster than with Lucid's Adam at 0.05
+
+
+def test_a_learning_rate_or_optimizer_given_is_kept_and_the_notes_say_what_ran(effnet):
+    base = RenderRequest(model=M, layer="_blocks.4", channels=(0,), steps=2, size=48, param="maco")
+    assert maco.optimizer_choice(base.replace(lr=0.2)) == ("nadam", 0.2)
+    assert maco.optimizer_choice(base.replace(optimizer="adam", lr=0.3)) == ("adam", 0.3)
+    assert maco.optimizer_choice(base.replace(optimizer="nadam")) == ("nadam", 0.05)
+    assert "MACO optimized with NAdam at learning rate 1 (Fel et al. 2023's)" in render(base, model=effnet,
+                                                                                        device=CPU).note
+    note = render(base.replace(optimizer="adam"), model=effnet, device=CPU).note
+    assert "MACO optimized with Adam at learning rate 0.05" in note and "Fel" not in note
+
+
+def test_fourier_keeps_adam_and_its_cache_keys():
+    fourier = RenderRequest(model=M, layer="_blocks.4", channels=(0,), steps=2, size=48)
+    assert fourier.optimizer == "auto" and maco.optimizer_choice(fourier) == ("adam", 0.05)
+    setup = set_up(fourier, CPU, batch_size=1)
+    assert type(setup.chunks[0].optimizer) is torch.optim.Adam
+    assert setup.chunks[0].optimizer.param_groups[0]["lr"] == 0.05
+    # Adam is what Lucid's renders always ran: the setting is left out of their keys, so cached renders stay
+    assert fourier.key("w") == fourier.replace(optimizer="adam").key("w")
+    assert fourier.replace(optimizer="nadam").key("w") != fourier.key("w")
+    mac = fourier.replace(param="maco")
+    assert mac.key("w") != mac.replace(optimizer="adam").key("w")
+

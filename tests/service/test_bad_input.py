@@ -65,6 +65,7 @@ CLI_CASES = [
     (["--param", "maco", "--no-fft"], "MACO cannot be combined with the Fourier parameterization off"),
     (["--param", "maco", "--alpha"], "MACO cannot be combined with transparency (alpha)"),
     (["--maco-images", "/no/such/folder", "--param", "maco"], "--maco-images /no/such/folder: no such folder"),
+    (["--optimizer", "sgd"], "unknown optimizer 'sgd'; choose one of: auto, adam, nadam"),
     (["--device", "tpu"], "device 'tpu'"),
     *([] if HAS_CUDA else [(["--device", "cuda"], NO_CUDA), (["--device", "cuda:1"], NO_CUDA)]),
     # On a GPU machine: the first index past its devices (checked without a GPU in tests/core/test_cuda_branches.py).
@@ -207,6 +208,8 @@ REQUEST_CASES = [  # field, bad value, expected part of the message
     ("memory_format", "NHWC", "unknown memory format 'NHWC'; choose one of: contiguous, channels_last, auto"),
     ("param", "pixels", "unknown parameterization 'pixels'; choose one of: fourier, maco"),
     ("maco_spectrum", "ab" * 32, "a MACO spectrum is used by the MACO parameterization only"),
+    ("optimizer", "NAdam", "unknown optimizer 'NAdam'; choose one of: auto, adam, nadam"),
+    ("optimizer", 1, "optimizer must be text, got 1"),
 ]
 
 
@@ -251,6 +254,7 @@ QUERY_CASES = [  # query parameters as a browser sends them (strings)
     ({"param": "maco", "maco_spectrum": "../../etc/passwd"}, "MACO spectrum: '../../etc/passwd' is not a spectrum's SHA-256"),
     ({"param": "maco", "maco_spectrum": "0" * 64}, "the MACO spectrum this render uses is not on this server"),
     ({"param": "maco", "init_l2": "0", "interpolate": "_blocks.1:0,_blocks.1:1"}, "MACO cannot be combined with an interpolation"),
+    ({"param": "maco", "optimizer": "sgd"}, "unknown optimizer 'sgd'; choose one of: auto, adam, nadam"),
 ]
 
 
