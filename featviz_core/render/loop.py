@@ -60,7 +60,7 @@ def render_iter(
     """
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
     model, layers, path, eager_note = _render_model(request, model, dev, snapshot_every, fast)
-    chunk = max(1, batch_size or default_batch_size(dev))
+    chunk = max(1, batch_size or default_batch_size(dev, path.channels_last))
     forward, compile_note = _forward_pass(model, layers, compile)
     compile_note = "; ".join(filter(None, [optimizer_note(request), eager_note, path.why, compile_note]))
     note = compile_note

@@ -129,3 +129,13 @@ def test_fast_path_keeps_the_neutral_score_within_tolerance(effnet):
         scores[name] = float(neutral_score(effnet, M, objectives, final_images(last)).mean())
     assert scores["fast"] >= (1 - TOLERANCE) * scores["float32"], scores
     assert get_spec(M).native_size == 224
+
+
+def test_channels_last_renders_take_five_images_a_pass_on_a_cpu_unless_told(effnet):
+    from featviz_core.render import default_batch_size
+
+    assert default_batch_size(CPU) == 2 and default_batch_size(CPU, channels_last=True) == 5
+    assert default_batch_size(torch.device("cuda"), channels_last=True) == 64
+    request = tiny(memory_format="channels_last").replace(channels=(0, 1, 2, 3, 4, 5), steps=3)
+    implicit = render(request, model=effnet, device=CPU)
+    assert np.array_equal(implicit.images, render(request, model=effnet, device=CPU, batch_size=5).images)
