@@ -276,8 +276,8 @@ class _Request:
             from featviz_core.device import bfloat16_native, default_device
 
             device = default_device()
-            native = self.precision != "float32" and bfloat16_native(device)[0]
-            data["compute_path"] = f"{device.type}{', bfloat16 native' if native else ''}"
+            native, evidence = bfloat16_native(device) if self.precision != "float32" else (False, "")
+            data["compute_path"] = f"{device.type}{f', bfloat16 native ({evidence})' if native else ''}"
         payload = json.dumps({"v": __version__, "weights": weights, **data}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 

@@ -111,11 +111,16 @@ def test_vit_token_layers_channel_and_neuron():
     assert torch.allclose(channel, want_channel, atol=1e-4) and torch.allclose(unit, want_unit, atol=1e-4)
 
 
-def test_vit_renders_plain_eager_with_the_reason():
-    request = RenderRequest(model=VIT, layer="encoder.layers.encoder_layer_0", channels=(0,), steps=2, size=32)
+def test_vit_renders_on_the_fast_variant_and_a_plain_network_says_why_not():
+    request = RenderRequest(model=VIT, layer="encoder.layers.encoder_layer_0", channels=(0, 1), steps=2, size=32)
     result = render(request, device="cpu")
-    assert result.note.startswith("plain eager: no batch norm to fold")
-    assert result.images.shape == (1, 32, 32, 3)
+    assert "plain eager" not in result.note  # its attention is laid out sequence-first (models/fast.py)
+    assert result.images.shape == (2, 32, 32, 3)
+    register_module("plainnet", TinyNet(), Preprocess(255.0, (120.0,) * 3, (60.0,) * 3), input_size=32)
+    plain = render(RenderRequest(model="plainnet", layer="stage.1", channels=(0,), steps=2, size=32, upsample=False),
+                   device="cpu")
+    assert plain.note.startswith("plain eager: no batch norm to fold, no redirected ReLU to replace and no "
+                                 "batch-first attention to lay out")
 
 
 def test_channels_last_layers_of_swin_are_targetable():

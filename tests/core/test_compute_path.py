@@ -94,6 +94,31 @@ def test_bfloat16_is_never_emulated(monkeypatch):
         "(auto on cpu)")
 
 
+def test_auto_takes_bfloat16_for_dense_torchvision_networks_on_amx_only(monkeypatch):
+    resnet, vit, mobile = ("torchvision:resnet50?weights=random", "torchvision:vit_b_16", "torchvision:mobilenet_v3_small")
+    monkeypatch.setattr(devices, "cpu_bf16_support", lambda: (True, "AMX"))
+    for model in (resnet, vit, "torchvision:googlenet"):
+        path = resolve_path("auto", "auto", CPU, model)
+        assert path.dtype == torch.bfloat16 and path.channels_last and "with AMX" in path.why, model
+    # a depthwise network (like EfficientNet-Lite0, measured slower in bfloat16) keeps float32
+    assert resolve_path("auto", "auto", CPU, mobile).dtype == torch.float32
+    monkeypatch.setattr(devices, "cpu_bf16_support", lambda: (True, "AVX-512 BF16"))  # native, but not measured
+    assert resolve_path("auto", "auto", CPU, resnet).dtype == torch.float32
+    assert resolve_path("auto", "auto", CPU, "inceptionv1").dtype == torch.bfloat16  # measured on either
+    monkeypatch.setattr(devices, "cpu_bf16_support", lambda: (False, "this CPU has neither AVX-512 BF16 nor AMX"))
+    assert resolve_path("auto", "auto", CPU, resnet).dtype == torch.float32
+    assert resolve_path("bfloat16", "auto", CPU, resnet).dtype == torch.float32  # never emulated
+
+
+def test_the_cache_key_tells_amx_from_avx512_bf16_machines(monkeypatch):
+    request = tiny(precision="auto")
+    monkeypatch.setattr(devices, "cpu_bf16_support", lambda: (True, "AMX"))
+    on_amx = request.key(weights="w")
+    monkeypatch.setattr(devices, "cpu_bf16_support", lambda: (True, "AVX-512 BF16"))
+    assert request.key(weights="w") != on_amx
+    assert tiny().key(weights="w") == tiny(precision="float32").key(weights="w")
+
+
 def test_auto_on_a_gpu_keeps_float32_in_the_default_layout():
     path = resolve_path("auto", "auto", torch.device("cuda"))
     assert path.dtype == torch.float32 and not path.channels_last
