@@ -117,6 +117,9 @@ def main() -> None:
     parser.add_argument("--published", action="store_true", help="published weights instead of random ones")
     parser.add_argument("--no-lucent", action="store_true", help="featviz only")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--paths", default="float32/contiguous,auto/auto",
+                        help="featviz's compute paths, precision/memory_format pairs, one row each (default: the seed "
+                             "preset's float32/contiguous and the fast preset's auto/auto)")
     args = parser.parse_args()
     device = torch.device(args.device)
     channels = parse_channels(args.channels)
@@ -135,16 +138,18 @@ def main() -> None:
         request = RenderRequest(model=name, layer=layer, channels=channels, steps=args.steps, size=args.size)
         render_model(model, (layer,), request.model_input_size)  # the fast variant's one-time check, untimed
         step0 = step0_difference(model, request, device)
-        images, featviz_s, note = run_featviz(model, request, device)
-        featviz_act = float(evaluate(model, request, images.to(device)).mean())
         lucent_s = lucent_act = float("nan")
         if not args.no_lucent:
             lucent_images, lucent_s = run_lucent(model, request, device)
             lucent_act = float(evaluate(model, request, lucent_images.to(device)).mean())
-        print(f"| {base} | {layer} | {info.channels}x{info.height}x{info.width} | {step0:.1e} | {lucent_s:.1f} | "
-              f"{featviz_s:.1f} | "
-              f"{lucent_s / featviz_s:.2f}x | {lucent_act:.3f} | {featviz_act:.3f} | {note or 'fast variant'} |",
-              flush=True)
+        for text in args.paths.split(","):
+            precision, memory_format = text.strip().split("/")
+            run = request.replace(precision=precision, memory_format=memory_format)
+            images, featviz_s, note = run_featviz(model, run, device)
+            featviz_act = float(evaluate(model, request, images.to(device)).mean())
+            print(f"| {base} | {layer} | {info.channels}x{info.height}x{info.width} | {step0:.1e} | {lucent_s:.1f} | "
+                  f"{featviz_s:.1f} ({text}) | {lucent_s / featviz_s:.2f}x | {lucent_act:.3f} | {featviz_act:.3f} | "
+                  f"{note or 'fast variant'} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,14 @@ QUALITY_PRESETS: tuple[str, ...] = ("seed", "fast")
 
 #: model -> steps where featviz's neutral score first reaches Lucent's at 512 steps (see module docstring).
 FAST_STEPS: dict[str, int] = {
-    # Two measurements disagree, so the preset takes the larger, safer count:
-    # - Intel Xeon, 2 cores, channels 0-9 of _blocks.10 (reference run, checkpoints every 32 steps): Lucent's
-    #   512-step neutral score 23.3; featviz 23.3 / 24.5 at steps 96 / 128.
-    # - AMD EPYC, 2 cores, idle, channels 0-3 (bench/fast_preset.py, every 8 steps): Lucent's 512-step neutral
-    #   score 29.19; featviz 26.15 at 128 (0.90x), 28.86 at 256 (0.99x), not above it within 256 steps.
-    # 256 is within 1% of Lucent's 512-step score on the harder sample and past it on the other: half the seed's
-    # steps, at about Lucent's quality. A longer run (--steps 384) would find the exact crossing.
-    "efficientnet-lite0": 256,
+    # Three measurements, the preset takes the largest (safest) count:
+    # - Intel Xeon, 2 cores (AVX-512, AMX), quiet, 2026-12-06, channels 0-9 of _blocks.10, bench/speed_round3.py
+    #   (checkpoints every 16 steps): Lucent's 512-step neutral score 27.32; featviz first at or above it at
+    #   step 288 on float32 (contiguous and channels-last), 272 in bfloat16.
+    # - AMD EPYC, 2 cores, idle, channels 0-3 (bench/fast_preset.py, every 8 steps): Lucent 29.19; featviz
+    #   28.86 at 256 (0.99x).
+    # - Intel Xeon, 2 cores, channels 0-9 (an earlier reference run, every 32 steps): about 96.
+    "efficientnet-lite0": 288,
     # inceptionv1: not measured (its pretrained weights are not available here; random weights say nothing
     # about image quality), so it has no fast preset.
 }
