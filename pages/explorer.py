@@ -114,7 +114,6 @@ if ss[layer_key] not in layer_names:
     ss[layer_key] = defaults.layer
 
 
-
 def quality_preset(quality: str) -> None:
     """Set the form's steps and compute path to a quality preset's (featviz_core.settings.step_presets)."""
     for name, value in preset_settings(quality, model).items():

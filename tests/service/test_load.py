@@ -72,20 +72,32 @@ async def open_explorer(browser, url: str, seed: int, channels: str, steps: int,
         await page.goto(url)
         button = page.get_by_role("button", name="Render")
         await button.wait_for()
+        # the tab's first script run draws the form in pieces: fill it once that run has ended
+        await page.get_by_test_id("stStatusWidgetRunningIcon").wait_for(state="hidden")
         await page.get_by_role("combobox", name="Layer").click()
         await page.keyboard.type(layer)
         await page.keyboard.press("Enter")
         for label, value in (("Or a list of channels", channels), ("Steps", str(steps)),
                              ("Image size (px)", str(size)), ("Seed", str(seed))):
-            field = page.get_by_label(label, exact=True)
-            await field.fill(value)
-            await field.press("Tab")
+            await fill_field(page.get_by_label(label, exact=True), value)
         assert (await page.get_by_role("combobox", name="Layer").input_value()).startswith(layer + " ")
     except Exception as exc:
         text = await page.locator("body").inner_text()
         await context.close()
         raise AssertionError(f"tab for seed {seed} could not fill the Explorer form ({exc}); it showed:\n{text[:1500]}") from None
     return context, page, button
+
+
+async def fill_field(field, value: str) -> None:
+    """Type ``value`` into a form field and check that it holds it. A script run that redraws the page while
+    the text goes in (a tab's first runs, on a loaded machine) can leave the field's old text in front of it
+    (it once read "51217" for 17 steps), so the field is filled again until it reads back what was typed."""
+    for _ in range(5):
+        await field.fill(value)
+        await field.press("Tab")
+        if await field.input_value() == value:
+            return
+    raise AssertionError(f"the field kept {await field.input_value()!r} instead of {value!r}")
 
 
 def watch_connection(page) -> list[str]:
