@@ -87,6 +87,21 @@ def store_roots(variable: str, default: str) -> list[Path]:
     return [cache_dir() / default]
 
 
+def store_folders(roots: list[Path], marker: str) -> list[Path]:
+    """The store folders under ``roots``: a root holding ``marker`` (a store's manifest) is itself a store,
+    any other root offers its visible subfolders, sorted; a root that cannot be listed offers none."""
+    folders: list[Path] = []
+    for root in roots:
+        if (root / marker).is_file():
+            folders.append(root)
+            continue
+        try:
+            folders.extend(sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
+        except OSError:
+            continue
+    return folders
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds a render request is validated against."""

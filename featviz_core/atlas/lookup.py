@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from featviz_core.config import store_folders
 from featviz_core.atlas import AtlasError
 from featviz_core.atlas.store import MANIFEST, AtlasStore, read_entry
 
@@ -52,18 +53,10 @@ def _open_cached(path: Path) -> AtlasStore | None:
 def find_stores(roots: list[Path] | None = None) -> list[AtlasStore]:
     """Every readable store under ``roots`` (a root may itself be a store), sorted by model and path."""
     found = []
-    for root in roots if roots is not None else atlas_roots():
-        if (root / MANIFEST).is_file():
-            candidates = [root]
-        else:
-            try:
-                candidates = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-            except OSError:
-                continue
-        for path in candidates:
-            store = _open_cached(path)
-            if store is not None:
-                found.append(store)
+    for path in store_folders(roots if roots is not None else atlas_roots(), MANIFEST):
+        store = _open_cached(path)
+        if store is not None:
+            found.append(store)
     return sorted(found, key=lambda s: (s.model, str(s.path)))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from featviz_core.config import store_folders
 from featviz_core.examples.store import RESULT, VIEWS
 
 log = logging.getLogger(__name__)
@@ -149,22 +150,14 @@ def survey_examples(model: str | None = None, layer: str | None = None, roots: l
     """Finished stores under ``roots`` (a root may itself be a store), of ``model`` and with ``layer`` when
     given, and the stores skipped as damaged that may be of them; each sorted by path."""
     found, skipped = [], []
-    for root in roots if roots is not None else examples_roots():
-        if (root / RESULT).is_file():
-            candidates = [root]
-        else:
-            try:
-                candidates = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-            except OSError:
-                continue
-        for path in candidates:
-            store = _open(path)
-            if isinstance(store, SkippedStore):
-                if store.covers(model, layer):
-                    skipped.append(store)
-            elif store is not None and (model is None or store.model == model) and \
-                    (layer is None or layer in store.data["layers"]):
-                found.append(store)
+    for path in store_folders(roots if roots is not None else examples_roots(), RESULT):
+        store = _open(path)
+        if isinstance(store, SkippedStore):
+            if store.covers(model, layer):
+                skipped.append(store)
+        elif store is not None and (model is None or store.model == model) and \
+                (layer is None or layer in store.data["layers"]):
+            found.append(store)
     return sorted(found, key=lambda s: str(s.path)), sorted(skipped, key=lambda s: str(s.path))
 
 
