@@ -8,8 +8,9 @@ so two scripts of a fresh server never race to import them (featviz_ui.preload).
 
 import streamlit as st
 
-from featviz_ui import address_bar, layout, preload, present, sidebar
+from featviz_ui import address_bar, fragment_reruns, layout, preload, present, sidebar
 
+fragment_reruns.install()  # a timed fragment rerun must not hide the end of a run (see the module)
 preload.import_page_libraries()
 
 st.set_page_config(page_title="featviz", page_icon=":material/visibility:", layout="wide")

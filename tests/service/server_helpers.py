@@ -27,6 +27,7 @@ class AppServer:
         full_env = {**os.environ, "FEATVIZ_DEVICE": "cpu", "FEATVIZ_CACHE_DIR": str(workdir / "cache"),
                     "STREAMLIT_RUNNER_POST_SCRIPT_GC": "false", "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
                     **env}
+        self.env = full_env
         self._log = open(self.log_path, "w")
         args = ["streamlit", "run", "app.py", "--server.port", str(self.port), "--server.address", "127.0.0.1",
                 "--server.headless", "true", "--browser.gatherUsageStats", "false"]
@@ -60,13 +61,26 @@ class AppServer:
                 values[key] = int(rest.split()[0])
         return values
 
-    def thread_dump(self) -> str:
-        """Every thread's stack, written by the server into its log."""
+    def thread_dump(self, only: tuple[str, ...] = ()) -> str:
+        """Every thread's stack, written by the server into its log; with ``only``, the threads whose stack
+        names one of those words (say "scriptrunner", for the scripts running)."""
         before = self.log_path.stat().st_size
         os.kill(self.process.pid, signal.SIGUSR1)
         time.sleep(1.0)
         self._log.flush()
-        return self.log_path.read_text()[before:][-8000:]
+        dump = self.log_path.read_text()[before:]
+        if only:
+            threads = dump.split("\n\n")
+            dump = "\n\n".join(t for t in threads if any(word in t for word in only)) or "(none)"
+        return dump[-8000:]
+
+    def counters(self) -> str:
+        """The service's counters (its FEATVIZ_STATS_FILE), as the server last wrote them."""
+        path = self.env.get("FEATVIZ_STATS_FILE")
+        try:
+            return Path(path).read_text() if path else "(no FEATVIZ_STATS_FILE)"
+        except OSError as exc:
+            return f"(unreadable: {exc})"
 
     def log(self) -> str:
         self._log.flush()
