@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import bench_model, machine, render_parser, table  # noqa: E402
 from bench.compare_lucent import run_lucent  # noqa: E402
 from bench.fast_preset import quantized  # noqa: E402
+from featviz_core.settings.step_presets import preset_method  # noqa: E402
 from featviz_core.render.compute_path import request_path  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
 from featviz_core.render.neutral_score import neutral_score  # noqa: E402
@@ -98,6 +99,20 @@ def speed_table(args) -> None:
                      f"{out['neutral']:.3f}", f"{ratio:.3f} ({'within' if ratio >= 0.99 else 'OUTSIDE'} 1%)", reach,
                      f"{os.getloadavg()[0]:.1f}"])
         print(f"  {text}: {out['wall']:.1f} s, neutral {out['neutral']:.3f} ({cpu}; {out['note'] or 'float32'})", flush=True)
+    for steps in filter(None, (int(text) for text in args.fast_steps.split(",") if text.strip())):
+        # The fast preset as the Explorer's Fast button and `--quality fast` run it, at `steps` steps (its
+        # schedule spans the whole render): timed without checkpoints, scored once at the end.
+        request = base.replace(steps=steps, **preset_method("fast"))
+        path = request_path(request, CPU)
+        out = featviz_run(model, request, steps, None)
+        reached = lucent_score is not None and out["neutral"] >= lucent_score
+        rows.append([f"featviz fast preset, {steps} steps (NAdam 0.1, tail schedule; ran {path.name})", cpu,
+                     f"{out['wall']:.1f}", f"{out['cpu']:.1f}", f"{out['wall'] / (len(channels) * steps) * 1000:.1f}",
+                     f"{lucent_wall / out['wall']:.2f}x" if lucent_wall else "-", "-", f"{out['neutral']:.3f}", "-",
+                     "-" if lucent_score is None else (f"{'reached' if reached else 'NOT reached'} in {out['wall']:.1f} s "
+                                                       f"({lucent_wall / out['wall']:.1f}x)"),
+                     f"{os.getloadavg()[0]:.1f}"])
+        print(f"  fast preset {steps}: {out['wall']:.1f} s, neutral {out['neutral']:.3f} ({cpu})", flush=True)
     print()
     print(table(["run", "CPU", "wall s", "CPU s", "ms / image-step", "speed-up vs Lucent", "speed-up vs float32",
                  "neutral score", "/ float32 neutral", f"time to Lucent's {args.steps}-step neutral score", "load avg"], rows))
@@ -186,6 +201,8 @@ def main() -> None:
     parser.add_argument("--paths", default=DEFAULT_PATHS, help="precision/memory_format pairs; the first is the "
                         f"baseline (default {DEFAULT_PATHS})")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--fast-steps", default="144,160", help="step counts of fast-preset rows (NAdam 0.1 with the "
+                        "tail schedule, the fastest path), each one whole render; empty for none")
     parser.add_argument("--no-lucent", action="store_true")
     parser.add_argument("--no-maco", action="store_true")
     parser.add_argument("--no-speed", action="store_true")

@@ -59,15 +59,17 @@ def cpu_bf16_support() -> tuple[bool, str]:
     return False, "this CPU has neither AVX-512 BF16 nor AMX (bfloat16 would be emulated, slower)"
 
 
-def _cpuinfo_flags() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def _cpuinfo_flags() -> frozenset[str]:
+    """The CPU's feature flags, read once per process (a render's key asks for them on every request)."""
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
                 if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
 def bfloat16_native(device: torch.device) -> tuple[bool, str]:

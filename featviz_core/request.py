@@ -271,6 +271,8 @@ class _Request:
         data = self.to_dict()
         if self.param != "maco" and self.optimizer in ("auto", "adam"):
             del data["optimizer"]  # Adam, as before the setting existed: Lucid's renders keep their keys
+        if self.lr_schedule == "constant":
+            del data["lr_schedule"]  # as before the setting existed
         if (self.precision, self.memory_format) != ("float32", "contiguous"):
             # what decides the compute path this machine runs (featviz_core.render.compute_path.resolve_path)
             from featviz_core.device import bfloat16_native, default_device

@@ -115,19 +115,21 @@ if ss[layer_key] not in layer_names:
 
 
 def quality_preset(quality: str) -> None:
-    """Set the form's steps and compute path to a quality preset's (featviz_core.settings.step_presets)."""
-    for name, value in preset_settings(quality, model).items():
+    """Set the form's steps, compute path and optimizer to a quality preset's (featviz_core.settings.step_presets)."""
+    param = ss.get(form.key(PREFIX, "param"), "fourier")
+    for name, value in preset_settings(quality, model, param).items():
         ss[form.key(PREFIX, name)] = value
 
 
 if model in FAST_STEPS:  # quality presets set the form's steps: the seed's 512, or the measured fast count
     seed_button, fast_button, _ = panel.columns([1, 1, 4])
     seed_button.button(f"Seed quality ({SEED_STEPS} steps)", key="ex_quality_seed", on_click=quality_preset,
-                       args=("seed",), help="Lucent's default step count, in float32.")
+                       args=("seed",), help="Lucent's default step count, in float32, with Adam at 0.05.")
     fast_button.button(f"Fast ({FAST_STEPS[model]} steps)", key="ex_quality_fast", on_click=quality_preset,
                        args=("fast",),
                        help="Where featviz reaches Lucent's 512-step quality on this model (measured; see BENCHMARKS.md), "
-                            "on this machine's fastest compute path (precision and memory layout auto).")
+                            "on this machine's fastest compute path (precision and memory layout auto), with NAdam at 0.1 "
+                            "and the rate lowered over the last 30% of the steps.")
 
 with panel.form("explorer_form", enter_to_submit=False):
     st.caption(f"Model: **{model}** (choose it in the sidebar)")
@@ -145,7 +147,7 @@ with panel.form("explorer_form", enter_to_submit=False):
                        help="How often the live images are refreshed while rendering.")
     param, robust, penalty = st.columns(3)
     for column, names in ((param, ("fft", "decorrelate", "param", "optimizer")),
-                          (robust, ("transforms", "lr", "precision")), (penalty, ("tv", "l2", "memory_format"))):
+                          (robust, ("transforms", "lr", "lr_schedule", "precision")), (penalty, ("tv", "l2", "memory_format"))):
         for name in names:
             form.draw(column, name, PREFIX)
     title, rows = form.OBJECTIVE_PANEL

@@ -29,9 +29,17 @@ def setting_names() -> tuple[str, ...]:
     return names("method")
 
 
+#: Method settings declared after atlases were first made: left out of an identity while at their default, so
+#: the identity (and folder name) of an atlas made before them is unchanged.
+ADDED_LATER: tuple[str, ...] = ("optimizer", "lr_schedule")
+
+
 def settings_of(request: Any) -> dict[str, Any]:
     """The atlas settings of a RenderRequest, as plain JSON values."""
-    return {name: getattr(request, name) for name in setting_names()}
+    from featviz_core.settings import setting
+
+    return {name: getattr(request, name) for name in setting_names()
+            if not (name in ADDED_LATER and getattr(request, name) == setting(name).default)}
 
 
 def file_sha256(path: Path) -> str:

@@ -49,15 +49,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     from featviz_core.models import load_model
     from featviz_core.outputs.export import render_metadata, result_files
     from featviz_core.render import render
-    from featviz_core.settings.step_presets import PRESET_COMPUTE, preset_steps
+    from featviz_core.settings.step_presets import preset_method, preset_steps
 
     started = time.perf_counter()
     apply_random_weights(args)
     request = request_from_args(args)  # checked first, so an unknown model is named as such
     if args.steps is None:  # the quality preset's step count for the request's model
         request = request.replace(steps=preset_steps(args.quality, request.model))
-    # and its compute path, where the options leave it open
-    request = request.replace(**{name: value for name, value in PRESET_COMPUTE[args.quality].items()
+    # and its compute path and optimizer, where the options leave them open
+    request = request.replace(**{name: value for name, value in preset_method(args.quality, request.param).items()
                                  if getattr(args, name) is None})
     if args.batch_size is not None and args.batch_size < 1:
         raise FeatvizError(f"--batch-size must be at least 1, got {args.batch_size}")

@@ -25,9 +25,10 @@ import torch
 from featviz_core.errors import RequestError
 from featviz_core.image_plan import coupled_groups
 from featviz_core.method.interpolation import draw_aligned_raws
-from featviz_core.method.maco import initial_raw_for
+from featviz_core.method.maco import initial_raw_for, optimizer_choice
 from featviz_core.method.param import RGB_CHANNELS, RGBA_CHANNELS
 from featviz_core.method.photo_start import photo_to_raw
+from featviz_core.method.schedule import learning_rate
 from featviz_core.method.transforms import apply_transforms, sample_params
 from featviz_core.render.chunks import Chunk, make_chunks, plan_chunks
 from featviz_core.render.penalties import Penalties, penalties_for
@@ -49,6 +50,8 @@ class RenderSetup:
         chunks: the images, in chunks that each share one forward pass.
         penalties: the terms subtracted from the objective.
         transparency: the backgrounds and weighting of a transparent render (None: opaque RGB images).
+        rates: the learning rate of every step (index 0: step 1) when the request's schedule varies it;
+            None: the optimizer's own rate throughout.
     """
 
     count: int
@@ -58,6 +61,7 @@ class RenderSetup:
     chunks: list[Chunk]
     penalties: Penalties
     transparency: Transparency | None = None
+    rates: tuple[float, ...] | None = None
 
     def model_input(self, pixels: torch.Tensor, chunk: Chunk, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """What the model sees of ``chunk``'s pixels at ``step`` (1-based): (B, 3, side, side), and for a
@@ -111,7 +115,12 @@ def set_up(request: RenderRequest, device: torch.device, batch_size: int,
         photo = photo.to(device)
     plan = plan_chunks(len(objectives), batch_size, groups)
     transparency = Transparency(generators, request.size, request.alpha_weight) if request.alpha else None
+    rates = None
+    if request.lr_schedule != "constant":
+        full = optimizer_choice(request)[1]
+        rates = tuple(learning_rate(full, request.lr_schedule, step, request.steps) for step in range(1, request.steps + 1))
     return RenderSetup(
+        rates=rates,
         count=len(objectives),
         preset=preset,
         draws=draws if preset.resample_each else draws.to(device),

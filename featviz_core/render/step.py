@@ -68,6 +68,9 @@ def optimization_step(setup: RenderSetup, chunk: Chunk, step: int, run: ModelRun
     objective = setup.penalties.objective(maximized, pixels, acts, chunk)
     loss = setup.penalties.loss(objective, pixels, acts, chunk)
     loss.backward(inputs=chunk.tensors)  # gradients go to the image only, never into the model
+    if setup.rates is not None:
+        for group in chunk.optimizer.param_groups:
+            group["lr"] = setup.rates[min(step, len(setup.rates)) - 1]
     chunk.optimizer.step()
     return scores.detach(), loss.detach()
 

@@ -191,6 +191,8 @@ def _transform_presets() -> tuple[str, ...]:
 PARAMS: tuple[str, ...] = ("fourier", "maco")
 #: Optimizers (their effect: :func:`featviz_core.method.maco.optimizer_choice`): auto is the parameterization's own.
 OPTIMIZERS: tuple[str, ...] = ("auto", "adam", "nadam")
+#: Learning-rate schedules (their effect: :func:`featviz_core.method.schedule.learning_rate`).
+LR_SCHEDULES: tuple[str, ...] = ("constant", "tail")
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "auto")
 MEMORY_FORMATS: tuple[str, ...] = ("contiguous", "channels_last", "auto")
 
@@ -232,13 +234,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("l2", "float", 0.0, label="L2 weight", noun="L2 weight", low=0, flag="--l2", widget="number",
             step=0.0001, format="%.5f", help="penalty on the image's squared norm (0 turns it off)"),
     Setting("lr", "float", 0.05, label="Learning rate", noun="learning rate", low=0, low_open=True, high=10,
-            note=" (Lucid uses 0.05)", flag="--lr", widget="number", step=0.01, format="%.3f",
+            note=" (Lucid uses 0.05)", flag="--lr", cli_default=None, widget="number", step=0.01, format="%.3f",
             help="the optimizer's step size (Lucid uses 0.05 with Adam; MACO's auto optimizer uses 1.0 when this is "
             "left at 0.05)"),
     Setting("optimizer", "choice", "auto", label="Optimizer", noun="optimizer", choices=OPTIMIZERS,
-            flag="--optimizer", widget="select",
+            flag="--optimizer", cli_default=None, widget="select",
             help="auto: Adam for fourier; for maco, NAdam at learning rate 1.0 as Fel et al. 2023 (a learning rate "
             "other than 0.05 is kept); adam or nadam: that optimizer at the learning rate given"),
+    Setting("lr_schedule", "choice", "constant", label="Learning-rate schedule", noun="learning-rate schedule",
+            choices=LR_SCHEDULES, flag="--lr-schedule", cli_default=None, widget="select",
+            help="constant: the same rate at every step (Lucid); tail: the rate held for the first 70% of the steps, "
+            "then lowered linearly to a tenth of it at the last step (the fast preset's)"),
     Setting("transforms", "choice", "standard", label="Transforms", noun="transforms preset",
             choices=_transform_presets, flag="--transforms", widget="select",
             help="random jitter, scale and rotation at every step: standard (Lucid's values), lucent (Lucent "

@@ -19,14 +19,18 @@ QUALITY_PRESETS: tuple[str, ...] = ("seed", "fast")
 
 #: model -> steps where featviz's neutral score first reaches Lucent's at 512 steps (see module docstring).
 FAST_STEPS: dict[str, int] = {
-    # Three measurements, the preset takes the largest (safest) count:
+    # The fast preset's own optimizer (NAdam at 0.1, the tail schedule; PRESET_OPTIMIZER), measured on a quiet
+    # Intel Xeon, 2 cores (AVX-512, AMX), 2026-12-07, channels 0-9 of _blocks.10 at 128 px, bench/speed_round3.py
+    # --fast-steps 144,160 (each a whole render, scored at its end): Lucent's 512-step neutral score 27.322;
+    # featviz 27.416 at 144 steps, 27.778 at 160. A 128-step render with the same schedule ended at 26.83.
+    # Before it, with Adam at 0.05 (constant), three measurements (the preset took the largest count):
     # - Intel Xeon, 2 cores (AVX-512, AMX), quiet, 2026-12-06, channels 0-9 of _blocks.10, bench/speed_round3.py
     #   (checkpoints every 16 steps): Lucent's 512-step neutral score 27.32; featviz first at or above it at
     #   step 288 on float32 (contiguous and channels-last), 272 in bfloat16.
     # - AMD EPYC, 2 cores, idle, channels 0-3 (bench/fast_preset.py, every 8 steps): Lucent 29.19; featviz
     #   28.86 at 256 (0.99x).
     # - Intel Xeon, 2 cores, channels 0-9 (an earlier reference run, every 32 steps): about 96.
-    "efficientnet-lite0": 288,
+    "efficientnet-lite0": 144,
     # inceptionv1: not measured (its pretrained weights are not available here; random weights say nothing
     # about image quality), so it has no fast preset.
 }
@@ -40,14 +44,30 @@ PRESET_COMPUTE: dict[str, dict[str, str]] = {
     "fast": {"precision": "auto", "memory_format": "auto"},
 }
 
+#: The optimizer each preset sets for the Fourier parameterization (MACO keeps its own, auto): the seed's is
+#: Lucent's Adam at 0.05; fast's is NAdam at 0.1 with the rate lowered over the last 30% of the steps
+#: (featviz_core.method.schedule), which reached Lucent's 512-step score in about half the steps of Adam
+#: (BENCHMARKS.md).
+PRESET_OPTIMIZER: dict[str, dict[str, str | float]] = {
+    "seed": {"optimizer": "auto", "lr": 0.05, "lr_schedule": "constant"},
+    "fast": {"optimizer": "nadam", "lr": 0.1, "lr_schedule": "tail"},
+}
 
-def preset_settings(quality: str, model: str) -> dict[str, int | str]:
-    """Every setting preset ``quality`` sets for ``model``: its steps and its compute path.
+
+def preset_settings(quality: str, model: str, param: str = "fourier") -> dict[str, int | str | float]:
+    """Every setting preset ``quality`` sets for ``model``: its steps, its compute path and, for the Fourier
+    parameterization (``param``), its optimizer.
 
     Raises:
         RequestError: as :func:`preset_steps`.
     """
-    return {"steps": preset_steps(quality, model), **PRESET_COMPUTE[quality]}
+    return {"steps": preset_steps(quality, model), **preset_method(quality, param)}
+
+
+def preset_method(quality: str, param: str = "fourier") -> dict[str, str | float]:
+    """What preset ``quality`` sets beside its steps: its compute path and, for the Fourier parameterization,
+    its optimizer."""
+    return {**PRESET_COMPUTE[quality], **(PRESET_OPTIMIZER[quality] if param == "fourier" else {})}
 
 
 def preset_steps(quality: str, model: str) -> int:

@@ -62,7 +62,7 @@ def cases(digest: str, spectrum: str = "") -> dict[str, object]:
     return {
         "neuron": RenderRequest(**{**base, "channels": (2, 5), "objective": "neuron", "position": "3,4", "negate": True,
                                    "steps": 3, "size": 48, "fft": False, "decorrelate": False, "tv": 0.0003,
-                                   "l2": 0.0002, "lr": 0.07, "optimizer": "nadam", "transforms": "distill", "upsample": False, "seed": 11,
+                                   "l2": 0.0002, "lr": 0.07, "optimizer": "nadam", "lr_schedule": "tail", "transforms": "distill", "upsample": False, "seed": 11,
                                    "precision": "bfloat16", "memory_format": "channels_last"}),
         "expression": RenderRequest(**{**base, "expression": f"{EARLY}:3 - 0.5*{EARLY}:7", "alpha": True,
                                        "alpha_weight": 0.5}),

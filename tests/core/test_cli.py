@@ -67,13 +67,19 @@ def test_fast_quality_takes_the_measured_steps_and_the_fast_compute_path_unless_
     assert main([*base, "--quality", "fast", "--steps", "2", "--out", str(tmp_path / "fast")]) == 0
     meta = json.loads((tmp_path / "fast" / "render.json").read_text())["settings"]
     assert (meta["steps"], meta["precision"], meta["memory_format"]) == (2, "auto", "auto")
+    assert (meta["optimizer"], meta["lr"], meta["lr_schedule"]) == ("nadam", 0.1, "tail")
     assert main([*base, "--quality", "fast", "--steps", "2", "--memory-format", "contiguous", "--precision", "float32",
-                 "--out", str(tmp_path / "told")]) == 0
+                 "--lr", "0.07", "--optimizer", "adam", "--lr-schedule", "constant", "--out", str(tmp_path / "told")]) == 0
     meta = json.loads((tmp_path / "told" / "render.json").read_text())["settings"]
     assert (meta["precision"], meta["memory_format"]) == ("float32", "contiguous")
+    assert (meta["optimizer"], meta["lr"], meta["lr_schedule"]) == ("adam", 0.07, "constant")
+    assert main([*base, "--quality", "fast", "--steps", "2", "--param", "maco", "--out", str(tmp_path / "maco")]) == 0
+    meta = json.loads((tmp_path / "maco" / "render.json").read_text())["settings"]
+    assert (meta["optimizer"], meta["lr"], meta["lr_schedule"]) == ("auto", 0.05, "constant")  # MACO's own optimizer
     assert main([*base, "--steps", "2", "--out", str(tmp_path / "seed")]) == 0  # the seed preset, as always
     meta = json.loads((tmp_path / "seed" / "render.json").read_text())["settings"]
     assert (meta["precision"], meta["memory_format"]) == ("float32", "contiguous")
+    assert (meta["optimizer"], meta["lr"], meta["lr_schedule"]) == ("auto", 0.05, "constant")
     assert FAST_STEPS["efficientnet-lite0"] < 512
 
 

@@ -51,8 +51,14 @@ def test_quality_presets():
     assert fast == FAST_STEPS["efficientnet-lite0"] and 1 <= fast < SEED_STEPS
     with pytest.raises(RequestError, match="unknown quality preset 'best'; choose one of: seed, fast"):
         preset_steps("best", "efficientnet-lite0")
-    assert preset_settings("seed", "efficientnet-lite0") == {"steps": 512, "precision": "float32",
-                                                             "memory_format": "contiguous"}
-    assert preset_settings("fast", "efficientnet-lite0") == {"steps": fast, "precision": "auto", "memory_format": "auto"}
+    assert preset_settings("seed", "efficientnet-lite0") == {
+        "steps": 512, "precision": "float32", "memory_format": "contiguous", "optimizer": "auto", "lr": 0.05,
+        "lr_schedule": "constant"}
+    assert preset_settings("fast", "efficientnet-lite0") == {
+        "steps": fast, "precision": "auto", "memory_format": "auto", "optimizer": "nadam", "lr": 0.1,
+        "lr_schedule": "tail"}
+    # MACO keeps its own optimizer (auto: NAdam at 1.0) under either preset
+    assert preset_settings("fast", "efficientnet-lite0", "maco") == {"steps": fast, "precision": "auto",
+                                                                     "memory_format": "auto"}
     with pytest.raises(RequestError, match="no fast step count has been measured for nope"):
         preset_steps("fast", "nope")
