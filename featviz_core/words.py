@@ -141,8 +141,8 @@ def method_note(request: Any, *, steps_done: int | None = None) -> str:
     if request.l2:
         penalties.append(f"L2 weight {request.l2:g}")
     lines = [
-        f"Model: {spec.title}, layer {request.layer}. Objective: {objective_text(request)}, {sign} with Adam "
-        f"(lr {request.lr:g}) for {request.steps} steps{done}.",
+        f"Model: {spec.title}, layer {request.layer}. Objective: {objective_text(request)}, {sign} with "
+        f"{optimizer_text(request)} for {request.steps} steps{done}.",
         f"Image: {image}; {transform_text(request.transforms)}"
         + (f"; penalties: {', '.join(penalties)}" if penalties else "") + f". Seed {request.seed}.",
     ]
@@ -161,8 +161,24 @@ def describe_settings(request: Any) -> str:
         extras.append(f"L2 {request.l2:g}")
     extras.extend(beyond_text(request))
     extra = (", " + ", ".join(extras)) if extras else ""
+    name, rate = _optimizer(request)
+    optimizer = "" if name == "adam" else "NAdam, "
+    schedule = ", tail schedule" if getattr(request, "lr_schedule", "constant") == "tail" else ""
     return (f"{request.model}, {parameterization_text(request)}, {request.transforms} transforms, "
-            f"{request.steps} steps, {request.size} px, lr {request.lr:g}, seed {request.seed}{extra}")
+            f"{request.steps} steps, {request.size} px, {optimizer}lr {rate:g}{schedule}, seed {request.seed}{extra}")
+
+
+def _optimizer(request: Any) -> tuple[str, float]:
+    from featviz_core.method.maco import optimizer_choice
+
+    return optimizer_choice(request)
+
+
+def optimizer_text(request: Any) -> str:
+    """"Adam (lr 0.05)", "NAdam (lr 0.1, lowered over the last 30% of the steps)": what optimized the images."""
+    name, rate = _optimizer(request)
+    schedule = ", lowered over the last 30% of the steps" if getattr(request, "lr_schedule", "constant") == "tail" else ""
+    return f"{'NAdam' if name == 'nadam' else 'Adam'} (lr {rate:g}{schedule})"
 
 
 def default_title(request: Any) -> str:

@@ -200,8 +200,18 @@ def test_quality_buttons_set_the_steps(new_app):
     assert at.number_input(key="ex_steps").value == FAST_STEPS["efficientnet-lite0"] < SEED_STEPS
     # fast also picks this machine's fastest compute path; seed puts back float32 and contiguous memory
     assert (at.selectbox(key="ex_precision").value, at.selectbox(key="ex_memory_format").value) == ("auto", "auto")
+    # and its optimizer: NAdam at 0.1 with the tail schedule
+    assert (at.selectbox(key="ex_optimizer").value, at.number_input(key="ex_lr").value,
+            at.selectbox(key="ex_lr_schedule").value) == ("nadam", 0.1, "tail")
     at.button(key="ex_quality_seed").click().run()
     assert at.number_input(key="ex_steps").value == SEED_STEPS
     assert (at.selectbox(key="ex_precision").value, at.selectbox(key="ex_memory_format").value) == (
         "float32", "contiguous")
+    assert (at.selectbox(key="ex_optimizer").value, at.number_input(key="ex_lr").value,
+            at.selectbox(key="ex_lr_schedule").value) == ("auto", 0.05, "constant")
+    # with MACO in the form's settings (as after a MACO render), Fast leaves MACO's own optimizer alone
+    at.session_state["ex_param"] = "maco"
+    at.run()
+    at.button(key="ex_quality_fast").click().run()
+    assert (at.selectbox(key="ex_optimizer").value, at.selectbox(key="ex_lr_schedule").value) == ("auto", "constant")
     assert not errors(at)
