@@ -69,6 +69,48 @@ class SeqFirstAttention(torch.nn.MultiheadAttention):
         return out.transpose(0, 1), weights
 
 
+class _ZeroPad2dFunction(torch.autograd.Function):
+    """Zero padding that writes zeros into the border only (``F.pad`` fills the whole output first, then
+    copies the input over it), in the input's memory layout; its backward is the inner window of the
+    gradient. The same values as ``torch.nn.ZeroPad2d`` with non-negative padding."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:
+        n, c, h, w = x.shape
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
+            else torch.contiguous_format
+        out = torch.empty((n, c, h + top + bottom, w + left + right), dtype=x.dtype, device=x.device,
+                          memory_format=layout)
+        out[:, :, top:top + h, left:left + w].copy_(x)
+        out[:, :, :top].zero_()
+        out[:, :, top + h:].zero_()
+        out[:, :, top:top + h, :left].zero_()
+        out[:, :, top:top + h, left + w:].zero_()
+        ctx.window = (top, h, left, w)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        top, h, left, w = ctx.window
+        inner = grad[:, :, top:top + h, left:left + w]
+        layout = torch.channels_last if grad.is_contiguous(memory_format=torch.channels_last) and not grad.is_contiguous() \
+            else torch.contiguous_format
+        return inner.contiguous(memory_format=layout), None, None, None, None
+
+
+class BorderZeroPad2d(torch.nn.Module):
+    """:class:`torch.nn.ZeroPad2d` (same ``padding``) by :class:`_ZeroPad2dFunction`."""
+
+    def __init__(self, padding: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        self.padding = tuple(padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            return torch.nn.functional.pad(x, self.padding)
+        return _ZeroPad2dFunction.apply(x, *self.padding)
+
+
 def _symmetric_static_padding(module: torch.nn.Module) -> tuple[int, int] | None:
     """(top, left) of a convolution's own zero-padding module (``static_padding``, as
     ``efficientnet_lite_pytorch``'s ``Conv2dStaticSamePadding`` has) when it pads both sides alike and the
@@ -187,6 +229,9 @@ def _rewrite_modules(fast: torch.nn.Module, redirected_relu: type) -> set[str]:
             module.padding = own
             module.static_padding = torch.nn.Identity()
             changed.add(f"{name}.static_padding")  # its output is no longer the padded input
+        elif type(module) is torch.nn.ZeroPad2d and min(module.padding) >= 0 and fast.get_submodule(name) is module:
+            # (a convolution above may have just dropped it for its own padding)
+            _set_module(fast, name, BorderZeroPad2d(module.padding))  # same values, no fill of the whole output
     return changed
 
 

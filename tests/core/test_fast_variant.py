@@ -32,9 +32,12 @@ def test_effnet_variant_folds_batch_norm_and_keeps_every_layer(effnet):
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in effnet.modules()) == 49  # original untouched
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(2))
     assert "_conv_head" in variant.changed_layers  # its output is now the batch norm's
-    # stride-1 convolutions pad themselves: 12 of the 17 explicit zero-paddings go (the 5 left are asymmetric)
+    # stride-1 convolutions pad themselves: 12 of the 17 explicit zero-paddings go (the 5 left are asymmetric,
+    # and write zeros into their border only)
+    from featviz_core.models.fast import BorderZeroPad2d
+
     assert sum(isinstance(m, torch.nn.ZeroPad2d) for m in effnet.modules()) == 17
-    assert sum(isinstance(m, torch.nn.ZeroPad2d) for m in variant.model.modules()) == 5
+    assert sum(isinstance(m, BorderZeroPad2d) for m in variant.model.modules()) == 5
     assert "_blocks.10._depthwise_conv.static_padding" in variant.changed_layers
     assert variant.model.get_submodule("_blocks.10._depthwise_conv").padding == (2, 2)  # 5x5, stride 1
     for layer in ("_blocks.3", "_blocks.10", "_blocks.10._bn2", "_blocks.15", "_bn1"):
@@ -124,3 +127,28 @@ def test_seq_first_attention_answers_as_batch_first_attention_for_self_cross_and
     unbatched = q[0]
     torch.testing.assert_close(laid_out(unbatched, unbatched, unbatched)[0], plain(unbatched, unbatched, unbatched)[0],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_border_zero_padding_equals_zero_pad2d_in_values_and_gradients():
+    from featviz_core.models.fast import BorderZeroPad2d
+
+    torch.manual_seed(0)
+    for padding in ((0, 1, 0, 1), (1, 2, 1, 2), (3, 0, 2, 0)):
+        for layout in (torch.contiguous_format, torch.channels_last):
+            x = torch.randn(2, 5, 9, 7).to(memory_format=layout).requires_grad_(True)
+            y = x.detach().clone().requires_grad_(True)
+            ours, plain = BorderZeroPad2d(padding)(x), torch.nn.ZeroPad2d(padding)(y)
+            assert torch.equal(ours, plain) and ours.is_contiguous(memory_format=layout)
+            weight = torch.randn_like(plain)
+            (ours * weight).sum().backward()
+            (plain * weight).sum().backward()
+            assert torch.equal(x.grad, y.grad)
+
+
+def test_effnet_variant_pads_the_asymmetric_same_padding_border_only(effnet):
+    from featviz_core.models.fast import BorderZeroPad2d
+
+    variant = render_variant(effnet, ("_blocks.10",)).model
+    pads = [m for m in variant.modules() if isinstance(m, BorderZeroPad2d)]
+    assert pads and all(p.padding[1] == p.padding[0] + 1 for p in pads)  # the stride-2 convolutions' (0,1) / (1,2)
+    assert not any(type(m) is torch.nn.ZeroPad2d for m in variant.modules())
