@@ -169,7 +169,7 @@ def describe_settings(request: Any) -> str:
 
 
 def _optimizer(request: Any) -> tuple[str, float]:
-    from featviz_core.method.maco import optimizer_choice
+    from featviz_core.settings.optimizers import optimizer_choice
 
     return optimizer_choice(request)
 

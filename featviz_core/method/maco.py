@@ -44,9 +44,8 @@ import torch.nn.functional as F
 
 from featviz_core.errors import RequestError
 from featviz_core.method.param import RGB_CHANNELS, ImageParam, fourier_scale, initial_raw, to_valid_image
+from featviz_core.settings.optimizers import MACO_LR, MACO_OPTIMIZER, optimizer_choice  # noqa: F401 (re-exported)
 
-MACO_OPTIMIZER = "nadam"  # Fel et al. 2023's reference code: NAdam at learning rate 1.0
-MACO_LR = 1.0
 POWER_LAW_EXPONENT = 1.0  # amplitude ~ 1 / f ** exponent (Field 1987; van der Schaaf & van Hateren 1996)
 SPECTRUM_SIDE = 256  # a folder's average spectrum is computed at this side, then resized to each render's
 MAX_FOLDER_IMAGES = 2000
@@ -115,19 +114,6 @@ class MacoParam(torch.nn.Module):
 
     def _accumulate(self, grad: torch.Tensor) -> None:
         self.importance += grad.detach().abs().sum(dim=1)
-
-
-def optimizer_choice(request) -> tuple[str, float]:
-    """The optimizer (``adam`` or ``nadam``) and learning rate a render runs: the request's own, except that
-    ``optimizer="auto"`` means Adam for Lucid's parameterization and, for MACO, NAdam at :data:`MACO_LR` when
-    the learning rate is left at its default (a learning rate given otherwise is kept)."""
-    from featviz_core.settings import setting
-
-    if request.optimizer != "auto":
-        return request.optimizer, request.lr
-    if request.param != "maco":
-        return "adam", request.lr
-    return MACO_OPTIMIZER, MACO_LR if request.lr == setting("lr").default else request.lr
 
 
 def optimizer_note(request) -> str:
