@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from featviz_core.settings.optimizers import optimizer_choice
 from featviz_core.settings.transform_presets import PRESETS
 
 
@@ -161,22 +162,16 @@ def describe_settings(request: Any) -> str:
         extras.append(f"L2 {request.l2:g}")
     extras.extend(beyond_text(request))
     extra = (", " + ", ".join(extras)) if extras else ""
-    name, rate = _optimizer(request)
+    name, rate = optimizer_choice(request)
     optimizer = "" if name == "adam" else "NAdam, "
     schedule = ", tail schedule" if getattr(request, "lr_schedule", "constant") == "tail" else ""
     return (f"{request.model}, {parameterization_text(request)}, {request.transforms} transforms, "
             f"{request.steps} steps, {request.size} px, {optimizer}lr {rate:g}{schedule}, seed {request.seed}{extra}")
 
 
-def _optimizer(request: Any) -> tuple[str, float]:
-    from featviz_core.settings.optimizers import optimizer_choice
-
-    return optimizer_choice(request)
-
-
 def optimizer_text(request: Any) -> str:
     """"Adam (lr 0.05)", "NAdam (lr 0.1, lowered over the last 30% of the steps)": what optimized the images."""
-    name, rate = _optimizer(request)
+    name, rate = optimizer_choice(request)
     schedule = ", lowered over the last 30% of the steps" if getattr(request, "lr_schedule", "constant") == "tail" else ""
     return f"{'NAdam' if name == 'nadam' else 'Adam'} (lr {rate:g}{schedule})"
 

@@ -77,8 +77,7 @@ class _ZeroPad2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:
         n, c, h, w = x.shape
-        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
-            else torch.contiguous_format
+        layout = _layout(x)
         out = torch.empty((n, c, h + top + bottom, w + left + right), dtype=x.dtype, device=x.device,
                           memory_format=layout)
         out[:, :, top:top + h, left:left + w].copy_(x)
@@ -92,10 +91,14 @@ class _ZeroPad2dFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         top, h, left, w = ctx.window
-        inner = grad[:, :, top:top + h, left:left + w]
-        layout = torch.channels_last if grad.is_contiguous(memory_format=torch.channels_last) and not grad.is_contiguous() \
-            else torch.contiguous_format
-        return inner.contiguous(memory_format=layout), None, None, None, None
+        return grad[:, :, top:top + h, left:left + w].contiguous(memory_format=_layout(grad)), None, None, None, None
+
+
+def _layout(tensor: torch.Tensor) -> torch.memory_format:
+    """channels-last when ``tensor`` is laid out so (and not also plainly contiguous), else contiguous."""
+    if tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 class BorderZeroPad2d(torch.nn.Module):
