@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import bench_model, machine, render_parser, table  # noqa: E402
 from bench.compare_lucent import run_lucent  # noqa: E402
 from bench.fast_preset import quantized  # noqa: E402
+from featviz_core.device import keep_cpu_memory  # noqa: E402
 from featviz_core.settings.step_presets import preset_method  # noqa: E402
 from featviz_core.render.compute_path import request_path  # noqa: E402
 from featviz_core.models.fast import model_for_render  # noqa: E402
@@ -83,6 +84,15 @@ def speed_table(args) -> None:
                      f"{lucent_wall / (len(channels) * args.steps) * 1000:.1f}", "1.00x", "-", f"{lucent_score:.3f}",
                      "-", "-", f"{os.getloadavg()[0]:.1f}"])
         print(f"  lucent: {lucent_wall:.1f} s, neutral {lucent_score:.3f} ({cpu})", flush=True)
+        if args.lucent_kept_memory:
+            # Lucent again in this process with the malloc settings featviz's renders make (keep_cpu_memory): how
+            # much of the gap is the allocator's. The speed-ups stay against Lucent as its users run it (above).
+            print(f"  malloc: {keep_cpu_memory()}", flush=True)
+            _, kept_wall, kept_cpu = run_lucent(model, base, CPU)
+            rows.append(["torch-lucent render_vis, featviz's malloc settings", cpu, f"{kept_wall:.1f}",
+                         f"{kept_cpu:.1f}", f"{kept_wall / (len(channels) * args.steps) * 1000:.1f}",
+                         f"{lucent_wall / kept_wall:.2f}x", "-", "-", "-", "-", f"{os.getloadavg()[0]:.1f}"])
+            print(f"  lucent, featviz's malloc settings: {kept_wall:.1f} s ({cpu})", flush=True)
     fp32 = None
     for text in args.paths.split(","):
         precision, memory_format = text.strip().split("/")
@@ -204,6 +214,8 @@ def main() -> None:
     parser.add_argument("--fast-steps", default="144,160", help="step counts of fast-preset rows (NAdam 0.1 with the "
                         "tail schedule, the fastest path), each one whole render; empty for none")
     parser.add_argument("--no-lucent", action="store_true")
+    parser.add_argument("--lucent-kept-memory", action="store_true", help="run Lucent a second time with the malloc "
+                        "settings featviz's renders make (featviz_core.device.keep_cpu_memory)")
     parser.add_argument("--no-maco", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--maco-layers", default="_blocks.19,_blocks.20")
@@ -217,6 +229,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"# Speed round 3\n\nmachine: {machine()}, load average at start {os.getloadavg()[0]:.1f}\n")
+    print("Lucent runs first, with glibc's malloc defaults (as its users run it); featviz's first render sets its "
+          "own (featviz_core.device.keep_cpu_memory), which later runs in this process keep.\n")
     if not args.no_speed:
         speed_table(args)
     if not args.no_maco:

@@ -26,6 +26,7 @@
 | FEATVIZ_TORCHVISION_MIRROR | unset | an http(s) folder to download torchvision's weight files from instead |
 | FEATVIZ_MEMORY_MB | unset | cap on the memory featviz counts as available (models and renders estimated above it are refused) |
 | FEATVIZ_ATLAS_FILL | 1 | the app's render service fills an atlas of the current model while no visitor renders (0: off) |
+| FEATVIZ_KEEP_CPU_MEMORY | 1 | on glibc, renders keep freed memory for the next step instead of handing it back to the system (0: glibc's defaults; see ``featviz_core.device.keep_cpu_memory``) |
 
 Layer (checked by tests/test_layout.py): may import device; torch at module level: no.
 """
@@ -35,6 +36,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from featviz_core.device import env_flag as _env_bool
 
 
 def _env_int(name: str, default: int) -> int:
@@ -55,17 +58,6 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"environment variable {name} must be 1 or 0, got {raw!r}")
 
 
 def cache_dir() -> Path:
@@ -158,3 +150,4 @@ class ServiceSettings:
             idle_timeout_s=idle_timeout_s,
             atlas_fill=_env_bool("FEATVIZ_ATLAS_FILL", True),
         )
+

@@ -12,7 +12,13 @@
     * batch-first multi-head attention (torchvision's vision transformers) computes on a contiguous
       sequence-first copy of its input. Torch transposes a batch-first input to sequence-first without a
       copy; on a batch of more than one image the projections' backward then runs as a batched matmul
-      against the weight repeated per token (about half of a ViT step's time on a CPU).
+      against the weight repeated per token (about half of a ViT step's time on a CPU);
+    * on a CPU, a convolution whose output goes straight into a ReLU or ReLU6 module (once its batch norm is
+      folded) applies that activation itself, in oneDNN's convolution kernel (``mkldnn::_convolution_pointwise``,
+      the op torch's inductor uses for the same fusion): one pass over the activations less in every forward.
+      Its backward is the activation's mask and the convolution's input gradient, the very kernels the
+      unfused graph runs, so the values and gradients are the same. The activation module then passes such an
+      input through (it is already applied); on any other input, device or dtype both run as before.
 The copy is checked against the original on a random input; if any targetable layer differs, the
 original is used. Layers whose output changes meaning (a convolution whose batch norm was folded into it)
 are reported so callers render those layers with the original model.
@@ -26,6 +32,8 @@ import weakref
 from dataclasses import dataclass
 
 import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
 
 from featviz_core.models.capture import capture_layers, hooked_forward, targetable_shapes
 
@@ -91,7 +99,9 @@ class _ZeroPad2dFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         top, h, left, w = ctx.window
-        return grad[:, :, top:top + h, left:left + w].contiguous(memory_format=_layout(grad)), None, None, None, None
+        # The inner window as a view: the elementwise backward that usually comes next (an activation's mask)
+        # reads it in place of a copy; anything needing a dense gradient makes it so itself.
+        return grad[:, :, top:top + h, left:left + w], None, None, None, None
 
 
 def _layout(tensor: torch.Tensor) -> torch.memory_format:
@@ -112,6 +122,197 @@ class BorderZeroPad2d(torch.nn.Module):
         if x.dim() != 4:
             return torch.nn.functional.pad(x, self.padding)
         return _ZeroPad2dFunction.apply(x, *self.padding)
+
+
+#: Activation modules a convolution can apply itself: oneDNN post-op name and its scalars, by module type.
+def _activation_spec(module: torch.nn.Module) -> tuple[str, tuple[float, ...]] | None:
+    if type(module) is torch.nn.ReLU:
+        return "relu", ()
+    if type(module) in (torch.nn.ReLU6, torch.nn.Hardtanh):
+        return "hardtanh", (float(module.min_val), float(module.max_val))
+    return None
+
+
+_APPLIED = "_featviz_activation_applied"  # on a fused convolution's output: (activation spec, tensor version)
+
+
+def _can_fuse(x: object, weight: torch.Tensor) -> bool:
+    """Whether oneDNN's fused kernel may run: a plain float32 CPU tensor outside autocast and compiling, and
+    weights that need no gradient (its backward gives the input's gradient only)."""
+    return (type(x) is torch.Tensor and x.dim() == 4 and x.device.type == "cpu" and x.dtype == torch.float32
+            and weight.dtype == torch.float32 and not weight.requires_grad and torch.backends.mkldnn.is_available()
+            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
+
+
+class _ConvActivationFunction(torch.autograd.Function):
+    """``activation(conv2d(x, weight, bias))`` in one oneDNN kernel; the gradient is the input's only."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding, stride, dilation, groups, spec):
+        name, scalars = spec
+        # Lay the input out as aten's convolution would (channels-last if the input or the weight is): oneDNN's
+        # kernel keeps the input's layout, and a contiguous input would make every layer after it contiguous.
+        x = x.contiguous(memory_format=torch.channels_last if torch.channels_last in (_layout(x), _layout(weight))
+                         else torch.contiguous_format)
+        y = torch.ops.mkldnn._convolution_pointwise(x, weight, bias, padding, stride, dilation, groups, name,
+                                                    list(scalars), "")
+        ctx.save_for_backward(x, weight, y)
+        ctx.conv = (padding, stride, dilation, groups)
+        ctx.spec = spec
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, y = ctx.saved_tensors
+        padding, stride, dilation, groups = ctx.conv
+        name, scalars = ctx.spec
+        # The mask from the output: y is inside (low, high) exactly where the convolution's output was.
+        if name == "relu":
+            grad = torch.ops.aten.threshold_backward(grad, y, 0)
+        else:
+            grad = torch.ops.aten.hardtanh_backward(grad, y, *scalars)
+        grad = grad.contiguous(memory_format=_layout(y))
+        grad_x = torch.ops.aten.convolution_backward(grad, x, weight, None, stride, padding, dilation, False,
+                                                     [0, 0], groups, [True, False, False])[0]
+        return grad_x, None, None, None, None, None, None, None
+
+
+class _FusedConv2d:
+    """Mixed into a copy's convolution (its own class kept as the base, so its children and names stay): applies
+    the activation module that follows it, where :func:`_can_fuse` allows, and marks its output so."""
+
+    _featviz_spec: tuple[str, tuple[float, ...]]
+
+    def forward(self, x):
+        pad = getattr(self, "static_padding", None)  # efficientnet_lite_pytorch's same padding
+        if pad is not None:
+            x = pad(x)
+        if not _can_fuse(x, self.weight):
+            return torch.nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                              self.groups)
+        y = _ConvActivationFunction.apply(x, self.weight, self.bias, list(self.padding), list(self.stride),
+                                          list(self.dilation), self.groups, self._featviz_spec)
+        setattr(y, _APPLIED, (self._featviz_spec, y._version))
+        return y
+
+
+class _AppliedActivation:
+    """Mixed into a copy's activation module: an input marked as already activated by the same activation (and
+    not changed in place since) is returned as it is; anything else is activated as before."""
+
+    _featviz_spec: tuple[str, tuple[float, ...]]
+
+    def forward(self, x):
+        if type(x) is torch.Tensor and getattr(x, _APPLIED, None) == (self._featviz_spec, x._version):
+            return x
+        return super().forward(x)
+
+
+_mixed: dict[tuple[type, type], type] = {}
+
+
+def _mix(module: torch.nn.Module, mixin: type, spec: tuple[str, tuple[float, ...]]) -> None:
+    """Give ``module`` (a module of the copy) ``mixin``'s forward for activation ``spec``, keeping its class as
+    the base."""
+    key = (mixin, type(module))
+    if key not in _mixed:
+        _mixed[key] = type(f"{mixin.__name__.lstrip('_')}{type(module).__name__}", key, {})
+    module.__class__ = _mixed[key]
+    module._featviz_spec = spec
+
+
+def _fuse_activations(fast: torch.nn.Module, example: torch.Tensor) -> set[str]:
+    """Let every convolution of ``fast`` that feeds an activation module apply it (see the module docstring);
+    returns the layers whose outputs are activated now (the convolutions fused, and what passes their output on)."""
+    pairs, carriers = _conv_activation_pairs(fast, example)
+    specs = set(pairs.values())
+    for name, module in list(fast.named_modules()):
+        if name in pairs:
+            _mix(module, _FusedConv2d, pairs[name])
+        elif (spec := _activation_spec(module)) in specs:
+            _mix(module, _AppliedActivation, spec)
+    return set(pairs) | carriers
+
+
+def _fusable_conv(module: torch.nn.Module) -> bool:
+    """A 2-D convolution whose forward is ``conv2d`` after an optional zero ``static_padding`` module: plain
+    ``torch.nn.Conv2d`` or ``efficientnet_lite_pytorch``'s ``Conv2dStaticSamePadding``."""
+    if not isinstance(module, torch.nn.Conv2d) or module.padding_mode != "zeros" or isinstance(module.padding, str):
+        return False
+    if type(module) is torch.nn.Conv2d:
+        return True
+    return type(module).__name__ == "Conv2dStaticSamePadding" and isinstance(
+        getattr(module, "static_padding", None), torch.nn.Module)
+
+
+class _TensorUses(TorchFunctionMode):
+    """Counts, during a traced forward pass, the torch calls that read a watched tensor outside an activation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watched: dict[int, tuple[str, torch.Tensor, int]] = {}  # by id: (convolution, output, version)
+        self.used: set[str] = set()
+        self.in_activation = 0  # > 0 while an activation module (or the trace's own bookkeeping) runs
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if not self.in_activation:
+            for value in tree_flatten((args, kwargs))[0]:
+                source = self.watched.get(id(value))
+                if source is not None and source[1] is value:
+                    self.used.add(source[0])
+        return func(*args, **kwargs)
+
+
+def _conv_activation_pairs(model: torch.nn.Module, example: torch.Tensor) -> tuple[dict[str, tuple], set[str]]:
+    """{convolution: activation spec} for every convolution each of whose calls hands its output to an activation
+    module :func:`_activation_spec` knows and to nothing else (the same tensor, passed on by modules that return
+    it as it is, read by no other torch call before the activation, not changed in place); and those modules
+    that pass it on (a folded batch norm's identity, a container ending in the convolution), whose outputs are
+    activated too once the convolution is fused."""
+    uses = _TensorUses()
+    calls: dict[str, int] = {}
+    fed: dict[str, list] = {}
+    carriers: dict[str, set[str]] = {}
+    hooks, handles = [], []
+    for name, module in model.named_modules():
+        if _fusable_conv(module):
+            def conv_hook(_m, _i, out, name=name):
+                uses.in_activation += 1  # reading the version below is a torch call of the trace's own
+                calls[name] = calls.get(name, 0) + 1
+                uses.watched[id(out)] = (name, out, out._version)  # kept, so its id stays its own
+                uses.in_activation -= 1
+            hooks.append((module, conv_hook))
+        elif (spec := _activation_spec(module)) is not None:
+            def act_enter(module, inputs, spec=spec):  # before the call: an in-place activation changes its input
+                uses.in_activation += 1
+                x = inputs[0]
+                source = uses.watched.get(id(x))
+                if source is not None and source[1] is x:
+                    if source[2] == x._version:
+                        fed.setdefault(source[0], []).append(spec)
+                    if getattr(module, "inplace", False):  # activated in place: later reads see the same values
+                        del uses.watched[id(x)]
+
+            def act_leave(_m, _i, _out):
+                uses.in_activation -= 1
+            handles.append(module.register_forward_pre_hook(act_enter))
+            hooks.append((module, act_leave))
+        else:
+            def carrier_hook(_m, _i, out, name=name):
+                source = uses.watched.get(id(out))
+                if source is not None and source[1] is out:
+                    carriers.setdefault(source[0], set()).add(name)
+            hooks.append((module, carrier_hook))
+    try:
+        with torch.no_grad(), uses:
+            hooked_forward(model, hooks, example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    pairs = {name: specs[0] for name, specs in fed.items()
+             if name not in uses.used and len(specs) == calls[name] and len(set(specs)) == 1}
+    return pairs, {carrier for name in pairs for carrier in carriers.get(name, ())}
 
 
 def _symmetric_static_padding(module: torch.nn.Module) -> tuple[int, int] | None:
@@ -239,8 +440,10 @@ def _rewrite_modules(fast: torch.nn.Module, redirected_relu: type) -> set[str]:
 
 
 def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None, input_size: int = 224,
-                   tolerance: float = 1e-3) -> RenderVariant:
-    """A faster copy of ``model`` that computes the same outputs at ``layers`` (checked), or ``model``."""
+                   tolerance: float = 1e-3, fuse: bool = True) -> RenderVariant:
+    """A faster copy of ``model`` that computes the same outputs at ``layers`` (checked), or ``model``. With
+    ``fuse``, convolutions apply the activation that follows them; a copy that fails the check so is checked
+    again without."""
     from lucent.modelzoo.inceptionv1.helper_layers import RedirectedReluLayer
 
     if not any(isinstance(m, (torch.nn.BatchNorm2d, RedirectedReluLayer)) or _batch_first_attention(m)
@@ -261,6 +464,8 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
         _set_module(fast, bn_name, rest)
         changed.add(conv_name)
     fast.requires_grad_(False)
+    fused = _fuse_activations(fast, example) if fuse else set()
+    changed |= fused
     # Check: every requested layer (that did not change meaning) agrees with the original.
     if layers is None:  # every module that runs once and outputs a 4-D tensor
         layers = tuple(targetable_shapes(model, example[:1]))
@@ -273,6 +478,8 @@ def render_variant(model: torch.nn.Module, layers: tuple[str, ...] | None = None
             scale = want[name].abs().max().clamp(min=1e-6)
             difference = float((want[name] - got[name]).abs().max() / scale)
             if difference > tolerance:
+                if fused:
+                    return render_variant(model, layers, input_size, tolerance, fuse=False)
                 return RenderVariant(model, frozenset(), f"plain eager: the fast variant differs at {name} (relative "
                                                          f"difference {difference:.2g} > {tolerance:g})")
     if not changed and not any(isinstance(m, (RedirectedReLU, SeqFirstAttention)) for m in fast.modules()):

@@ -7,7 +7,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from featviz_core.device import resolve_device
+from featviz_core.device import keep_cpu_memory, resolve_device
 from featviz_core.errors import RenderError
 from featviz_core.method.maco import optimizer_note
 from featviz_core.models import get_spec, load_model
@@ -59,6 +59,8 @@ def render_iter(
         RenderError: out of memory even with one image per chunk.
     """
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
+    if dev.type == "cpu":
+        keep_cpu_memory()  # once per process: a step's freed tensors are reused by the next (see its docstring)
     model, layers, path, eager_note = _render_model(request, model, dev, snapshot_every, fast)
     chunk = max(1, batch_size or default_batch_size(dev, path.channels_last))
     forward, compile_note = _forward_pass(model, layers, compile)

@@ -54,7 +54,8 @@ class ModelRun:
 
 
 def optimization_step(setup: RenderSetup, chunk: Chunk, step: int, run: ModelRun) -> tuple[torch.Tensor, torch.Tensor]:
-    """One Adam step of ``chunk`` at ``step`` (1-based); returns its detached (B,) scores and its loss.
+    """One optimizer step (the request's optimizer, at its scheduled rate) of ``chunk`` at ``step`` (1-based);
+    returns its detached (B,) scores and its loss.
 
     The scores are the objective of what the model saw this step (for a transparent render: the composite
     over this step's backgrounds, before the transparency weighting), computed before the step's update.

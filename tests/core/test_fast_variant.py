@@ -40,7 +40,9 @@ def test_effnet_variant_folds_batch_norm_and_keeps_every_layer(effnet):
     assert sum(isinstance(m, BorderZeroPad2d) for m in variant.model.modules()) == 5
     assert "_blocks.10._depthwise_conv.static_padding" in variant.changed_layers
     assert variant.model.get_submodule("_blocks.10._depthwise_conv").padding == (2, 2)  # 5x5, stride 1
-    for layer in ("_blocks.3", "_blocks.10", "_blocks.10._bn2", "_blocks.15", "_bn1"):
+    # the head's batch norm passes on its convolution's output, which applies the ReLU6 itself now
+    assert "_bn1" in variant.changed_layers and "_blocks.10._bn0" in variant.changed_layers
+    for layer in ("_blocks.3", "_blocks.10", "_blocks.10._bn2", "_blocks.15"):
         with torch.no_grad():
             want, got = capture_layers(effnet, [layer], x)[layer], capture_layers(variant.model, [layer], x)[layer]
         torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3 * want.abs().max().item())
@@ -152,3 +154,110 @@ def test_effnet_variant_pads_the_asymmetric_same_padding_border_only(effnet):
     pads = [m for m in variant.modules() if isinstance(m, BorderZeroPad2d)]
     assert pads and all(p.padding[1] == p.padding[0] + 1 for p in pads)  # the stride-2 convolutions' (0,1) / (1,2)
     assert not any(type(m) is torch.nn.ZeroPad2d for m in variant.modules())
+
+
+def _fused(model):
+    from featviz_core.models.fast import _FusedConv2d
+
+    return {name for name, m in model.named_modules() if isinstance(m, _FusedConv2d)}
+
+
+def _same_function(original, variant, layer, x, channel=0, fused_against=None):
+    """``variant`` computes ``layer`` as ``original`` does, and (given ``fused_against``, the same variant
+    unfused) its input gradient is the unfused one's."""
+    with torch.no_grad():
+        want, got = capture_layers(original, [layer], x)[layer], capture_layers(variant, [layer], x)[layer]
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+    if fused_against is not None:
+        torch.testing.assert_close(_grad(variant, layer, channel, x), _grad(fused_against, layer, channel, x),
+                                   rtol=1e-5, atol=1e-8)
+
+
+def test_effnet_convolutions_apply_their_relu6_with_the_same_values_and_gradients(effnet):
+    fused = render_variant(effnet)
+    plain = render_variant(effnet, fuse=False)
+    names = _fused(fused.model)
+    # the stem, every depthwise convolution and every expansion convolution (blocks 1-15) feed a ReLU6
+    assert {"_conv_stem", "_conv_head", "_blocks.0._depthwise_conv", "_blocks.1._expand_conv"} <= names
+    assert len(names) == 2 + 16 + 15 and not _fused(plain.model)
+    assert not any(n.endswith("_project_conv") for n in names)  # no activation follows a projection
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(3, 3, 224, 224, generator=torch.Generator().manual_seed(4)).to(memory_format=layout)
+        a, b = fused.model.to(memory_format=layout), plain.model.to(memory_format=layout)
+        with torch.no_grad():
+            got, want = capture_layers(a, ["_blocks.10"], x)["_blocks.10"], capture_layers(b, ["_blocks.10"], x)["_blocks.10"]
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
+        assert got.is_contiguous(memory_format=layout)  # the fused kernel keeps the model's layout
+        torch.testing.assert_close(_grad(a, "_blocks.10", 3, x), _grad(b, "_blocks.10", 3, x), rtol=1e-5, atol=1e-8)
+
+
+def test_fused_convolutions_compute_as_before_under_bfloat16_autocast(effnet):
+    fused, plain = render_variant(effnet), render_variant(effnet, fuse=False)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(5))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = capture_layers(fused.model, ["_blocks.10"], x)["_blocks.10"]
+        want = capture_layers(plain.model, ["_blocks.10"], x)["_blocks.10"]
+    assert got.dtype == torch.bfloat16 and torch.equal(got, want)  # the oneDNN float32 kernel stood aside
+
+
+class _Shared(torch.nn.Module):
+    """A convolution whose output is used twice: by its ReLU and, unactivated, by the sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.act = torch.nn.ReLU()
+        self.bn = torch.nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return self.act(y) + y
+
+
+class _InPlaceResidual(torch.nn.Module):
+    """ResNet's pattern: the convolution's output has the shortcut added in place before the ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(3)
+        self.relu = torch.nn.ReLU(inplace=True)
+        self.out = torch.nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        y += x
+        return self.out(self.relu(y))
+
+
+def _eval(model):
+    torch.manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def test_a_convolution_whose_output_is_used_elsewhere_is_not_fused():
+    for model in (_eval(_Shared()), _eval(_InPlaceResidual())):
+        variant = render_variant(model, input_size=16)
+        assert variant.model is not model and not _fused(variant.model)
+        x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+        layer = "out" if isinstance(model, _InPlaceResidual) else "act"
+        _same_function(model, variant.model, layer, x)
+        # the model's own output (no module's) is the same too
+        torch.testing.assert_close(variant.model(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_torchvision_resnet_fuses_its_in_place_relus_where_they_follow_a_convolution():
+    import torchvision
+
+    model = _eval(torchvision.models.resnet18(weights=None))
+    variant = render_variant(model)
+    names = _fused(variant.model)
+    # conv1 and each block's first convolution feed a ReLU; each block's second gets the shortcut added first
+    assert "conv1" in names and "layer2.0.conv1" in names and "layer2.0.conv2" not in names
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(7))
+    _same_function(model, variant.model, "layer3", x, channel=5,
+                   fused_against=render_variant(model, fuse=False).model)
