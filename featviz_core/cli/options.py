@@ -32,12 +32,15 @@ def _default(setting: Setting) -> Any:
 
 
 def _help(setting: Setting) -> str:
+    """The option's help line; ``%`` doubled, as argparse formats help text with ``%``."""
     default = _default(setting)
     if setting.kind == "bool":
-        return f"{setting.help} (default {'on' if default else 'off'})"
-    if default in (None, ""):
-        return setting.help
-    return f"{setting.help} (default {default})"
+        text = f"{setting.help} (default {'on' if default else 'off'})"
+    elif default in (None, ""):
+        text = setting.help
+    else:
+        text = f"{setting.help} (default {default})"
+    return text.replace("%", "%%")
 
 
 def _chosen(roles: tuple[str, ...] | None) -> list[Setting]:

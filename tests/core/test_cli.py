@@ -153,3 +153,25 @@ def test_a_reader_that_stops_early_ends_the_command_quietly():
     _, stderr = process.communicate(timeout=120)
     assert "Traceback" not in stderr.decode() and "BrokenPipe" not in stderr.decode()
     assert process.returncode == 0
+
+
+def test_every_command_prints_its_help(capsys):
+    import argparse
+
+    from featviz_core.cli.dispatch import _parser
+
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"render", "atlas", "layers"} <= set(commands)
+    for command in commands:
+        with pytest.raises(SystemExit) as ended:
+            main([command, "--help"])
+        assert ended.value.code == 0, command
+        out = capsys.readouterr().out
+        assert out.startswith("usage:") and f" {command} " in out.splitlines()[0] + " ", command
+    assert "held for the first 70% of the steps" in _help_of("render", capsys)  # a % in a setting's help
+
+
+def _help_of(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    return " ".join(capsys.readouterr().out.split())
