@@ -169,8 +169,17 @@ def _same_function(original, variant, layer, x, channel=0, fused_against=None):
         want, got = capture_layers(original, [layer], x)[layer], capture_layers(variant, [layer], x)[layer]
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
     if fused_against is not None:
-        torch.testing.assert_close(_grad(variant, layer, channel, x), _grad(fused_against, layer, channel, x),
-                                   rtol=1e-5, atol=1e-8)
+        _close_gradients(_grad(variant, layer, channel, x), _grad(fused_against, layer, channel, x))
+
+
+def _close_gradients(got, want):
+    """The fused backward runs the unfused kernels (bit-identical on the machines measured). Where another CPU's
+    kernels round a pre-activation differently in the last bit, a ReLU's mask may flip at a value within that
+    bit of zero: allow a few such elements, never a systematic difference (a wrong mask changes thousands)."""
+    scale = want.abs().max()
+    off = (got - want).abs() > 1e-5 * scale
+    assert int(off.sum()) <= max(10, want.numel() // 100_000), f"{int(off.sum())} of {want.numel()} differ"
+    assert float((got - want).abs().max()) <= 0.05 * float(scale)
 
 
 def test_effnet_convolutions_apply_their_relu6_with_the_same_values_and_gradients(effnet):
@@ -188,7 +197,7 @@ def test_effnet_convolutions_apply_their_relu6_with_the_same_values_and_gradient
             got, want = capture_layers(a, ["_blocks.10"], x)["_blocks.10"], capture_layers(b, ["_blocks.10"], x)["_blocks.10"]
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
         assert got.is_contiguous(memory_format=layout)  # the fused kernel keeps the model's layout
-        torch.testing.assert_close(_grad(a, "_blocks.10", 3, x), _grad(b, "_blocks.10", 3, x), rtol=1e-5, atol=1e-8)
+        _close_gradients(_grad(a, "_blocks.10", 3, x), _grad(b, "_blocks.10", 3, x))
 
 
 def test_fused_convolutions_compute_as_before_under_bfloat16_autocast(effnet):
