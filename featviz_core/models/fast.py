@@ -124,8 +124,9 @@ class BorderZeroPad2d(torch.nn.Module):
         return _ZeroPad2dFunction.apply(x, *self.padding)
 
 
-#: Activation modules a convolution can apply itself: oneDNN post-op name and its scalars, by module type.
 def _activation_spec(module: torch.nn.Module) -> tuple[str, tuple[float, ...]] | None:
+    """The oneDNN post-op (name, scalars) that computes ``module``, an activation a convolution can apply
+    itself; None for any other module."""
     if type(module) is torch.nn.ReLU:
         return "relu", ()
     if type(module) in (torch.nn.ReLU6, torch.nn.Hardtanh):
