@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from featviz_core.settings.step_presets import FAST_STEPS, SEED_STEPS, preset_settings
+from featviz_core.settings.step_presets import FAST_STEPS, PRESET_OPTIMIZER, SEED_STEPS, preset_settings
 from featviz_ui import (
     address_bar, figure_downloads, finished_renders, form, layout, model_choice, notebook_figures, photo_start,
     present, views
@@ -18,6 +18,7 @@ SLOT = "explorer"
 PREFIX = "ex"  # session-state keys of the form's settings: ex_steps, ex_size, ...
 SETTINGS = "ex_settings_open"  # the settings panel is open (it folds once a render runs)
 PHOTO, USE_PHOTO = "ex_init", "ex_use_photo"  # the photo a render starts from: set by a Photo page link
+FAST_SET = "ex_fast_optimizer"  # the Fourier optimizer settings the Fast button last put in the form
 POLL_S = 0.5
 
 st.title("Explorer")
@@ -53,7 +54,22 @@ def form_request():
     # or an interpolation), so leftovers in these boxes never block such a render.
     channels = ss["ex_list"].strip() or f"{int(ss['ex_first'])}-{int(ss['ex_last'])}"
     init = ss.get(PHOTO, "") if ss.get(USE_PHOTO) else ""
-    return RenderRequest(model=model, layer=ss[layer_key], channels=channels, init=init, **form.values(PREFIX))
+    return RenderRequest(model=model, layer=ss[layer_key], channels=channels, init=init,
+                         **own_optimizer(form.values(PREFIX)))
+
+
+def own_optimizer(values: dict) -> dict:
+    """The form's values, with the Fast button's Fourier optimizer (NAdam at 0.1, the tail schedule) taken back
+    when the parameterization was switched in the form after pressing it (the button cannot see a switch not
+    yet submitted) and those settings were left as Fast set them: that parameterization then runs its own
+    optimizer, as Fast sets it for MACO. Called from Render's callback, so the form shows what ran."""
+    fast = ss.get(FAST_SET) or {}
+    if values.get("param", "fourier") == "fourier" or not fast or any(values.get(k) != v for k, v in fast.items()):
+        return values
+    ss[FAST_SET] = {}
+    for name, value in PRESET_OPTIMIZER["seed"].items():
+        values[name] = ss[form.key(PREFIX, name)] = value
+    return values
 
 
 def start(request=None) -> bool:
@@ -117,8 +133,11 @@ if ss[layer_key] not in layer_names:
 def quality_preset(quality: str) -> None:
     """Set the form's steps, compute path and optimizer to a quality preset's (featviz_core.settings.step_presets)."""
     param = ss.get(form.key(PREFIX, "param"), "fourier")
-    for name, value in preset_settings(quality, model, param).items():
+    settings = preset_settings(quality, model, param)
+    for name, value in settings.items():
         ss[form.key(PREFIX, name)] = value
+    fast = quality == "fast"
+    ss[FAST_SET] = {name: settings[name] for name in PRESET_OPTIMIZER["fast"] if fast and name in settings}
 
 
 if model in FAST_STEPS:  # quality presets set the form's steps: the seed's 512, or the measured fast count

@@ -38,6 +38,12 @@ def service():
     return get_service()
 
 
+def submitted(at: AppTest):
+    """The request the Explorer queued (or showed from the cache) last."""
+    state = slot(at, "explorer")
+    return service().get(state.job_id).request if state.job_id else state.result.request
+
+
 def slot(at: AppTest, name: str):
     """The session's render slot ``name`` (see featviz_ui.slots.Slot)."""
     return at.session_state["featviz_slots"][name]

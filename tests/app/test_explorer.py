@@ -215,3 +215,26 @@ def test_quality_buttons_set_the_steps(new_app):
     at.button(key="ex_quality_fast").click().run()
     assert (at.selectbox(key="ex_optimizer").value, at.selectbox(key="ex_lr_schedule").value) == ("auto", "constant")
     assert not errors(at)
+
+
+def test_fast_then_maco_before_render_runs_macos_own_optimizer(new_app):
+    """Fast sets Fourier's optimizer; a switch to MACO in the form (not yet submitted, so Fast could not see it)
+    must not run MACO with it. Settings typed in by hand are kept."""
+    from app_helpers import submitted
+
+    at = new_app()
+    at.run()
+    at.button(key="ex_quality_fast").click().run()
+    set_form(at, first=0, last=1, list="", steps=2, size=32, every=1, param="maco")
+    press_render(at)
+    run_until(at, render_finished("explorer"), what="the MACO render")
+    request = submitted(at)
+    assert request.param == "maco" and (request.optimizer, request.lr, request.lr_schedule) == ("auto", 0.05, "constant")
+    assert (at.selectbox(key="ex_optimizer").value, at.number_input(key="ex_lr").value,
+            at.selectbox(key="ex_lr_schedule").value) == ("auto", 0.05, "constant")  # the form shows what ran
+    assert not errors(at)
+    # chosen by hand for MACO: kept
+    set_form(at, optimizer="nadam", lr=0.1, lr_schedule="tail", seed=3)
+    press_render(at)
+    run_until(at, render_finished("explorer"), what="the second MACO render")
+    assert (submitted(at).optimizer, submitted(at).lr, submitted(at).lr_schedule) == ("nadam", 0.1, "tail")

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pytest
-from app_helpers import errors, press_render, service, set_form, slot, widget_by_key
+from app_helpers import errors, press_render, set_form, submitted, widget_by_key
 from PIL import Image
 
 from featviz_core.settings import SETTINGS
@@ -140,12 +140,6 @@ def test_every_setting_round_trips_through_a_link(case):
     params = request_params(case)
     assert request_from_values(params) == case
     assert request_from_values(link_values("?" + urlencode(params))) == case  # as the address bar holds it
-
-
-def submitted(at):
-    """The request the Explorer queued (or showed from the cache) last."""
-    state = slot(at, "explorer")
-    return service().get(state.job_id).request if state.job_id else state.result.request
 
 
 @pytest.mark.parametrize("case", [n for n in NAMES if n not in ("photo", "maco_folder")], indirect=True)
