@@ -65,13 +65,15 @@ class ChunkScanner:
         import torch
 
         from featviz_core.atlas.identity import weights_digest
-        from featviz_core.device import resolve_device
+        from featviz_core.device import keep_cpu_memory, resolve_device
         from featviz_core.models import get_spec, load_model
 
         if threads is not None:
             torch.set_num_threads(int(threads))
         self.identity = identity
         self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            keep_cpu_memory()  # each batch's freed activations are reused by the next (see its docstring)
         found = weights_digest(identity.model, allow_download=True)
         if found != identity.weights_sha256:
             raise ExamplesError(f"the {identity.model} weights on {socket.gethostname()} have SHA-256 "
