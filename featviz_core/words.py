@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from featviz_core.settings.declarations import tail_words
 from featviz_core.settings.optimizers import optimizer_choice
 from featviz_core.settings.transform_presets import PRESETS
 
@@ -172,7 +173,7 @@ def describe_settings(request: Any) -> str:
 def optimizer_text(request: Any) -> str:
     """"Adam (lr 0.05)", "NAdam (lr 0.1, lowered over the last 30% of the steps)": what optimized the images."""
     name, rate = optimizer_choice(request)
-    schedule = ", lowered over the last 30% of the steps" if getattr(request, "lr_schedule", "constant") == "tail" else ""
+    schedule = f", {tail_words()}" if getattr(request, "lr_schedule", "constant") == "tail" else ""
     return f"{'NAdam' if name == 'nadam' else 'Adam'} (lr {rate:g}{schedule})"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from featviz_core.settings.declarations import tail_words
 from featviz_core.settings.step_presets import FAST_STEPS, PRESET_OPTIMIZER, SEED_STEPS, preset_settings
 from featviz_ui import (
     address_bar, figure_downloads, finished_renders, form, layout, model_choice, notebook_figures, photo_start,
@@ -148,7 +149,7 @@ if model in FAST_STEPS:  # quality presets set the form's steps: the seed's 512,
                        args=("fast",),
                        help="Where featviz reaches Lucent's 512-step quality on this model (measured; see BENCHMARKS.md), "
                             "on this machine's fastest compute path (precision and memory layout auto), with NAdam at 0.1 "
-                            "and the rate lowered over the last 30% of the steps.")
+                            f"and the rate {tail_words()}.")
 
 with panel.form("explorer_form", enter_to_submit=False):
     st.caption(f"Model: **{model}** (choose it in the sidebar)")

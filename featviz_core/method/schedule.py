@@ -9,8 +9,7 @@ steps instead of 288; BENCHMARKS.md).
 
 from __future__ import annotations
 
-TAIL_START = 0.7  # fraction of the steps at the full rate
-TAIL_END = 0.1  # the last step's rate, as a fraction of the full rate
+from featviz_core.settings.declarations import TAIL_END, TAIL_START  # declared with the setting
 
 
 def learning_rate(rate: float, schedule: str, step: int, steps: int) -> float:

@@ -193,6 +193,15 @@ PARAMS: tuple[str, ...] = ("fourier", "maco")
 OPTIMIZERS: tuple[str, ...] = ("auto", "adam", "nadam")
 #: Learning-rate schedules (their effect: :func:`featviz_core.method.schedule.learning_rate`).
 LR_SCHEDULES: tuple[str, ...] = ("constant", "tail")
+# The tail schedule's shape (computed by featviz_core.method.schedule; declared here, where its help and the
+# words describing a render can say it).
+TAIL_START = 0.7  # fraction of the steps at the full rate
+TAIL_END = 0.1  # the last step's rate, as a fraction of the full rate
+
+
+def tail_words() -> str:
+    """The tail schedule in words: "lowered over the last 30% of the steps"."""
+    return f"lowered over the last {round((1 - TAIL_START) * 100)}% of the steps"
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "auto")
 MEMORY_FORMATS: tuple[str, ...] = ("contiguous", "channels_last", "auto")
 
@@ -243,8 +252,9 @@ SETTINGS: tuple[Setting, ...] = (
             "other than 0.05 is kept); adam or nadam: that optimizer at the learning rate given"),
     Setting("lr_schedule", "choice", "constant", label="Learning-rate schedule", noun="learning-rate schedule",
             choices=LR_SCHEDULES, flag="--lr-schedule", cli_default=None, widget="select",
-            help="constant: the same rate at every step (Lucid); tail: the rate held for the first 70% of the steps, "
-            "then lowered linearly to a tenth of it at the last step (the fast preset's)"),
+            help=f"constant: the same rate at every step (Lucid); tail: the rate held for the first "
+            f"{round(TAIL_START * 100)}% of the steps, then lowered linearly to {TAIL_END:g} of it at the last step "
+            "(the fast preset's)"),
     Setting("transforms", "choice", "standard", label="Transforms", noun="transforms preset",
             choices=_transform_presets, flag="--transforms", widget="select",
             help="random jitter, scale and rotation at every step: standard (Lucid's values), lucent (Lucent "
