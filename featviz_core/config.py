@@ -140,6 +140,7 @@ class ServiceSettings:
         idle_timeout_s = _env_float("FEATVIZ_IDLE_TIMEOUT_S", 20.0)
         if not idle_timeout_s > 0:
             raise ValueError(f"environment variable FEATVIZ_IDLE_TIMEOUT_S must be above 0 seconds, got {idle_timeout_s:g}")
+        _env_bool("FEATVIZ_KEEP_CPU_MEMORY", True)  # checked here, at start; read by the first CPU render
         return cls(
             workers=max(1, _env_int("FEATVIZ_WORKERS", default_workers)),
             queue_length=max(0, _env_int("FEATVIZ_QUEUE_LENGTH", 16)),

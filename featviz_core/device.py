@@ -114,10 +114,15 @@ def keep_cpu_memory() -> str:
     of a render (tens of MiB on a CPU) were then new pages each time, about a million page faults in 32 steps of
     EfficientNet-Lite0, a fifth of the render's time. With :data:`MMAP_THRESHOLD_BYTES` and the two below set
     (once per process: they are the process's, for threads' arenas as for the main one), those blocks are reused.
-    Freed memory stays with the process, about one step's worth. Off with FEATVIZ_KEEP_CPU_MEMORY=0; without
-    glibc (macOS, Windows, musl) nothing is done.
+    Freed memory stays with the process, about one step's worth. Off with FEATVIZ_KEEP_CPU_MEMORY=0 (another
+    value is said in the returned line and leaves glibc's defaults); without glibc (macOS, Windows, musl)
+    nothing is done.
     """
-    if not env_flag("FEATVIZ_KEEP_CPU_MEMORY", True):
+    try:
+        keep = env_flag("FEATVIZ_KEEP_CPU_MEMORY", True)
+    except ValueError as exc:  # never fail a render for it (the render service checks it when it starts)
+        return f"{exc}; glibc's defaults kept"
+    if not keep:
         return "glibc's defaults kept (FEATVIZ_KEEP_CPU_MEMORY=0)"
     if not sys.platform.startswith("linux"):
         return f"nothing to set on {sys.platform} (not glibc)"

@@ -69,3 +69,18 @@ def test_the_setting_accepts_yes_and_no_and_says_what_is_allowed(monkeypatch):
     monkeypatch.setenv("FEATVIZ_KEEP_CPU_MEMORY", "sometimes")
     with pytest.raises(ValueError, match="FEATVIZ_KEEP_CPU_MEMORY must be 1 or 0, got 'sometimes'"):
         env_flag("FEATVIZ_KEEP_CPU_MEMORY", True)
+
+
+def test_a_bad_value_is_refused_when_the_service_starts_and_never_fails_a_render(monkeypatch):
+    from featviz_core.config import ServiceSettings
+    from featviz_core.device import keep_cpu_memory
+
+    monkeypatch.setenv("FEATVIZ_KEEP_CPU_MEMORY", "sometimes")
+    with pytest.raises(ValueError, match="FEATVIZ_KEEP_CPU_MEMORY must be 1 or 0, got 'sometimes'"):
+        ServiceSettings.from_env()
+    keep_cpu_memory.cache_clear()
+    try:
+        said = keep_cpu_memory()
+    finally:
+        keep_cpu_memory.cache_clear()
+    assert said == "environment variable FEATVIZ_KEEP_CPU_MEMORY must be 1 or 0, got 'sometimes'; glibc's defaults kept"
