@@ -142,7 +142,7 @@ def quality_preset(quality: str) -> None:
 
 
 if model in FAST_STEPS:  # quality presets set the form's steps: the seed's 512, or the measured fast count
-    seed_button, fast_button, _ = panel.columns([1, 1, 4])
+    seed_button, fast_button, _ = panel.columns([3, 2, 5])  # wide enough for "Seed quality (512 steps)"
     seed_button.button(f"Seed quality ({SEED_STEPS} steps)", key="ex_quality_seed", on_click=quality_preset,
                        args=("seed",), help="Lucent's default step count, in float32, with Adam at 0.05.")
     fast_button.button(f"Fast ({FAST_STEPS[model]} steps)", key="ex_quality_fast", on_click=quality_preset,

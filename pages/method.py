@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from featviz_core.settings.declarations import tail_words
 from featviz_ui import examples, model_choice
 from featviz_ui.shell import require_entry_point
 
@@ -30,8 +31,10 @@ st.latex(r"\mathrm{TV}(x) = \sum_{i,j} \lvert x_{i+1,j} - x_{i,j} \rvert + \lver
 st.markdown(
     "Total variation (TV) charges for every jump between neighbouring pixels, so it discourages noise; the "
     "L2 term keeps pixel values from running away. featviz takes one Adam step per iteration (learning "
-    "rate 0.05 by default) on all images of a render at once; each image has its own channel, and the "
-    "loss is a sum, so images in a batch do not influence one another."
+    "rate 0.05 by default, as Lucid) on all images of a render at once; each image has its own channel, and "
+    "the loss is a sum, so images in a batch do not influence one another. The Explorer's **Fast** preset "
+    f"takes NAdam (Adam with Nesterov momentum) at 0.1 instead, with the rate {tail_words()}: it reaches "
+    "the 512-step images' quality in far fewer steps (BENCHMARKS.md)."
 )
 
 st.subheader("Three ingredients that make the images readable")
