@@ -1,5 +1,6 @@
 """A minimal Streamlit app for test_fragment_race.py: a fragment on a fast timer beside a button; every full
-run of the script shows its serial number. FEATVIZ_TEST_FRAGMENT_FIX=0 leaves Streamlit as it ships."""
+run of the script shows its serial number. FEATVIZ_TEST_FRAGMENT_FIX=0 leaves Streamlit as it ships;
+FEATVIZ_TEST_PAGES=1 makes it two pages ("Page One", "Page Two") with the same sidebar fragment."""
 
 import os
 
@@ -21,7 +22,24 @@ def ticking() -> None:
     st.caption(f"ticks: {state['ticks']}")
 
 
+def body() -> None:
+    st.button("Rerun")
+    st.write(f"full run {state.full_runs}")
+
+
+def one() -> None:
+    st.header("Page One")
+    body()
+
+
+def two() -> None:
+    st.header("Page Two")
+    body()
+
+
 with st.sidebar:
     ticking()
-st.button("Rerun")
-st.write(f"full run {state.full_runs}")
+if os.environ.get("FEATVIZ_TEST_PAGES") == "1":
+    st.navigation([st.Page(one, title="One", default=True), st.Page(two, title="Two")]).run()
+else:
+    body()

@@ -356,7 +356,11 @@ async def crowd_round(server: AppServer, round_index: int) -> list[str]:
                 await accepted_or_busy(page).wait_for()
                 nav = page.locator('[data-testid="stSidebarNav"]')
                 await nav.get_by_text("Neuron", exact=True).click()
-                await page.get_by_role("heading", name="Neuron", exact=True).wait_for()
+                try:
+                    await page.get_by_role("heading", name="Neuron", exact=True).wait_for()
+                except Exception:
+                    raise await explain(page, server, f"round {round_index} tab {index}: the Neuron page never "
+                                                      "showed after its click") from None
                 await nav.get_by_text("Explorer", exact=True).click()
             grid = page.get_by_role("button", name="Download all (zip)")
             busy = page.get_by_text("featviz is busy")
