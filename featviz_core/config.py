@@ -151,4 +151,3 @@ class ServiceSettings:
             idle_timeout_s=idle_timeout_s,
             atlas_fill=_env_bool("FEATVIZ_ATLAS_FILL", True),
         )
-

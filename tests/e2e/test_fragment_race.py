@@ -53,10 +53,34 @@ def serve(workdir: Path, fix: str = "1", pages: bool = False):
     return process, log, url
 
 
-async def click_many(url: str) -> list[int]:
-    """Every tab clicks CLICKS times; returns, per tab, the clicks whose run never showed its count."""
+async def in_tabs(tab) -> list[list[int]]:
+    """``tab(browser)`` in TABS tabs of one chromium at once; what each returned."""
     from playwright.async_api import async_playwright
 
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            return await asyncio.gather(*(tab(browser) for _ in range(TABS)))
+        finally:
+            await browser.close()
+
+
+def lost_on_a_server(workdir: Path, act, pages: bool = False) -> list[list[int]]:
+    """``act(url)`` against a fresh server of the tiny app (with or without the fix, as the environment says);
+    what it lost per tab. The server log must hold no traceback."""
+    process, log, url = serve(workdir, os.environ.get("FEATVIZ_TEST_FRAGMENT_FIX", "1"), pages=pages)
+    try:
+        lost = asyncio.run(act(url))
+    finally:
+        process.terminate()
+        process.wait(20)
+        log.close()
+    assert "Traceback" not in (workdir / "server.log").read_text()
+    return lost
+
+
+async def click_many(url: str) -> list[int]:
+    """Every tab clicks CLICKS times; returns, per tab, the clicks whose run never showed its count."""
     async def tab(browser) -> list[int]:
         page = await browser.new_page()
         await page.goto(url)
@@ -77,24 +101,12 @@ async def click_many(url: str) -> list[int]:
         await page.close()
         return lost
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            return await asyncio.gather(*(tab(browser) for _ in range(TABS)))
-        finally:
-            await browser.close()
+    return await in_tabs(tab)
 
 
 def test_every_click_shows_its_run_beside_a_ticking_fragment(tmp_path):
-    process, log, url = serve(tmp_path, os.environ.get("FEATVIZ_TEST_FRAGMENT_FIX", "1"))
-    try:
-        lost = asyncio.run(click_many(url))
-    finally:
-        process.terminate()
-        process.wait(20)
-        log.close()
+    lost = lost_on_a_server(tmp_path, click_many)
     assert lost == [[]] * TABS, f"clicks whose run never reached the tab, per tab: {lost}"
-    assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 
 SWITCHES = 16
@@ -103,8 +115,6 @@ SWITCHES = 16
 async def switch_many(url: str) -> list[list[int]]:
     """Every tab switches pages SWITCHES times from the sidebar; returns, per tab, the switches whose page never
     showed."""
-    from playwright.async_api import async_playwright
-
     async def tab(browser) -> list[int]:
         page = await browser.new_page()
         await page.goto(url)
@@ -124,12 +134,7 @@ async def switch_many(url: str) -> list[list[int]]:
         await page.close()
         return lost
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            return await asyncio.gather(*(tab(browser) for _ in range(TABS)))
-        finally:
-            await browser.close()
+    return await in_tabs(tab)
 
 
 def test_every_page_switch_shows_its_page_beside_a_ticking_fragment(tmp_path):
@@ -138,12 +143,5 @@ def test_every_page_switch_shows_its_page_beside_a_ticking_fragment(tmp_path):
     first version of the fix handed the waiting rerun to the page switch's new runner: this test failed 1 run
     of 3 with it (and the load test's crowd lost a page switch once in CI-like conditions); with the waiting
     rerun dropped it passed 5 of 5, as Streamlit as it ships did 2 of 2."""
-    process, log, url = serve(tmp_path, os.environ.get("FEATVIZ_TEST_FRAGMENT_FIX", "1"), pages=True)
-    try:
-        lost = asyncio.run(switch_many(url))
-    finally:
-        process.terminate()
-        process.wait(20)
-        log.close()
+    lost = lost_on_a_server(tmp_path, switch_many, pages=True)
     assert lost == [[]] * TABS, f"page switches that never showed their page, per tab: {lost}"
-    assert "Traceback" not in (tmp_path / "server.log").read_text()
